@@ -1,0 +1,92 @@
+"""The runner behind every stage script.
+
+A stage script declares its config dataclass and a ``main(cfg)`` and ends with::
+
+    if __name__ == "__main__":
+        run_stage(MyStageConfig, main)
+
+``run_stage`` parses ``[CONFIG.yaml] [--config CONFIG.yaml] [--key value ...]``, builds the
+config (:mod:`minionerec.config`), sets up logging, and turns :class:`InputError` into one line
+on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from minionerec.config import CommonConfig, load_common, load_config, parse_cli
+from minionerec.errors import InputError
+
+T = TypeVar("T")
+logger = logging.getLogger("minionerec")
+
+
+def setup_logging(level: str | int | None = None) -> None:
+    """Log to stderr as ``time level name: message``; on non-main ranks only warnings."""
+    rank = int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
+    chosen = level or os.environ.get("MINIONEREC_LOG_LEVEL", "INFO")
+    if rank != 0:
+        chosen = "WARNING"
+    logging.basicConfig(
+        level=chosen,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        force=True,
+    )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and (when installed) torch."""
+    random.seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def parse_stage_args(schema: type[T], argv: list[str] | None = None) -> tuple[T, CommonConfig, str | None]:
+    """``(stage config, common config, config path)`` from the command line."""
+    config_path, overrides = parse_cli(sys.argv[1:] if argv is None else argv)
+    cfg = load_config(schema, config_path, overrides)
+    common = load_common(config_path, {k: v for k, v in overrides.items() if k.startswith("common.")})
+    return cfg, common, config_path
+
+
+def run_stage(schema: type[T], main: Callable[[T], Any], argv: list[str] | None = None) -> Any:
+    """Parse args into ``schema``, run ``main(cfg)``, report InputError as one line (exit 2)."""
+    setup_logging()
+    try:
+        cfg, _, _ = parse_stage_args(schema, argv)
+        return main(cfg)
+    except InputError as exc:
+        logger.error("%s", exc)
+        sys.exit(2)
+
+
+def exit_on_input_error(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator for CLI entry points that do not use :func:`run_stage` (e.g. subcommands)."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            logger.error("%s", exc)
+            sys.exit(2)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper

@@ -1,0 +1,387 @@
+"""Configs: one YAML file per dataset/experiment, one section per stage.
+
+A config file looks like::
+
+    common:                 # shared values; also the defaults of same-named stage keys
+      dataset: ml-100k
+      workdir: runs/ml-100k
+      seed: 42
+    data:
+      input_path: ...
+      output_path: ${common.workdir}/data
+    sft:
+      learning_rate: 3e-4
+
+Each stage declares its section as a dataclass (fields documented with
+``metadata={"help": ...}``, TRL style) with a ``section`` class variable, and loads it with
+:func:`load_config`.  Precedence, lowest first: dataclass default < ``common`` value of the same
+name < the stage's YAML section < command line.  ``${section.key}`` inside a string is replaced
+by that (resolved) value.  A key that the section's dataclass does not declare is an error.
+
+Command-line overrides use ``--key value`` (the stage's own section, or ``common``) or
+``--section.key value`` (any section; ``--sft.task_weights.next_sid 2`` reaches into a dict).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import yaml
+
+from minionerec.errors import InputError
+
+T = TypeVar("T")
+
+#: Every section a config file may hold.  Keys inside a section are checked by its dataclass.
+KNOWN_SECTIONS = (
+    "common",
+    "data",
+    "text2emb",
+    "sid",
+    "convert",
+    "sft",
+    "rl",
+    "evaluate",
+    "baselines",
+    "gpr",
+    "run",
+)
+
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][\w]*)\.([A-Za-z_][\w.]*)\}")
+
+
+@dataclasses.dataclass
+class CommonConfig:
+    """Values shared by every stage of one experiment."""
+
+    section: ClassVar[str] = "common"
+
+    dataset: str = dataclasses.field(
+        default="", metadata={"help": "Dataset name; file names are derived from it (e.g. Industrial_and_Scientific)."}
+    )
+    workdir: str = dataclasses.field(
+        default="runs/default", metadata={"help": "Root folder of every output of this experiment."}
+    )
+    seed: int = dataclasses.field(default=42, metadata={"help": "Global seed; every stage derives its RNGs from it."})
+    category: str = dataclasses.field(
+        default="",
+        metadata={"help": "Category phrase used in prompts, e.g. 'industrial and scientific items'. "
+                  "Empty: derived from the dataset name."},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+def parse_cli(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
+    """Split ``argv`` into the config path and ``{"key" or "section.key": raw value}`` overrides.
+
+    Accepts ``--config PATH`` (or a first positional ``PATH.yaml``), ``--key value``,
+    ``--key=value`` and a bare ``--flag`` (meaning ``true``).  Values stay strings here; they
+    are converted to each field's type by :func:`load_config`.
+    """
+    config_path: str | None = None
+    overrides: dict[str, Any] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--"):
+            if config_path is None and i == 0 and arg.endswith((".yaml", ".yml")):
+                config_path = arg
+                i += 1
+                continue
+            raise InputError(f"unexpected argument {arg!r}: options are written --key value or --section.key value")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                value = argv[i + 1]
+                i += 1
+            else:
+                value = "true"
+        key = key.replace("-", "_") if "." not in key else key
+        if not key:
+            raise InputError(f"empty option name in {arg!r}")
+        if key == "config":
+            config_path = value
+        else:
+            overrides[key] = value
+        i += 1
+    return config_path, overrides
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+def read_config_file(path: str | Path | None) -> dict[str, dict[str, Any]]:
+    """Read a YAML config into ``{section: {key: value}}``, checking section names."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"config file {path} does not exist: pass an existing YAML file (see configs/)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"config file {path} must be a mapping of sections, got {type(raw).__name__}")
+    for section, body in raw.items():
+        if section not in KNOWN_SECTIONS:
+            raise InputError(
+                f"config file {path}: unknown section {section!r}; known sections: {', '.join(KNOWN_SECTIONS)}"
+            )
+        if body is not None and not isinstance(body, dict):
+            raise InputError(f"config file {path}: section {section!r} must be a mapping of keys")
+    return {section: dict(body or {}) for section, body in raw.items()}
+
+
+def load_config(
+    schema: type[T],
+    config_path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    section: str | None = None,
+) -> T:
+    """Build the ``schema`` dataclass of one stage from a YAML file and CLI overrides.
+
+    Raises :class:`InputError` for unknown keys, values of the wrong type and unresolvable
+    ``${...}`` references.
+    """
+    section = section or schema.section  # type: ignore[attr-defined]
+    sections = read_config_file(config_path)
+    sections.setdefault("common", {})
+    sections.setdefault(section, {})
+    _apply_overrides(sections, overrides or {}, schema, section)
+    _check_keys(sections["common"], CommonConfig, "common", config_path)
+    _check_keys(sections[section], schema, section, config_path)
+
+    common = _fill_defaults(CommonConfig, sections["common"])
+    stage = _fill_defaults(schema, sections[section])
+    for name in _field_names(schema):
+        if name not in sections[section] and name in common and name in sections["common"]:
+            stage[name] = common[name]
+    context = {"common": common, section: stage}
+    for other, body in sections.items():
+        context.setdefault(other, body)
+    resolved = _resolve(context, section)
+    values = {name: _coerce(resolved[name], hint, f"{section}.{name}") for name, hint in _field_types(schema).items()}
+    return schema(**values)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain dict of a config dataclass (safe to dump as YAML)."""
+    return {f.name: _plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+
+
+def save_resolved_config(cfg: Any, out_dir: str | Path, common: CommonConfig | None = None) -> Path:
+    """Write ``<out_dir>/<section>.config.yaml`` with the resolved values, atomically.
+
+    This file is what ``run_all.sh`` compares to decide whether a stage's outputs are current.
+    """
+    from minionerec.io import atomic_write_text  # local import: io imports nothing from here
+
+    section = type(cfg).section
+    body: dict[str, Any] = {section: to_dict(cfg)}
+    if common is not None:
+        body = {"common": to_dict(common), **body}
+    path = Path(out_dir) / f"{section}.config.yaml"
+    atomic_write_text(path, yaml.safe_dump(body, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def load_common(config_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> CommonConfig:
+    """The resolved ``common`` section (with ``--common.key`` / ``--key`` overrides applied)."""
+    picked = {k.split(".", 1)[1] if k.startswith("common.") else k: v for k, v in (overrides or {}).items()
+              if k.startswith("common.") or k in _field_names(CommonConfig)}
+    return load_config(CommonConfig, config_path, {f"common.{k}": v for k, v in picked.items()}, section="common")
+
+
+# --------------------------------------------------------------------------------------------
+# Internals
+# --------------------------------------------------------------------------------------------
+
+def _field_names(schema: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(schema)]
+
+
+def _field_types(schema: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(schema)
+    return {f.name: hints[f.name] for f in dataclasses.fields(schema)}
+
+
+def _fill_defaults(schema: type, given: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(schema):
+        if f.name in given:
+            out[f.name] = given[f.name]
+        elif f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            out[f.name] = f.default_factory()  # type: ignore[misc]
+        else:
+            out[f.name] = None
+    return out
+
+
+def _check_keys(body: dict[str, Any], schema: type, section: str, config_path: Any) -> None:
+    allowed = set(_field_names(schema))
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        origin = f"config file {config_path}" if config_path else "the command line"
+        raise InputError(
+            f"{origin}: unknown key(s) {', '.join(section + '.' + k for k in unknown)}; "
+            f"section {section!r} accepts: {', '.join(sorted(allowed))}"
+        )
+
+
+def _apply_overrides(sections: dict[str, dict[str, Any]], overrides: dict[str, Any], schema: type, section: str) -> None:
+    own = set(_field_names(schema))
+    common = set(_field_names(CommonConfig))
+    for key, value in overrides.items():
+        if "." in key:
+            target, _, rest = key.partition(".")
+            if target not in KNOWN_SECTIONS:
+                raise InputError(f"--{key}: unknown section {target!r}; known sections: {', '.join(KNOWN_SECTIONS)}")
+        elif key in own:
+            target, rest = section, key
+        elif key in common:
+            target, rest = "common", key
+        else:
+            raise InputError(
+                f"--{key}: unknown option for stage {section!r}; it accepts: {', '.join(sorted(own | common))}"
+            )
+        body = sections.setdefault(target, {})
+        *parents, leaf = rest.split(".")
+        for parent in parents:
+            child = body.get(parent)
+            if child is None:
+                child = body[parent] = {}
+            if not isinstance(child, dict):
+                raise InputError(f"--{key}: {target}.{parent} is not a mapping")
+            body = child
+        body[leaf] = value
+
+
+def _resolve(context: dict[str, dict[str, Any]], section: str) -> dict[str, Any]:
+    """Replace ``${sec.key}`` references in the values of ``context[section]``."""
+
+    def lookup(sec: str, dotted: str, stack: tuple[str, ...]) -> Any:
+        ref = f"{sec}.{dotted}"
+        if ref in stack:
+            raise InputError(f"config: circular reference {' -> '.join(stack + (ref,))}")
+        node: Any = context.get(sec)
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise InputError(f"config: reference ${{{ref}}} does not name a key")
+            node = node[part]
+        return substitute(node, stack + (ref,))
+
+    def substitute(value: Any, stack: tuple[str, ...]) -> Any:
+        if isinstance(value, str):
+            whole = _INTERPOLATION.fullmatch(value)
+            if whole:
+                return lookup(whole.group(1), whole.group(2), stack)
+            return _INTERPOLATION.sub(lambda m: str(lookup(m.group(1), m.group(2), stack)), value)
+        if isinstance(value, dict):
+            return {k: substitute(v, stack) for k, v in value.items()}
+        if isinstance(value, list):
+            return [substitute(v, stack) for v in value]
+        return value
+
+    return {key: substitute(value, (f"{section}.{key}",)) for key, value in context[section].items()}
+
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    """Convert a YAML or CLI value to the field's annotated type (or raise InputError)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in {"none", "null", "~"}):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, name)
+            except InputError as exc:
+                errors.append(str(exc))
+        raise InputError(errors[0] if errors else f"{name}: cannot be {value!r}")
+    if hint is Any:
+        return _parse_scalar(value) if isinstance(value, str) else value
+    if origin in (list, tuple):
+        items = value
+        if isinstance(value, str):
+            parsed = _parse_scalar(value)
+            items = parsed if isinstance(parsed, list) else [s.strip() for s in value.split(",") if s.strip()]
+        if not isinstance(items, (list, tuple)):
+            items = [items]
+        inner = args[0] if args else Any
+        converted = [_coerce(v, inner, name) for v in items]
+        return converted if origin is list else tuple(converted)
+    if origin is dict or hint is dict:
+        if isinstance(value, str):
+            value = _parse_scalar(value)
+        if not isinstance(value, dict):
+            raise InputError(f"{name}: expected a mapping, got {value!r}")
+        if args:
+            return {_coerce(k, args[0], name): _coerce(v, args[1], f"{name}.{k}") for k, v in value.items()}
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, str)) and str(value).lower() in _TRUE | _FALSE:
+            return str(value).lower() in _TRUE
+        raise InputError(f"{name}: expected true/false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise InputError(f"{name}: expected an integer, got {value!r}")
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{name}: expected an integer, got {value!r}") from None
+        if not as_float.is_integer():
+            raise InputError(f"{name}: expected an integer, got {value!r}")
+        return int(as_float)
+    if hint is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{name}: expected a number, got {value!r}") from None
+    if hint is str:
+        if value is None:
+            return ""
+        if isinstance(value, (dict, list)):
+            raise InputError(f"{name}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value

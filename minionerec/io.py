@@ -1,0 +1,414 @@
+"""Reading and validating every file format of the pipeline, and atomic writes.
+
+Formats (upstream-compatible, see ``../shared/reference/original-minionerec.md`` section 1):
+
+- ``<D>.{train,valid,test}.inter``: TSV with header
+  ``user_id:token<TAB>item_id_list:token_seq<TAB>item_id:token``;
+- ``<D>.item.json``: ``{"<item_id>": {"title", "description", "brand", "categories", ...}}``;
+- ``<D>.user2id`` / ``<D>.item2id``: ``original_id<TAB>index`` lines;
+- ``<D>.index.json``: ``{"<item_id>": ["<a_X>", "<b_Y>", "<c_Z>"(, "<d_W>")]}``;
+- ``train/valid/test/<name>.csv``: upstream columns, list columns as Python literals;
+- ``info/<name>.txt``: ``sid<TAB>title<TAB>item_id`` lines, the item catalogue.
+
+Every writer is atomic (temp file in the same folder, then ``os.replace``), so a crash never
+leaves a half-written file for the next stage.  Files are data, never code: list columns are
+parsed with ``ast.literal_eval`` and nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import csv
+import hashlib
+import io as _io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from minionerec.errors import InputError, where
+from minionerec.sid import SID, parse_sid, sid_to_string, validate_sid
+
+INTER_HEADER = ("user_id:token", "item_id_list:token_seq", "item_id:token")
+CSV_COLUMNS = (
+    "user_id",
+    "history_item_title",
+    "item_title",
+    "history_item_id",
+    "item_id",
+    "history_item_sid",
+    "item_sid",
+)
+SPLITS = ("train", "valid", "test")
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic writes
+# --------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def save_npy(path: str | Path, array: Any) -> Path:
+    import numpy as np
+
+    buffer = _io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+# --------------------------------------------------------------------------------------------
+# Generic readers
+# --------------------------------------------------------------------------------------------
+
+def require_file(path: str | Path, what: str, fix: str = "") -> Path:
+    """Return ``path`` if it is a file, else raise InputError naming it and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        hint = f"; {fix}" if fix else ""
+        raise InputError(f"{what} not found: {path}{hint}")
+    return path
+
+
+def read_json(path: str | Path, what: str = "JSON file", fix: str = "") -> Any:
+    path = require_file(path, what, fix)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{what} {where(path, exc.lineno)} is not valid JSON: {exc.msg}") from None
+
+
+def load_npy(path: str | Path, what: str = "embedding file", fix: str = "") -> Any:
+    import numpy as np
+
+    path = require_file(path, what, fix)
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise InputError(f"{what} {path} is not a plain .npy array: {exc}") from None
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# .inter splits
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InterRow:
+    """One sample of a ``.inter`` split: a user, their history (oldest first) and the target."""
+
+    user: int
+    history: tuple[int, ...]
+    target: int
+
+
+def write_inter(path: str | Path, rows: Iterable[InterRow]) -> Path:
+    lines = ["\t".join(INTER_HEADER)]
+    lines += [f"{r.user}\t{' '.join(map(str, r.history))}\t{r.target}" for r in rows]
+    return atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def read_inter(path: str | Path) -> list[InterRow]:
+    path = require_file(path, ".inter split", "run the data stage (data/*_process.sh) first")
+    rows: list[InterRow] = []
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        if tuple(header) != INTER_HEADER:
+            raise InputError(f"{where(path, 1)}: header must be {'<TAB>'.join(INTER_HEADER)!r}, got {header!r}")
+        for lineno, line in enumerate(f, start=2):
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            parts = line.split("\t")
+            try:
+                if len(parts) != 3:
+                    raise ValueError(f"expected 3 tab-separated fields, got {len(parts)}")
+                rows.append(InterRow(int(parts[0]), tuple(int(x) for x in parts[1].split()), int(parts[2])))
+            except ValueError as exc:
+                raise InputError(f"{where(path, lineno)}: malformed .inter row ({exc})") from None
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Items, id maps, SID index
+# --------------------------------------------------------------------------------------------
+
+def read_item_json(path: str | Path) -> dict[int, dict[str, Any]]:
+    """``{item_id: {"title": ..., ...}}`` with integer keys; every item must have a title."""
+    raw = read_json(path, "item file (.item.json)", "run the data stage first")
+    if not isinstance(raw, dict):
+        raise InputError(f"item file {path} must map item ids to records")
+    items: dict[int, dict[str, Any]] = {}
+    for key, record in raw.items():
+        try:
+            item = int(key)
+        except ValueError:
+            raise InputError(f"item file {path}: key {key!r} is not an integer item id") from None
+        if not isinstance(record, dict) or not isinstance(record.get("title"), str):
+            raise InputError(f"item file {path}: item {key} has no 'title' string")
+        items[item] = record
+    return items
+
+
+def write_id_map(path: str | Path, mapping: Mapping[str, int]) -> Path:
+    return atomic_write_text(path, "".join(f"{k}\t{v}\n" for k, v in mapping.items()))
+
+
+def read_id_map(path: str | Path) -> dict[str, int]:
+    path = require_file(path, "id map", "run the data stage first")
+    mapping: dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            original, sep, index = line.rpartition("\t")
+            if not sep or not index.lstrip("-").isdigit():
+                raise InputError(f"{where(path, lineno)}: expected 'original_id<TAB>index'")
+            mapping[original] = int(index)
+    return mapping
+
+
+def read_index_json(path: str | Path) -> dict[int, SID]:
+    """Read a SID index ``{"<item_id>": ["<a_X>", ...]}`` into ``{item_id: (tokens...)}``."""
+    raw = read_json(path, "SID index (.index.json)", "build SIDs with one of the rq/ methods first")
+    if not isinstance(raw, dict):
+        raise InputError(f"SID index {path} must map item ids to token lists")
+    index: dict[int, SID] = {}
+    for key, tokens in raw.items():
+        try:
+            item = int(key)
+        except ValueError:
+            raise InputError(f"SID index {path}: key {key!r} is not an integer item id") from None
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise InputError(f"SID index {path}: item {key} must map to a list of token strings")
+        try:
+            validate_sid(tokens)
+        except ValueError as exc:
+            raise InputError(f"SID index {path}: item {key}: {exc}") from None
+        index[item] = tuple(tokens)
+    return index
+
+
+def write_index_json(path: str | Path, index: Mapping[int, Sequence[str]]) -> Path:
+    return write_json(path, {str(k): list(v) for k, v in sorted(index.items())}, indent=None)
+
+
+# --------------------------------------------------------------------------------------------
+# Info file (the item catalogue)
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    """One line of an info file."""
+
+    sid: SID
+    title: str
+    item_id: int
+
+    @property
+    def sid_string(self) -> str:
+        return sid_to_string(self.sid)
+
+
+def read_info(path: str | Path) -> list[CatalogueItem]:
+    """Read ``sid<TAB>title<TAB>item_id`` lines.  Titles may not contain tabs."""
+    path = require_file(path, "info file (item catalogue)", "run convert_dataset.py first")
+    items: list[CatalogueItem] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            if len(parts) != 3:
+                raise InputError(
+                    f"{where(path, lineno)}: expected 'sid<TAB>title<TAB>item_id' (3 fields), got {len(parts)}"
+                )
+            sid_text, title, item_text = parts
+            try:
+                sid = parse_sid(sid_text)
+                item_id = int(item_text)
+            except ValueError as exc:
+                raise InputError(f"{where(path, lineno)}: {exc}") from None
+            items.append(CatalogueItem(sid, title, item_id))
+    if not items:
+        raise InputError(f"info file {path} is empty")
+    return items
+
+
+def write_info(path: str | Path, items: Iterable[CatalogueItem]) -> Path:
+    lines = []
+    for item in items:
+        title = " ".join(item.title.split())  # tabs/newlines would corrupt the line
+        lines.append(f"{item.sid_string}\t{title}\t{item.item_id}")
+    return atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# LLM-stage CSVs
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SplitRow:
+    """One row of a train/valid/test CSV (upstream columns)."""
+
+    user_id: str
+    history_item_title: tuple[str, ...]
+    item_title: str
+    history_item_id: tuple[int, ...]
+    item_id: int
+    history_item_sid: tuple[str, ...]
+    item_sid: str
+
+
+def _literal_list(text: str, path: Path, lineno: int, column: str) -> list[Any]:
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise InputError(f"{where(path, lineno)}: column {column!r} is not a list literal: {text[:80]!r}") from None
+    if not isinstance(value, list):
+        raise InputError(f"{where(path, lineno)}: column {column!r} must be a list, got {type(value).__name__}")
+    return value
+
+
+def read_split_csv(path: str | Path, require_history: bool = True) -> list[SplitRow]:
+    """Read an upstream-format CSV.  List columns are parsed as literals, never executed.
+
+    Raises InputError (naming the file and line) for missing columns, malformed lists,
+    malformed SIDs and, when ``require_history``, rows with an empty history.
+    """
+    path = require_file(path, "split CSV", "run convert_dataset.py first")
+    rows: list[SplitRow] = []
+    csv.field_size_limit(1 << 30)
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(CSV_COLUMNS)}")
+        for record in reader:
+            lineno = reader.line_num
+            titles = _literal_list(record["history_item_title"], path, lineno, "history_item_title")
+            ids = _literal_list(record["history_item_id"], path, lineno, "history_item_id")
+            sids = _literal_list(record["history_item_sid"], path, lineno, "history_item_sid")
+            try:
+                for s in sids:
+                    parse_sid(str(s))
+                target_sid = sid_to_string(parse_sid(record["item_sid"]))
+                item_id = int(record["item_id"])
+                history_ids = tuple(int(i) for i in ids)
+            except ValueError as exc:
+                raise InputError(f"{where(path, lineno)}: {exc}") from None
+            if require_history and not sids:
+                raise InputError(f"{where(path, lineno)}: empty history; drop the row or re-run convert_dataset.py")
+            rows.append(
+                SplitRow(
+                    user_id=record["user_id"],
+                    history_item_title=tuple(str(t) for t in titles),
+                    item_title=record["item_title"],
+                    history_item_id=history_ids,
+                    item_id=item_id,
+                    history_item_sid=tuple(str(s).strip() for s in sids),
+                    item_sid=target_sid,
+                )
+            )
+    return rows
+
+
+def write_split_csv(path: str | Path, rows: Iterable[SplitRow]) -> Path:
+    """Write rows as upstream's pandas ``to_csv`` would (list columns as ``str(list)``)."""
+    buffer = _io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        writer.writerow(
+            [
+                r.user_id,
+                str(list(r.history_item_title)),
+                r.item_title,
+                str(list(r.history_item_id)),
+                r.item_id,
+                str(list(r.history_item_sid)),
+                r.item_sid,
+            ]
+        )
+    return atomic_write_text(path, buffer.getvalue())
+
+
+# --------------------------------------------------------------------------------------------
+# Upstream MiniOneRec layout discovery
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LLMDataFiles:
+    """Paths of one dataset in the upstream ``{train,valid,test,info}/`` layout."""
+
+    train: Path | None
+    valid: Path | None
+    test: Path | None
+    info: Path | None
+
+
+def find_llm_data_files(data_dir: str | Path, name: str, train_subdir: str = "train") -> LLMDataFiles:
+    """Find ``<data_dir>/{train,valid,test}/<name>*.csv`` and ``info/<name>*.txt``.
+
+    Upstream names files ``<category>_5_2016-10-2018-11.csv``; we write ``<name>.csv``.  Both
+    are found by prefix.  Missing files are returned as None; callers decide what is required.
+    """
+    data_dir = Path(data_dir)
+
+    def pick(sub: str, suffix: str) -> Path | None:
+        folder = data_dir / sub
+        exact = folder / f"{name}{suffix}"
+        if exact.is_file():
+            return exact
+        matches = sorted(folder.glob(f"{name}*{suffix}")) if folder.is_dir() else []
+        if len(matches) > 1:
+            raise InputError(f"several files match {folder}/{name}*{suffix}: {', '.join(m.name for m in matches)}")
+        return matches[0] if matches else None
+
+    return LLMDataFiles(pick(train_subdir, ".csv"), pick("valid", ".csv"), pick("test", ".csv"), pick("info", ".txt"))

@@ -1,0 +1,133 @@
+"""HR@K, NDCG@K and CC for next-item prediction with one relevant item.
+
+Two conventions:
+
+- **SID level** (upstream ``calc.py``): a prediction is a SID string; it is a hit when it
+  equals the target's SID, so when several items share a SID, predicting it counts as a hit
+  for any of them.
+- **Item level**: each predicted SID stands for the catalogue items that carry it (in
+  catalogue order); the ranked list of *items* is searched for the target item.  With a
+  collision-free index both conventions agree.
+
+Predictions are de-duplicated (first occurrence kept) before ranking.  CC counts every
+prediction (over all samples) that is not a catalogue SID.  The rank is 0-based;
+HR@K = 1[rank < K] and NDCG@K = 1[rank < K] / log2(rank + 2), averaged over samples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+DEFAULT_KS = (1, 3, 5, 10, 20, 50)
+
+
+def normalise_prediction(text: str) -> str:
+    """Strip whitespace, newlines and double quotes, as upstream compares strings."""
+    return text.replace('"', "").replace("\n", "").replace(" ", "").strip()
+
+
+def dedup(predictions: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for p in predictions:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return out
+
+
+def sid_rank(predictions: Sequence[str], target_sid: str) -> int | None:
+    """0-based rank of ``target_sid`` among the de-duplicated predictions, or None."""
+    for rank, p in enumerate(dedup(predictions)):
+        if p == target_sid:
+            return rank
+    return None
+
+
+def item_rank(predictions: Sequence[str], target_item: int, sid_to_items: Mapping[str, Sequence[int]]) -> int | None:
+    """0-based rank of ``target_item`` when each predicted SID expands to its catalogue items."""
+    rank = 0
+    seen_items: set[int] = set()
+    for p in dedup(predictions):
+        for item in sid_to_items.get(p, ()):
+            if item in seen_items:
+                continue
+            if item == target_item:
+                return rank
+            seen_items.add(item)
+            rank += 1
+    return None
+
+
+def hr_ndcg(ranks: Sequence[int | None], ks: Sequence[int]) -> dict[str, float]:
+    """``{"HR@K": ..., "NDCG@K": ...}`` averaged over samples (0 for an empty list)."""
+    n = len(ranks)
+    out: dict[str, float] = {}
+    for k in ks:
+        hits = [r for r in ranks if r is not None and r < k]
+        out[f"HR@{k}"] = len(hits) / n if n else 0.0
+        out[f"NDCG@{k}"] = sum(1.0 / math.log2(r + 2) for r in hits) / n if n else 0.0
+    return out
+
+
+@dataclass
+class Evaluation:
+    """Metrics of one predictions set."""
+
+    n_samples: int
+    sid_level: dict[str, float]
+    item_level: dict[str, float]
+    cc: int
+    ks: tuple[int, ...]
+
+    def as_dict(self) -> dict:
+        return {
+            "n_samples": self.n_samples,
+            "ks": list(self.ks),
+            "sid_level": self.sid_level,
+            "item_level": self.item_level,
+            "CC": self.cc,
+        }
+
+
+def evaluate_predictions(
+    predictions: Sequence[Sequence[str]],
+    target_sids: Sequence[str],
+    catalogue: Mapping[str, Sequence[int]],
+    target_items: Sequence[int] | None = None,
+    ks: Sequence[int] = DEFAULT_KS,
+) -> Evaluation:
+    """Score ranked predictions against one target per sample.
+
+    ``catalogue`` maps every valid SID string to the item ids carrying it.  ``ks`` larger than
+    the number of predictions per sample are dropped (as upstream limits K to the beam count).
+    ``target_items`` enables item-level metrics; without it item level repeats SID level.
+    """
+    if len(predictions) != len(target_sids):
+        raise ValueError(f"{len(predictions)} prediction lists for {len(target_sids)} targets")
+    n_beams = max((len(p) for p in predictions), default=0)
+    kept_ks = tuple(k for k in ks if k <= n_beams) or tuple(ks[:1])
+    cleaned = [[normalise_prediction(p) for p in preds] for preds in predictions]
+    cc = sum(1 for preds in cleaned for p in preds if p not in catalogue)
+    sid_ranks = [sid_rank(preds, normalise_prediction(t)) for preds, t in zip(cleaned, target_sids)]
+    if target_items is None:
+        item_ranks = sid_ranks
+    else:
+        item_ranks = [item_rank(preds, int(item), catalogue) for preds, item in zip(cleaned, target_items)]
+    return Evaluation(
+        n_samples=len(predictions),
+        sid_level=hr_ndcg(sid_ranks, kept_ks),
+        item_level=hr_ndcg(item_ranks, kept_ks),
+        cc=cc,
+        ks=kept_ks,
+    )
+
+
+def ranked_items_metrics(ranked_items: Sequence[Sequence[int]], targets: Sequence[int], ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
+    """HR/NDCG for models that rank item ids directly (baselines)."""
+    ranks = []
+    for items, target in zip(ranked_items, targets):
+        ranks.append(next((r for r, item in enumerate(dedup(items)) if item == target), None))  # type: ignore[arg-type]
+    return hr_ndcg(ranks, ks)

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import pytest
+import yaml
+
+from minionerec.config import load_config, parse_cli, save_resolved_config
+from minionerec.errors import InputError
+
+
+@dataclasses.dataclass
+class DemoConfig:
+    section: ClassVar[str] = "sft"
+    learning_rate: float = 1e-4
+    epochs: int = 1
+    output_dir: str = "out"
+    seed: int = 0
+    freeze_llm: bool = False
+    tasks: list[str] = dataclasses.field(default_factory=lambda: ["next_sid"])
+    weights: dict[str, float] = dataclasses.field(default_factory=dict)
+    base_model: str | None = None
+
+
+def write(tmp_path, body):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def test_precedence_and_interpolation(tmp_path):
+    path = write(tmp_path, {"common": {"workdir": "runs/x", "seed": 7},
+                            "sft": {"learning_rate": "3e-4", "output_dir": "${common.workdir}/sft"}})
+    cfg = load_config(DemoConfig, path, {"epochs": "3", "sft.weights.next_sid": "2"})
+    assert cfg.learning_rate == pytest.approx(3e-4)
+    assert cfg.epochs == 3
+    assert cfg.output_dir == "runs/x/sft"
+    assert cfg.seed == 7  # inherited from common
+    assert cfg.weights == {"next_sid": 2.0}
+
+
+def test_cli_parsing_flags_and_config():
+    path, overrides = parse_cli(["cfg.yaml", "--freeze_llm", "--tasks", "a,b", "--sft.epochs=2"])
+    assert path == "cfg.yaml"
+    assert overrides == {"freeze_llm": "true", "tasks": "a,b", "sft.epochs": "2"}
+    cfg = load_config(DemoConfig, None, overrides)
+    assert cfg.freeze_llm is True and cfg.tasks == ["a", "b"] and cfg.epochs == 2
+
+
+def test_cli_override_beats_common_and_none(tmp_path):
+    path = write(tmp_path, {"common": {"seed": 7}})
+    cfg = load_config(DemoConfig, path, {"seed": "9", "base_model": "none"})
+    assert cfg.seed == 9 and cfg.base_model is None
+
+
+@pytest.mark.parametrize(
+    "body, overrides, message",
+    [
+        ({"sft": {"learning_rat": 1}}, {}, "unknown key"),
+        ({"sfft": {}}, {}, "unknown section"),
+        ({}, {"nope": "1"}, "unknown option"),
+        ({"sft": {"epochs": "many"}}, {}, "expected an integer"),
+        ({"sft": {"output_dir": "${common.missing}"}}, {}, "does not name a key"),
+    ],
+)
+def test_bad_configs_are_clear_errors(tmp_path, body, overrides, message):
+    path = write(tmp_path, body)
+    with pytest.raises(InputError, match=message):
+        load_config(DemoConfig, path, overrides)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_config(DemoConfig, tmp_path / "absent.yaml")
+
+
+def test_resolved_config_is_saved(tmp_path):
+    cfg = load_config(DemoConfig, None, {"epochs": "4"})
+    path = save_resolved_config(cfg, tmp_path)
+    assert path.name == "sft.config.yaml"
+    assert yaml.safe_load(path.read_text())["sft"]["epochs"] == 4
