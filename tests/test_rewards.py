@@ -1,0 +1,113 @@
+"""Rewards on hand-computed groups."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from minionerec.errors import InputError
+from minionerec.io import CatalogueItem
+from minionerec.sid import parse_sid
+from rewards import (
+    CollaborativeReward,
+    RLExample,
+    SemanticReward,
+    build_reward_set,
+    rank_discounts,
+    ranking_only_reward,
+    ranking_reward,
+    rule_reward,
+)
+
+A, B, C, D = "<a_1><b_1><c_1>", "<a_1><b_2><c_1>", "<a_2><b_1><c_1>", "<a_3><b_3><c_3>"
+CATALOGUE = [CatalogueItem(parse_sid(s), f"t{i}", i) for i, s in enumerate([A, B, C, D])]
+
+
+def row(target: str, history=(0,), item=None) -> RLExample:
+    item_id = item if item is not None else [A, B, C, D].index(target)
+    return RLExample(prompt="p", target_sid=target, target_item_id=item_id, history_item_ids=tuple(history))
+
+
+def test_rank_discounts_match_upstream_for_16():
+    d = rank_discounts(16)
+    assert sum(d) == pytest.approx(1.0)
+    assert [round(x, 3) for x in d[:4]] == [0.164, 0.103, 0.082, 0.071]
+    assert round(d[-1], 3) == 0.040
+
+
+def test_rule_reward():
+    rows = [row(B)] * 4
+    assert rule_reward([A, B, C, D], rows, 4) == [0.0, 1.0, 0.0, 0.0]
+    # Whitespace, newline and quotes around the completion do not matter.
+    assert rule_reward([f' "{B}"\n', A], [row(B)] * 2, 2) == [1.0, 0.0]
+
+
+def test_ranking_rewards_by_hand():
+    g = 4
+    z = sum(1 / math.log2(i + 2) for i in range(g))
+    rows = [row(C)] * g
+    got = ranking_only_reward([A, B, C, D], rows, g)
+    expected = [-1 / z, -1 / math.log2(3) / z, 0.0, -1 / math.log2(5) / z]
+    assert got == pytest.approx(expected)
+    assert ranking_reward([A, B, C, D], rows, g) == pytest.approx([expected[0], expected[1], 1.0, expected[3]])
+    # A group without its target is all zero.
+    assert ranking_reward([A, B, D, D], rows, g) == [0.0] * g
+
+
+def test_each_group_uses_its_own_rows_target_with_duplicate_history():
+    # Two rows with the SAME prompt (identical history) but different targets.
+    row1 = RLExample(prompt="same history", target_sid=A, target_item_id=0, history_item_ids=(3,))
+    row2 = RLExample(prompt="same history", target_sid=B, target_item_id=1, history_item_ids=(3,))
+    completions = [A, B, B, A]  # identical beams would come out for identical prompts in practice
+    rows = [row1, row1, row2, row2]
+    assert rule_reward(completions, rows, 2) == [1.0, 0.0, 1.0, 0.0]
+    ranked = ranking_reward(completions, rows, 2)
+    assert ranked[0] == 1.0 and ranked[2] == 1.0
+    assert ranked[1] < 0 and ranked[3] < 0
+
+
+def test_semantic_reward_is_cosine_of_item_embeddings():
+    emb = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [-3.0, 0.0]])
+    fn = SemanticReward(emb, CATALOGUE)
+    got = fn([A, B, C, D, "<a_9><b_9><c_9>"], [row(A)] * 5, 5)
+    assert got == pytest.approx([1.0, 0.0, 1 / math.sqrt(2), -1.0, 0.0])
+
+
+def test_semantic_reward_rejects_wrong_embedding_rows():
+    with pytest.raises(InputError, match="rows"):
+        SemanticReward(np.zeros((2, 3)), CATALOGUE)
+
+
+class FakeScorer:
+    num_items = 4
+
+    def score(self, histories, items):
+        return [10.0 * h[-1] + item for h, item in zip(histories, items)]
+
+
+def test_collaborative_reward_uses_each_rows_history():
+    fn = CollaborativeReward(FakeScorer(), CATALOGUE)
+    rows = [row(A, history=(1,)), row(A, history=(1,)), row(B, history=(2,)), row(B, history=(2,))]
+    assert fn([A, D, A, "bad"], rows, 2) == [10.0, 13.0, 20.0, 0.0]
+
+
+def test_collaborative_reward_rejects_other_catalogue():
+    class Other(FakeScorer):
+        num_items = 7
+
+    with pytest.raises(InputError, match="trained on 7 items"):
+        CollaborativeReward(Other(), CATALOGUE)
+
+
+def test_reward_set_weights_and_unknown_name():
+    rs = build_reward_set({"rule": 2.0, "ranking_only": 0.5})
+    total, parts = rs([A, B], [row(A)] * 2, 2)
+    assert set(parts) == {"rule", "ranking_only"}
+    assert total[0] == pytest.approx(2.0)
+    assert total[1] == pytest.approx(0.5 * parts["ranking_only"][1])
+    with pytest.raises(InputError, match="unknown reward 'ndcg'"):
+        build_reward_set({"ndcg": 1.0})
+    with pytest.raises(InputError, match="embedding_path"):
+        build_reward_set({"semantic": 1.0}, catalogue=CATALOGUE)
