@@ -2,10 +2,10 @@
 
 A reward function has the signature::
 
-    fn(completions: list[str], rows: list[RLExample], group_size: int) -> list[float]
+    fn(completions: list[str], rows: Sequence[RewardRow], group_size: int) -> list[float]
 
 ``completions[i]`` is the decoded SID string of rollout ``i``; ``rows[i]`` is the dataset row
-that rollout was generated for (its prompt, target SID, history item ids).  Rollouts arrive in
+that rollout was generated for (a ``data.TaskSample``: prompt, target SID, target item, history items).  Rollouts arrive in
 groups of ``group_size`` consecutive entries sharing one row, ordered by rank inside the group
 (beam rank for beam search).  Targets are never looked up through global prompt->target maps:
 upstream's dicts collapsed identical histories to one target and let validation rows overwrite
@@ -43,50 +43,37 @@ from minionerec.metrics import normalise_prediction
 
 logger = logging.getLogger(__name__)
 
-RewardFn = Callable[[list[str], list["RLExample"], int], list[float]]
+RewardFn = Callable[[list[str], Sequence["RewardRow"], int], list[float]]
 
 #: Names accepted in ``rl.rewards``.
 REWARD_NAMES = ("rule", "ranking", "ranking_only", "semantic", "sasrec")
 
 
-@dataclass(frozen=True)
-class RLExample:
-    """One RL prompt with everything its rewards need (the answer is never in the prompt)."""
+class RewardRow(Protocol):
+    """What a reward reads from a row: ``data.TaskSample`` satisfies it."""
 
     prompt: str
-    target_sid: str
-    target_item_id: int
-    history_item_ids: tuple[int, ...] = ()
-    task: str = "next_sid"
-    row_index: int = -1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "prompt": self.prompt,
-            "target_sid": self.target_sid,
-            "target_item_id": self.target_item_id,
-            "history_item_ids": list(self.history_item_ids),
-            "task": self.task,
-            "row_index": self.row_index,
-        }
+    target: str
+    target_item: int | None
+    history_items: tuple[int, ...]
 
 
 # --------------------------------------------------------------------------------------------
 # Rule and ranking rewards
 # --------------------------------------------------------------------------------------------
 
-def _check_groups(completions: Sequence[str], rows: Sequence[RLExample], group_size: int) -> None:
+def _check_groups(completions: Sequence[str], rows: Sequence[RewardRow], group_size: int) -> None:
     if len(completions) != len(rows):
         raise ValueError(f"{len(completions)} completions for {len(rows)} rows")
     if group_size <= 0 or len(completions) % group_size:
         raise ValueError(f"{len(completions)} completions do not split into groups of {group_size}")
 
 
-def is_hit(completion: str, row: RLExample) -> bool:
-    return normalise_prediction(completion) == normalise_prediction(row.target_sid)
+def is_hit(completion: str, row: RewardRow) -> bool:
+    return normalise_prediction(completion) == normalise_prediction(row.target)
 
 
-def rule_reward(completions: list[str], rows: list[RLExample], group_size: int) -> list[float]:
+def rule_reward(completions: list[str], rows: Sequence[RewardRow], group_size: int) -> list[float]:
     """1.0 for a rollout equal to its own row's target SID, else 0.0."""
     _check_groups(completions, rows, group_size)
     return [1.0 if is_hit(c, r) else 0.0 for c, r in zip(completions, rows)]
@@ -99,7 +86,7 @@ def rank_discounts(group_size: int) -> list[float]:
     return [d / total for d in discounts]
 
 
-def ranking_only_reward(completions: list[str], rows: list[RLExample], group_size: int) -> list[float]:
+def ranking_only_reward(completions: list[str], rows: Sequence[RewardRow], group_size: int) -> list[float]:
     """Rank-aware penalty for the wrong rollouts of a group that contains its target."""
     _check_groups(completions, rows, group_size)
     penalties = rank_discounts(group_size)
@@ -114,7 +101,7 @@ def ranking_only_reward(completions: list[str], rows: list[RLExample], group_siz
     return rewards
 
 
-def ranking_reward(completions: list[str], rows: list[RLExample], group_size: int) -> list[float]:
+def ranking_reward(completions: list[str], rows: Sequence[RewardRow], group_size: int) -> list[float]:
     """``rule + ranking_only``: 1 for the hit, ``-D_i/Z`` for misses in a group with a hit."""
     rule = rule_reward(completions, rows, group_size)
     penalty = ranking_only_reward(completions, rows, group_size)
@@ -160,59 +147,63 @@ class SemanticReward:
         matrix = load_npy(path, "item embedding file", "run rq/text2emb first or set rl.embedding_path")
         return cls(np.asarray(matrix), catalogue, source=str(path))
 
-    def __call__(self, completions: list[str], rows: list[RLExample], group_size: int) -> list[float]:
+    def __call__(self, completions: list[str], rows: Sequence[RewardRow], group_size: int) -> list[float]:
         _check_groups(completions, rows, group_size)
         out = []
         for completion, row in zip(completions, rows):
             item = self.sid_to_item.get(normalise_prediction(completion))
-            if item is None:
+            if item is None or row.target_item is None:
                 out.append(self.invalid_reward)
                 continue
-            out.append(float(self.unit[item] @ self.unit[row.target_item_id]))
+            out.append(float(self.unit[item] @ self.unit[row.target_item]))
         return out
 
 
 class CFScorer(Protocol):
-    """What the ``sasrec`` reward needs from a collaborative model (see ``sasrec.py``)."""
+    """What the ``sasrec`` reward needs from a collaborative model: ``sasrec.CFScorer``."""
 
-    num_items: int
-
-    def score(self, histories: Sequence[Sequence[int]], items: Sequence[int]) -> list[float]: ...
+    def score(self, histories: Sequence[Sequence[int]], candidates: Sequence[Sequence[int]], kind: str = "logit",
+              invalid_score: float = 0.0) -> Any: ...
 
 
 class CollaborativeReward:
-    """The CF model's score of the rollout's item after the row's own history.
+    """The CF model's score of each rollout's item after its row's own item history.
 
-    Rows without an item history (title prompts carry one too, from the same CSV row) score
-    ``invalid_reward``, as do rollouts that are not catalogue SIDs.
+    One CF call per group (the group shares its row).  Rows without an item history (the
+    title -> SID task) and rollouts that are not catalogue SIDs score ``invalid_reward``.
+    ``kind`` is ``logit`` (upstream's raw score), ``prob`` or ``log_prob``.
     """
 
-    def __init__(self, scorer: CFScorer, catalogue: Sequence[CatalogueItem], invalid_reward: float = 0.0,
-                 source: str = "CF model") -> None:
-        max_item = max(item.item_id for item in catalogue)
-        if scorer.num_items != max_item + 1:
+    def __init__(self, scorer: CFScorer, catalogue: Sequence[CatalogueItem], kind: str = "logit",
+                 invalid_reward: float = 0.0, source: str = "CF model") -> None:
+        scorer_items = getattr(getattr(scorer, "catalogue", None), "item_ids", None)
+        ours = {item.item_id for item in catalogue}
+        if scorer_items is not None and set(scorer_items) != ours:
             raise InputError(
-                f"{source} was trained on {scorer.num_items} items but this catalogue has {max_item + 1}: "
-                "train the CF model (sasrec.py) on this dataset's splits"
+                f"{source} was trained on a catalogue of {len(set(scorer_items))} items that differs from this "
+                f"dataset's {len(ours)} items: train the CF model (baselines.py / sasrec.py) on this dataset's splits"
             )
         self.scorer = scorer
         self.sid_to_item = sid_to_item(catalogue)
+        self.kind = kind
         self.invalid_reward = invalid_reward
 
-    def __call__(self, completions: list[str], rows: list[RLExample], group_size: int) -> list[float]:
+    def __call__(self, completions: list[str], rows: Sequence[RewardRow], group_size: int) -> list[float]:
         _check_groups(completions, rows, group_size)
         out = [self.invalid_reward] * len(completions)
-        positions, histories, items = [], [], []
-        for i, (completion, row) in enumerate(zip(completions, rows)):
-            item = self.sid_to_item.get(normalise_prediction(completion))
-            if item is None or not row.history_item_ids:
+        starts, histories, candidates = [], [], []
+        for start in range(0, len(completions), group_size):
+            history = rows[start].history_items
+            if not history:
                 continue
-            positions.append(i)
-            histories.append(list(row.history_item_ids))
-            items.append(item)
-        if positions:
-            for i, score in zip(positions, self.scorer.score(histories, items)):
-                out[i] = float(score)
+            starts.append(start)
+            histories.append(list(history))
+            candidates.append([self.sid_to_item.get(normalise_prediction(c), -1)
+                               for c in completions[start : start + group_size]])
+        if starts:
+            scores = self.scorer.score(histories, candidates, kind=self.kind, invalid_score=self.invalid_reward)
+            for start, group_scores in zip(starts, np.asarray(scores, dtype=np.float64)):
+                out[start : start + group_size] = [float(x) for x in group_scores]
         return out
 
 
@@ -227,7 +218,7 @@ class RewardSet:
     functions: dict[str, RewardFn]
     weights: dict[str, float] = field(default_factory=dict)
 
-    def __call__(self, completions: list[str], rows: list[RLExample], group_size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def __call__(self, completions: list[str], rows: Sequence[RewardRow], group_size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         parts = {name: np.asarray(fn(completions, rows, group_size), dtype=np.float64) for name, fn in self.functions.items()}
         total = np.zeros(len(completions), dtype=np.float64)
         for name, values in parts.items():
@@ -241,6 +232,7 @@ def build_reward_set(
     embedding_path: str | Path | None = None,
     cf_scorer_factory: Callable[[], CFScorer] | None = None,
     cf_source: str = "CF model",
+    cf_score_kind: str = "logit",
 ) -> RewardSet:
     """Build the rewards named in ``weights`` (``{name: weight}``); unknown names are an error."""
     if not weights:
@@ -261,6 +253,6 @@ def build_reward_set(
             functions[name] = SemanticReward.from_file(embedding_path, catalogue)
         elif name == "sasrec":
             if cf_scorer_factory is None or catalogue is None:
-                raise InputError("reward 'sasrec' needs rl.cf_model_path (a CF model trained by sasrec.py)")
-            functions[name] = CollaborativeReward(cf_scorer_factory(), catalogue, source=cf_source)
+                raise InputError("reward 'sasrec' needs rl.cf_model_path (a CF model trained by baselines.py)")
+            functions[name] = CollaborativeReward(cf_scorer_factory(), catalogue, kind=cf_score_kind, source=cf_source)
     return RewardSet(functions, {name: float(w) for name, w in weights.items()})

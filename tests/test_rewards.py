@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from data import TaskSample
 from minionerec.errors import InputError
 from minionerec.io import CatalogueItem
 from minionerec.sid import parse_sid
 from rewards import (
     CollaborativeReward,
-    RLExample,
     SemanticReward,
     build_reward_set,
     rank_discounts,
@@ -25,9 +25,9 @@ A, B, C, D = "<a_1><b_1><c_1>", "<a_1><b_2><c_1>", "<a_2><b_1><c_1>", "<a_3><b_3
 CATALOGUE = [CatalogueItem(parse_sid(s), f"t{i}", i) for i, s in enumerate([A, B, C, D])]
 
 
-def row(target: str, history=(0,), item=None) -> RLExample:
-    item_id = item if item is not None else [A, B, C, D].index(target)
-    return RLExample(prompt="p", target_sid=target, target_item_id=item_id, history_item_ids=tuple(history))
+def row(target: str, history=(0,), prompt="p") -> TaskSample:
+    item_id = [A, B, C, D].index(target)
+    return TaskSample("next_sid", prompt, f"{target}\n", target, item_id, tuple(history))
 
 
 def test_rank_discounts_match_upstream_for_16():
@@ -58,8 +58,8 @@ def test_ranking_rewards_by_hand():
 
 def test_each_group_uses_its_own_rows_target_with_duplicate_history():
     # Two rows with the SAME prompt (identical history) but different targets.
-    row1 = RLExample(prompt="same history", target_sid=A, target_item_id=0, history_item_ids=(3,))
-    row2 = RLExample(prompt="same history", target_sid=B, target_item_id=1, history_item_ids=(3,))
+    row1 = row(A, history=(3,), prompt="same history")
+    row2 = row(B, history=(3,), prompt="same history")
     completions = [A, B, B, A]  # identical beams would come out for identical prompts in practice
     rows = [row1, row1, row2, row2]
     assert rule_reward(completions, rows, 2) == [1.0, 0.0, 1.0, 0.0]
@@ -81,23 +81,28 @@ def test_semantic_reward_rejects_wrong_embedding_rows():
 
 
 class FakeScorer:
-    num_items = 4
+    """score = 10 * last history item + candidate item; -1 (invalid) gets invalid_score."""
 
-    def score(self, histories, items):
-        return [10.0 * h[-1] + item for h, item in zip(histories, items)]
+    class catalogue:  # noqa: N801 - mimics sasrec.CFScorer.catalogue
+        item_ids = (0, 1, 2, 3)
+
+    def score(self, histories, candidates, kind="logit", invalid_score=0.0):
+        return [[10.0 * h[-1] + c if c >= 0 else invalid_score for c in cands] for h, cands in zip(histories, candidates)]
 
 
 def test_collaborative_reward_uses_each_rows_history():
     fn = CollaborativeReward(FakeScorer(), CATALOGUE)
-    rows = [row(A, history=(1,)), row(A, history=(1,)), row(B, history=(2,)), row(B, history=(2,))]
-    assert fn([A, D, A, "bad"], rows, 2) == [10.0, 13.0, 20.0, 0.0]
+    rows = [row(A, history=(1,)), row(A, history=(1,)), row(B, history=(2,)), row(B, history=(2,)),
+            row(B, history=()), row(B, history=())]
+    assert fn([A, D, A, "bad", A, B], rows, 2) == [10.0, 13.0, 20.0, 0.0, 0.0, 0.0]
 
 
 def test_collaborative_reward_rejects_other_catalogue():
     class Other(FakeScorer):
-        num_items = 7
+        class catalogue:  # noqa: N801
+            item_ids = (0, 1, 2, 3, 4, 5, 6)
 
-    with pytest.raises(InputError, match="trained on 7 items"):
+    with pytest.raises(InputError, match="differs from this dataset"):
         CollaborativeReward(Other(), CATALOGUE)
 
 
