@@ -1,0 +1,241 @@
+"""Residual k-means quantisers: plain (faiss), exactly balanced (k-means-constrained) and
+scalably balanced (faiss k-means + capacity-constrained assignment).
+
+All produce :class:`ResidualCodebooks`: one ``(K, d)`` codebook per level and 0-based codes
+``(N, L)``.  Level ``l`` clusters the global residual ``x - sum_{j<l} C_j[code_j]`` (as upstream:
+children are not clustered per parent).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from minionerec.errors import InputError
+from minionerec.io import atomic_path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ResidualCodebooks:
+    codebooks: list[np.ndarray]
+    codes: np.ndarray
+
+    def residual_before_level(self, x: np.ndarray, level: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """``x[rows] - sum_{j<level} C_j[codes[rows, j]]``."""
+        rows = np.arange(x.shape[0]) if rows is None else rows
+        residual = x[rows].astype(np.float32, copy=True)
+        for j in range(level):
+            residual -= self.codebooks[j][self.codes[rows, j]]
+        return residual
+
+    def last_level_costs(self, x: np.ndarray):
+        """A ``costs(items)`` function for :func:`minionerec.sid_index.resolve_collisions`."""
+        last = len(self.codebooks) - 1
+
+        def costs(items: np.ndarray) -> np.ndarray:
+            return squared_distances(self.residual_before_level(x, last, items), self.codebooks[last])
+
+        return costs
+
+    def save_npz(self, path: str | Path) -> Path:
+        """``codebook_0 ... codebook_{L-1}`` (float32, K x d), upstream's file layout, plus ``codes``."""
+        arrays = {f"codebook_{i}": c.astype(np.float32) for i, c in enumerate(self.codebooks)}
+        arrays["codes"] = self.codes.astype(np.int64)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+        return Path(path)
+
+
+def load_codebooks_npz(path: str | Path, num_levels: int, codebook_size: int, dim: int) -> list[np.ndarray]:
+    """Read ``codebook_i`` arrays and check their shapes (level count, K, d)."""
+    from minionerec.io import require_file
+
+    path = require_file(path, "codebook file (.npz)", "run rq/rqkmeans_constrained.py first")
+    with np.load(path, allow_pickle=False) as data:
+        books = []
+        for level in range(num_levels):
+            key = f"codebook_{level}"
+            if key not in data:
+                raise InputError(f"codebook file {path} has no {key}; it must hold {num_levels} levels")
+            book = np.asarray(data[key], dtype=np.float32)
+            if book.shape != (codebook_size, dim):
+                raise InputError(
+                    f"codebook file {path}: {key} has shape {book.shape}, expected ({codebook_size}, {dim}); "
+                    "rebuild it with the same --codebook_size on the same embeddings"
+                )
+            books.append(book)
+    return books
+
+
+def squared_distances(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """``||x_i - c_k||^2`` as an (n, K) float32 matrix."""
+    d = (x * x).sum(1, keepdims=True) - 2.0 * x @ centroids.T + (centroids * centroids).sum(1)[None, :]
+    return np.maximum(d, 0.0, out=d).astype(np.float32, copy=False)
+
+
+def faiss_gpu_available() -> bool:
+    import faiss
+
+    return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
+
+
+def nearest(x: np.ndarray, centroids: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """faiss exact search: ``(distances, indices)`` of the k nearest centroids, ascending."""
+    import faiss
+
+    index = faiss.IndexFlatL2(centroids.shape[1])
+    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
+    distances, indices = index.search(np.ascontiguousarray(x, dtype=np.float32), k)
+    return distances, indices.astype(np.int64)
+
+
+def faiss_kmeans(x: np.ndarray, k: int, niter: int, seed: int, max_points_per_centroid: int = 256) -> np.ndarray:
+    """Centroids ``(k, d)`` of seeded faiss k-means (GPU when faiss has one)."""
+    import faiss
+
+    kmeans = faiss.Kmeans(
+        x.shape[1], k, niter=niter, seed=seed, verbose=False, gpu=faiss_gpu_available(),
+        max_points_per_centroid=max_points_per_centroid, spherical=False,
+    )
+    kmeans.train(np.ascontiguousarray(x, dtype=np.float32))
+    return np.asarray(kmeans.centroids, dtype=np.float32).copy()
+
+
+def balance_bounds(n: int, k: int, slack: int) -> tuple[int, int]:
+    """``(size_min, size_max)`` of balanced clusters; slack 1 reproduces upstream's [N//K-1, N//K+1]."""
+    size_min = max(1, n // k - slack)
+    size_max = max(math.ceil(n / k), n // k + slack)
+    return size_min, size_max
+
+
+def residual_kmeans(
+    x: np.ndarray,
+    num_levels: int,
+    codebook_size: int,
+    seed: int,
+    cluster_level,
+) -> ResidualCodebooks:
+    """Run ``cluster_level(residual, level, seed) -> (centroids, codes)`` level by level."""
+    residual = np.ascontiguousarray(x, dtype=np.float32).copy()
+    books, codes = [], []
+    for level in range(num_levels):
+        centroids, level_codes = cluster_level(residual, level, seed + level)
+        books.append(centroids.astype(np.float32))
+        codes.append(level_codes.astype(np.int64))
+        residual -= centroids[level_codes]
+        logger.info("level %d: %d codes used, residual norm %.4f", level, np.unique(level_codes).size,
+                    float(np.sqrt((residual**2).sum(1)).mean()))
+    return ResidualCodebooks(books, np.stack(codes, axis=1))
+
+
+def rq_kmeans_faiss(x: np.ndarray, num_levels: int, codebook_size: int, seed: int, niter: int = 20) -> ResidualCodebooks:
+    """Plain residual k-means: faiss k-means per level, nearest-centroid codes."""
+
+    def cluster(residual: np.ndarray, level: int, level_seed: int) -> tuple[np.ndarray, np.ndarray]:
+        centroids = faiss_kmeans(residual, codebook_size, niter, level_seed)
+        return centroids, nearest(residual, centroids)[1][:, 0]
+
+    return residual_kmeans(x, num_levels, codebook_size, seed, cluster)
+
+
+def rq_kmeans_constrained(
+    x: np.ndarray, num_levels: int, codebook_size: int, seed: int, max_iter: int = 100, n_init: int = 3,
+    tol: float = 1e-4, slack: int = 1, n_jobs: int = 1,
+) -> ResidualCodebooks:
+    """Exactly balanced residual k-means with k-means-constrained (min-cost flow; small catalogues)."""
+    from k_means_constrained import KMeansConstrained
+
+    size_min, size_max = balance_bounds(x.shape[0], codebook_size, slack)
+
+    def cluster(residual: np.ndarray, level: int, level_seed: int) -> tuple[np.ndarray, np.ndarray]:
+        random_state = int(np.random.RandomState(level_seed).randint(0, 2**31 - 1))
+        model = KMeansConstrained(
+            n_clusters=codebook_size, size_min=size_min, size_max=size_max, max_iter=max_iter, tol=tol,
+            n_init=n_init, n_jobs=n_jobs, random_state=random_state,
+        )
+        level_codes = model.fit_predict(residual.astype(np.float64))
+        return np.asarray(model.cluster_centers_, dtype=np.float32), np.asarray(level_codes, dtype=np.int64)
+
+    return residual_kmeans(x, num_levels, codebook_size, seed, cluster)
+
+
+def balanced_assign(x: np.ndarray, centroids: np.ndarray, capacity: int, candidates: int = 32) -> np.ndarray:
+    """Assign each row of ``x`` to a centroid so that no centroid gets more than ``capacity`` rows.
+
+    Rounds of proposals: every unassigned row proposes its r-th nearest centroid; a centroid
+    accepts its cheapest proposals up to its remaining capacity.  Rows rejected by all their
+    ``candidates`` nearest centroids go to the nearest centroid that still has room.  Memory is
+    O(N * candidates), so it scales to millions of rows.
+    """
+    n, k = x.shape[0], centroids.shape[0]
+    if capacity * k < n:
+        raise ValueError(f"capacity {capacity} x {k} clusters cannot hold {n} rows")
+    m = min(candidates, k)
+    dist, cand = nearest(x, centroids, m)
+    remaining = np.full(k, capacity, dtype=np.int64)
+    assign = np.full(n, -1, dtype=np.int64)
+    active = np.arange(n)
+    for r in range(m):
+        if active.size == 0:
+            break
+        proposal, cost = cand[active, r], dist[active, r]
+        order = np.lexsort((active, cost, proposal))
+        sorted_prop = proposal[order]
+        starts = np.r_[0, np.flatnonzero(sorted_prop[1:] != sorted_prop[:-1]) + 1]
+        seg_sizes = np.diff(np.r_[starts, sorted_prop.size])
+        rank = np.arange(sorted_prop.size) - np.repeat(starts, seg_sizes)
+        accepted = rank < remaining[sorted_prop]
+        assign[active[order[accepted]]] = sorted_prop[accepted]
+        remaining -= np.bincount(sorted_prop[accepted], minlength=k)
+        active = np.sort(active[order[~accepted]])
+    if active.size:
+        open_clusters = np.flatnonzero(remaining > 0)
+        dist_open = squared_distances(x[active], centroids[open_clusters])
+        for row, item in enumerate(active.tolist()):
+            for j in np.argsort(dist_open[row], kind="stable").tolist():
+                cluster = open_clusters[j]
+                if remaining[cluster] > 0:
+                    assign[item] = cluster
+                    remaining[cluster] -= 1
+                    break
+    return assign
+
+
+def cluster_means(x: np.ndarray, codes: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """Mean of the rows of each cluster (empty clusters keep their previous centroid)."""
+    from scipy.sparse import csr_matrix
+
+    k = previous.shape[0]
+    membership = csr_matrix((np.ones(codes.size, dtype=np.float32), (codes, np.arange(codes.size))), shape=(k, codes.size))
+    sums = np.asarray(membership @ x)  # (K, d) without copying x
+    counts = np.bincount(codes, minlength=k)
+    updated = previous.copy()
+    filled = counts > 0
+    updated[filled] = (sums[filled] / counts[filled, None]).astype(np.float32)
+    return updated
+
+
+def rq_kmeans_balanced_scalable(
+    x: np.ndarray, num_levels: int, codebook_size: int, seed: int, niter: int = 20, refine_iters: int = 3,
+    slack: int = 1, candidates: int = 32,
+) -> ResidualCodebooks:
+    """Balanced residual k-means for large catalogues: faiss k-means centroids, then a few rounds of
+    capacity-constrained assignment and centroid updates (cluster sizes <= size_max)."""
+    _, size_max = balance_bounds(x.shape[0], codebook_size, slack)
+
+    def cluster(residual: np.ndarray, level: int, level_seed: int) -> tuple[np.ndarray, np.ndarray]:
+        centroids = faiss_kmeans(residual, codebook_size, niter, level_seed)
+        codes = balanced_assign(residual, centroids, size_max, candidates)
+        for _ in range(refine_iters):
+            centroids = cluster_means(residual, codes, centroids)
+            codes = balanced_assign(residual, centroids, size_max, candidates)
+        return centroids, codes
+
+    return residual_kmeans(x, num_levels, codebook_size, seed, cluster)

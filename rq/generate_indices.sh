@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Usage: bash rq/generate_indices.sh [CONFIG.yaml] [--key value ...]   (see rq/generate_indices.py)
+set -euo pipefail
+exec python "$(dirname "$0")/generate_indices.py" "$@"
