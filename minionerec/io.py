@@ -20,9 +20,11 @@ from __future__ import annotations
 import ast
 import contextlib
 import csv
+import gzip
 import hashlib
 import io as _io
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -45,6 +47,8 @@ CSV_COLUMNS = (
 )
 SPLITS = ("train", "valid", "test")
 
+logger = logging.getLogger(__name__)
+
 
 # --------------------------------------------------------------------------------------------
 # Atomic writes
@@ -63,10 +67,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -412,3 +423,183 @@ def find_llm_data_files(data_dir: str | Path, name: str, train_subdir: str = "tr
         return matches[0] if matches else None
 
     return LLMDataFiles(pick(train_subdir, ".csv"), pick("valid", ".csv"), pick("test", ".csv"), pick("info", ".txt"))
+
+
+# --------------------------------------------------------------------------------------------
+# Raw JSON-lines files (Amazon 2018 / 2023 reviews and metadata)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LineSkips:
+    """Counts of skipped lines of one file, by reason, with the first line number of each."""
+
+    path: Path
+    counts: dict[str, int]
+    first_line: dict[str, int]
+
+    def add(self, reason: str, lineno: int) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        self.first_line.setdefault(reason, lineno)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def log(self) -> None:
+        """One warning per reason: how many lines were skipped and where the first one is."""
+        for reason, count in self.counts.items():
+            logger.warning(
+                "%s: skipped %d line(s) with %s (first at %s)",
+                self.path, count, reason, where(self.path, self.first_line[reason]),
+            )
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.counts)
+
+
+def open_text(path: str | Path) -> Any:
+    """Open a text file for reading, transparently decompressing ``.gz``."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def iter_json_lines(
+    path: str | Path, skips: LineSkips | None = None, strict: bool = False, what: str = "JSON-lines file"
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, object)`` for every JSON object line of a ``.json``/``.jsonl`` (``.gz``) file.
+
+    Blank lines are ignored.  A line that is not a JSON object raises InputError naming
+    ``file:line`` when ``strict``; otherwise it is counted in ``skips`` (reason
+    ``"malformed JSON"``) and skipped.  A truncated ``.gz`` file is an InputError.
+    """
+    path = require_file(path, what)
+    try:
+        with open_text(path) as f:
+            for lineno, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    if not isinstance(record, dict):
+                        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+                except ValueError as exc:
+                    if strict:
+                        raise InputError(
+                            f"{what} {where(path, lineno)} is not a valid JSON object ({exc}); "
+                            "fix or delete that line, or drop --strict to skip malformed lines with a warning"
+                        ) from None
+                    if skips is not None:
+                        skips.add("malformed JSON", lineno)
+                    continue
+                yield lineno, record
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} {path} cannot be read ({exc}); re-download or decompress it again") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Sequences and the LC-Rec layout (<D>.inter.json + <D>.item.json)
+# --------------------------------------------------------------------------------------------
+
+def read_inter_json(path: str | Path) -> dict[int, list[int]]:
+    """``{user index: [item index, ...]}`` (chronological) from a ``<D>.inter.json`` file."""
+    raw = read_json(path, "sequence file (.inter.json)", "run the data stage first")
+    if not isinstance(raw, dict):
+        raise InputError(f"sequence file {path} must map user ids to item id lists")
+    sequences: dict[int, list[int]] = {}
+    for key, items in raw.items():
+        try:
+            user = int(key)
+            if not isinstance(items, list):
+                raise ValueError("not a list")
+            sequences[user] = [int(i) for i in items]
+        except (TypeError, ValueError):
+            raise InputError(f"sequence file {path}: user {key!r} must map to a list of integer item ids") from None
+    return sequences
+
+
+def write_inter_json(path: str | Path, sequences: Mapping[int, Sequence[int]]) -> Path:
+    return write_json(path, {str(u): list(items) for u, items in sequences.items()}, indent=None)
+
+
+def leave_one_out_split(
+    sequences: Mapping[int, Sequence[int]], max_history: int = 10
+) -> tuple[list[InterRow], list[InterRow], list[InterRow]]:
+    """The usual LC-Rec split: per user, last item = test, second to last = valid, the rest = train.
+
+    Every position ``i >= 1`` gives one sample (history = the previous ``max_history`` items);
+    the target at ``n-1`` goes to test, ``n-2`` to valid, earlier ones to train.  Users are taken
+    in key order of ``sequences``.  A user with one item yields nothing.
+    """
+    train: list[InterRow] = []
+    valid: list[InterRow] = []
+    test: list[InterRow] = []
+    for user, items in sequences.items():
+        n = len(items)
+        for i in range(1, n):
+            row = InterRow(user, tuple(items[max(0, i - max_history):i]), items[i])
+            (test if i == n - 1 else valid if i == n - 2 else train).append(row)
+    return train, valid, test
+
+
+@dataclass(frozen=True)
+class LCRecDataset:
+    """An LC-Rec/LETTER layout dataset: sequences without timestamps and item features."""
+
+    sequences: dict[int, list[int]]
+    items: dict[int, dict[str, Any]]
+
+
+def read_lcrec_dataset(data_dir: str | Path, name: str) -> LCRecDataset:
+    """Read ``<data_dir>/<name>.inter.json`` and ``<name>.item.json`` and check they agree."""
+    data_dir = Path(data_dir)
+    sequences = read_inter_json(require_file(
+        data_dir / f"{name}.inter.json", "LC-Rec sequence file", f"expected <dir>/{name}.inter.json"))
+    items = read_item_json(require_file(
+        data_dir / f"{name}.item.json", "LC-Rec item file", f"expected <dir>/{name}.item.json"))
+    for user, seq in sequences.items():
+        unknown = [i for i in seq if i not in items]
+        if unknown:
+            raise InputError(
+                f"{data_dir / (name + '.inter.json')}: user {user} has item(s) {unknown[:5]} "
+                f"missing from {name}.item.json; the two files must come from the same dataset"
+            )
+    return LCRecDataset(sequences, items)
+
+
+# --------------------------------------------------------------------------------------------
+# Upstream MiniOneRec prepared layout ({train,valid,test}/*.csv, info/*.txt, index/*.json)
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UpstreamLayout:
+    """Paths of one dataset in upstream's prepared layout (``data/Amazon`` of the original repo)."""
+
+    splits: LLMDataFiles
+    index: Path | None
+    item: Path | None
+
+
+def find_upstream_layout(data_dir: str | Path, name: str, train_subdir: str = "train") -> UpstreamLayout:
+    """Find the CSVs, the info file and ``index/<name>.index.json`` / ``index/<name>.item.json``.
+
+    Raises InputError when neither the valid nor the test CSV exists (not an upstream layout).
+    """
+    data_dir = Path(data_dir)
+    splits = find_llm_data_files(data_dir, name, train_subdir)
+    if splits.valid is None and splits.test is None:
+        raise InputError(
+            f"{data_dir} is not an upstream MiniOneRec layout for {name!r}: "
+            f"expected {data_dir}/valid/{name}*.csv and {data_dir}/test/{name}*.csv"
+        )
+
+    def optional(path: Path) -> Path | None:
+        return path if path.is_file() else None
+
+    return UpstreamLayout(
+        splits=splits,
+        index=optional(data_dir / "index" / f"{name}.index.json"),
+        item=optional(data_dir / "index" / f"{name}.item.json"),
+    )

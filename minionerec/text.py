@@ -1,0 +1,97 @@
+"""Text cleaning for raw item metadata (Amazon 2018 / 2023, MovieLens).
+
+The rules follow upstream's preprocessing scripts (reference ``original-minionerec.md`` §2.1,
+§2.8 and ``gpr-and-amazon23.md`` §1.2) so that titles, and therefore the title filter, match
+exactly:
+
+- :func:`clean_amazon18_title` is the Amazon 2018 title filter + cleaning: reject a missing title
+  or one containing ``<span id``; decode only ``&quot;`` and ``&amp;``; strip spaces, then
+  double quotes; keep it when it is longer than 1 character and has at most 20 space-separated
+  words.  Other HTML entities stay in the title, as upstream.
+- :func:`clean_html` is the feature cleaning used for descriptions, brands, categories: drop
+  ``<...>`` tags, HTML-unescape, collapse whitespace runs, trim.  ``amazon18=True`` also decodes
+  a second level of ``&quot;``/``&amp;`` as upstream's Amazon 2018 ``clean_text`` did.
+- :func:`category_phrase` derives the prompt phrase of a dataset from its name, so any category
+  works (upstream looked it up in a five-entry dict and raised KeyError for the rest).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+_TAG = re.compile(r"<[^>]+>")
+_WHITESPACE = re.compile(r"\s+")
+
+MAX_TITLE_WORDS = 20
+
+
+def clean_html(text: str, amazon18: bool = False) -> str:
+    """Remove tags, unescape HTML entities, collapse whitespace and trim."""
+    text = _TAG.sub("", text)
+    text = html.unescape(text)
+    if amazon18:
+        text = text.replace("&quot;", '"').replace("&amp;", "&")
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def clean_amazon18_title(raw: Any) -> str | None:
+    """The cleaned title of an Amazon 2018 meta record, or None when the item must be dropped."""
+    if not isinstance(raw, str) or "<span id" in raw:
+        return None
+    title = raw.replace("&quot;", '"').replace("&amp;", "&").strip(" ").strip('"')
+    if len(title) > 1 and len(title.split(" ")) <= MAX_TITLE_WORDS:
+        return title
+    return None
+
+
+def clean_amazon23_title(raw: Any) -> str | None:
+    """The cleaned title of an Amazon 2023 meta record, or None when it is empty or missing."""
+    if not isinstance(raw, str):
+        return None
+    return clean_html(raw) or None
+
+
+def amazon18_description(raw: Any) -> str:
+    """Upstream's Amazon 2018 description: the cleaned Python ``str()`` of the description list.
+
+    The list repr (brackets and quotes) is kept on purpose: downstream files and embeddings of
+    the original pipeline were built on it.  A missing or empty description is ``""``.
+    """
+    if raw is None or raw == [] or raw == "":
+        return ""
+    return clean_html(str(raw), amazon18=True)
+
+
+def amazon18_brand(raw: Any) -> str:
+    """Upstream's brand: the string with ``"by\\n"`` removed, whitespace-trimmed."""
+    if not isinstance(raw, str):
+        return ""
+    return raw.replace("by\n", "").strip()
+
+
+def join_cleaned(values: Any, separator: str) -> str:
+    """Clean every string of a list (or a single string) and join the non-empty ones."""
+    if values is None:
+        return ""
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, (list, tuple)):
+        return ""
+    cleaned = (clean_html(v) for v in values if isinstance(v, str))
+    return separator.join(v for v in cleaned if v)
+
+
+def category_phrase(dataset: str) -> str:
+    """The prompt phrase for a dataset name: ``Industrial_and_Scientific`` -> ``industrial and scientific items``.
+
+    Names whose last word is already a plural noun keep it (``Office_Products`` -> ``office
+    products``, ``Video_Games`` -> ``video games``); others get ``items`` appended.  This
+    reproduces upstream's five hard-coded phrases and extends to any other category.
+    """
+    words = [w for w in re.split(r"[_\-\s]+", dataset.strip().lower()) if w]
+    if not words:
+        return "items"
+    phrase = " ".join(words)
+    return phrase if words[-1].endswith("s") and not words[-1].endswith("ss") else f"{phrase} items"
