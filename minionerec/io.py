@@ -295,7 +295,8 @@ def read_info(path: str | Path) -> list[CatalogueItem]:
 def write_info(path: str | Path, items: Iterable[CatalogueItem]) -> Path:
     lines = []
     for item in items:
-        title = " ".join(item.title.split())  # tabs/newlines would corrupt the line
+        # tabs/newlines would corrupt the line; other whitespace is kept (upstream info files keep it)
+        title = item.title.replace("\r\n", " ").replace("\t", " ").replace("\n", " ").replace("\r", " ")
         lines.append(f"{item.sid_string}\t{title}\t{item.item_id}")
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
