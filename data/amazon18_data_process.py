@@ -14,8 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minionerec.cli import run_stage
-from minionerec.errors import InputError
-from minionerec.preprocess import ProtocolOptions, amazon18_files, check_dataset_name, process, read_amazon18
+from minionerec.preprocess import (
+    ProtocolOptions,
+    amazon18_files,
+    check_dataset_name,
+    check_source,
+    process,
+    read_amazon18,
+)
 
 
 @dataclass
@@ -28,8 +34,7 @@ class Amazon18Config(ProtocolOptions):
 
 
 def main(cfg: Amazon18Config) -> Path:
-    if cfg.source != "amazon18":
-        raise InputError(f"data.source is {cfg.source!r}: use data/{cfg.source}_*process.sh for this config")
+    check_source(cfg.source, "amazon18")
     check_dataset_name(cfg)
     reviews, meta = amazon18_files(cfg.input_path, cfg.dataset, cfg.reviews_file, cfg.metadata_file)
     return process(read_amazon18(reviews, meta, cfg.strict), cfg)

@@ -17,8 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minionerec.cli import run_stage
-from minionerec.errors import InputError
-from minionerec.preprocess import ProtocolOptions, amazon23_files, check_dataset_name, process, read_amazon23
+from minionerec.preprocess import (
+    ProtocolOptions,
+    amazon23_files,
+    check_dataset_name,
+    check_source,
+    process,
+    read_amazon23,
+)
 
 
 @dataclass
@@ -35,8 +41,7 @@ class Amazon23Config(ProtocolOptions):
 
 
 def main(cfg: Amazon23Config) -> Path:
-    if cfg.source != "amazon23":
-        raise InputError(f"data.source is {cfg.source!r}: use the data/ script of that format for this config")
+    check_source(cfg.source, "amazon23")
     check_dataset_name(cfg)
     reviews, meta = amazon23_files(cfg.input_path, cfg.dataset, cfg.reviews_file, cfg.metadata_file)
     return process(read_amazon23(reviews, meta, cfg.strict), cfg)

