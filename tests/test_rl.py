@@ -1,0 +1,213 @@
+"""GRPO trainer: advantages, losses, constrained rollouts, dynamic sampling, a few real steps."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from data import TaskSample, format_response, next_item_prompt
+from LogitProcessor import SIDTrie
+from minionerec.errors import InputError
+from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
+from minionerec.sid import codes_to_sid, sid_to_string, sid_vocabulary, parse_sid
+from minionerec_trainer import (
+    MiniOneRecGRPOConfig,
+    MiniOneRecGRPOTrainer,
+    TrieRollout,
+    grpo_loss,
+    group_advantages,
+    k3_kl,
+    nonzero_groups,
+)
+from rewards import build_reward_set
+
+SIDS = [sid_to_string(codes_to_sid((i // 4, i % 4, i % 3))) for i in range(12)]
+G = 4
+
+
+def make_rows(n: int = 16) -> list[TaskSample]:
+    rows = []
+    for r in range(n):
+        history = [SIDS[(r + k) % len(SIDS)] for k in range(3)]
+        target = (r + 3) % len(SIDS)
+        rows.append(TaskSample("next_sid", next_item_prompt(history), format_response(SIDS[target]), SIDS[target],
+                               target, tuple((r + k) % len(SIDS) for k in range(3))))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    rows = make_rows()
+    tokenizer = train_bpe_tokenizer([r.prompt for r in rows], vocab_size=320)
+    spec = TinyModelSpec(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1, intermediate_size=64)
+    model = build_tiny_qwen2(len(tokenizer), spec, tokenizer.eos_token_id, seed=0)
+    extend_with_sid_tokens(model, tokenizer, sid_vocabulary(parse_sid(s) for s in SIDS))
+    with torch.no_grad():  # sharper logits so beam order and KL are meaningful
+        model.get_input_embeddings().weight.normal_(0.0, 1.0)
+    trie = SIDTrie.from_sids(SIDS, tokenizer)
+    return model, tokenizer, trie, rows
+
+
+def make_trainer(tiny, tmp_path, rows=None, reward_fn=None, **overrides):
+    model, tokenizer, trie, default_rows = tiny
+    settings = dict(
+        output_dir=str(tmp_path / "rl"), per_device_train_batch_size=2 * G, num_generations=G, max_steps=3,
+        learning_rate=5e-3, beta=0.04, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True,
+        seed=0, lr_scheduler_type="constant",
+    )
+    settings.update(overrides)
+    args = MiniOneRecGRPOConfig(**settings)
+    return MiniOneRecGRPOTrainer(
+        model=model, args=args, train_dataset=rows or default_rows, processing_class=tokenizer,
+        reward_fn=reward_fn or build_reward_set({"ranking": 1.0}),
+        rollout_fn=TrieRollout(trie, tokenizer.pad_token_id, seed=0), valid_sids=set(SIDS),
+    )
+
+
+# ------------------------------------------------------------------------------ pure pieces
+
+def test_group_advantages_by_hand():
+    rewards = torch.tensor([1.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5])
+    adv = group_advantages(rewards, 4, epsilon=1e-4)
+    std = torch.tensor([1.0, 0.0, 0.0, 0.0]).std().item()  # unbiased, 0.5
+    assert adv[:4].tolist() == pytest.approx([0.75 / (std + 1e-4), -0.25 / (std + 1e-4)] + [-0.25 / (std + 1e-4)] * 2)
+    assert adv[4:].tolist() == [0.0] * 4
+    assert group_advantages(rewards, 4, scale=False)[:2].tolist() == pytest.approx([0.75, -0.25])
+    assert nonzero_groups(adv, 4).tolist() == [True, False]
+
+
+def test_k3_kl_is_zero_at_equality_and_positive_otherwise():
+    logp = torch.log(torch.tensor([0.5, 0.2]))
+    assert k3_kl(logp, logp).abs().max() == 0
+    ref = torch.log(torch.tensor([0.25, 0.4]))
+    expected = [math.exp(r - p) - (r - p) - 1 for p, r in zip(logp.tolist(), ref.tolist())]
+    assert k3_kl(logp, ref).tolist() == pytest.approx(expected)
+
+
+def test_loss_aggregations_differ_as_specified():
+    logps = torch.log(torch.tensor([[0.5, 0.5, 0.5], [0.25, 0.5, 0.5]])).requires_grad_()
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    adv = torch.tensor([1.0, -1.0])
+    # ratio == 1 (one update per rollout), beta 0: grpo = -mean_seq(mean_tok(A)) = 0, dapo = -(3 - 1)/4.
+    grpo, _ = grpo_loss(logps, logps.detach(), None, adv, mask, 0.0, "grpo")
+    dapo, _ = grpo_loss(logps, logps.detach(), None, adv, mask, 0.0, "dapo")
+    gspo, _ = grpo_loss(logps, logps.detach(), None, adv, mask, 0.0, "gspo")
+    assert grpo.item() == pytest.approx(0.0)
+    assert dapo.item() == pytest.approx(-0.5)
+    assert gspo.item() == pytest.approx(0.0)
+    # The policy gradient equals upstream's exp(logp - sg(logp)) * A: d/dlogp = -A / n_tokens(seq) / n_seq.
+    grad, = torch.autograd.grad(grpo, logps)
+    assert grad[0].tolist() == pytest.approx([-1 / 6] * 3)
+    assert grad[1].tolist() == pytest.approx([0.5, 0.0, 0.0])
+
+
+def test_ppo_clipping_stops_the_gradient_outside_the_range():
+    old = torch.zeros(1, 2)
+    logps = torch.tensor([[0.5, -0.5]], requires_grad=True)  # ratios e^0.5 = 1.65, e^-0.5 = 0.61
+    loss, stats = grpo_loss(logps, old, None, torch.tensor([1.0]), torch.ones(1, 2), 0.0, "grpo", 0.2, 0.2)
+    grad, = torch.autograd.grad(loss, logps)
+    assert grad[0, 0].item() == 0.0      # positive advantage, ratio above 1 + eps: clipped
+    assert grad[0, 1].item() != 0.0      # ratio below 1 - eps with A > 0: min keeps the unclipped term
+    assert stats["clip_frac"].item() == pytest.approx(0.5)
+
+
+def test_batch_not_divisible_by_group_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="multiple of num_generations"):
+        MiniOneRecGRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=6, num_generations=4, use_cpu=True)
+
+
+# ------------------------------------------------------------------------------- rollouts
+
+@pytest.mark.parametrize("mode", ["beam_search", "beam_sample", "sample"])
+def test_every_rollout_is_a_valid_item(tiny, mode):
+    model, tokenizer, trie, rows = tiny
+    rollout = TrieRollout(trie, tokenizer.pad_token_id, seed=0)
+    prompts = tokenizer([r.prompt for r in rows[:3]], add_special_tokens=False, padding=True, return_tensors="pt")
+    ids, mask = rollout(model, prompts["input_ids"], prompts["attention_mask"], G, mode, 1.5)
+    assert ids.shape[0] == 3 * G
+    texts = tokenizer.batch_decode([r[m.bool()].tolist() for r, m in zip(ids, mask)], skip_special_tokens=True)
+    sids = [t.strip() for t in texts]
+    assert all(s in SIDS for s in sids)
+    assert all(r[m.bool()][-1].item() == tokenizer.eos_token_id for r, m in zip(ids, mask))
+    if mode != "sample":
+        for g in range(3):
+            assert len(set(sids[g * G:(g + 1) * G])) == G  # beams are distinct items
+
+
+def test_duplicate_history_rows_each_get_their_own_reward(tiny, tmp_path):
+    model, tokenizer, trie, rows = tiny
+    base = rows[0]
+    trainer = make_trainer(tiny, tmp_path)
+    prompts = tokenizer([base.prompt], add_special_tokens=False, return_tensors="pt")
+    beams = trie.sids
+    ids, mask = TrieRollout(trie, tokenizer.pad_token_id)(model, prompts["input_ids"], prompts["attention_mask"], G,
+                                                          "beam_search", 1.0)
+    top = [t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
+    assert set(top) <= set(beams)
+    # Same prompt (same history), different targets: beam 0 and beam 2 of the same G beams.
+    row_a = TaskSample("next_sid", base.prompt, format_response(top[0]), top[0], SIDS.index(top[0]), base.history_items)
+    row_b = TaskSample("next_sid", base.prompt, format_response(top[2]), top[2], SIDS.index(top[2]), base.history_items)
+    scored = trainer._score([row_a, row_b])
+    assert scored.completions[:G] == scored.completions[G:]
+    assert scored.parts["ranking"][0].item() == 1.0 and scored.parts["ranking"][G + 2].item() == 1.0
+    assert scored.parts["ranking"][2].item() < 0 and scored.parts["ranking"][G].item() < 0
+
+
+def test_dynamic_sampling_drops_exactly_the_zero_variance_groups(tiny, tmp_path):
+    rows = make_rows()
+    informative = {r.prompt for i, r in enumerate(rows) if i % 2 == 0}
+
+    def reward(completions, batch_rows, group_size):
+        # Even rows: rank-dependent rewards (non-zero advantages); odd rows: constant (all-zero advantages).
+        out = []
+        for i, row in enumerate(batch_rows):
+            out.append(float(i % group_size) if row.prompt in informative else 1.0)
+        return out, {"probe": out}
+
+    trainer = make_trainer(tiny, tmp_path, rows=rows, reward_fn=reward, dynamic_sampling=True, max_refill_rounds=20,
+                           per_device_train_batch_size=4 * G)
+    first = [rows[0], rows[1], rows[2], rows[3]]
+    batch, stats = trainer._collect_groups(first)
+    assert len(batch.rows) == 4
+    assert all(r.prompt in informative for r in batch.rows)
+    assert batch.rows[:2] == [rows[0], rows[2]]
+    assert stats["zero_adv_frac"] == pytest.approx(0.5)
+    assert 0 < stats["dropped_frac"] < 1
+    assert nonzero_groups(batch.advantages, G).all()
+
+
+# ------------------------------------------------------------------------------ training
+
+def test_a_few_grpo_steps_change_the_policy_and_keep_kl_finite(tiny, tmp_path):
+    model = tiny[0]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = make_trainer(tiny, tmp_path, max_steps=3)
+    trainer.train()
+    changed = sum(not torch.equal(before[n], p.detach()) for n, p in model.named_parameters())
+    assert changed > 0
+    logs = [h for h in trainer.state.log_history if "kl" in h]
+    assert len(logs) == 3
+    for entry in logs:
+        assert math.isfinite(entry["kl"]) and entry["kl"] >= 0
+        assert entry["valid_rate"] == 1.0
+        for key in ("reward", "reward_std", "zero_adv_frac", "time/rollout", "time/scoring", "time/update"):
+            assert key in entry
+    assert logs[-1]["kl"] > 0  # the policy moved away from the reference
+
+
+def test_several_updates_per_rollout_reuse_the_rollout(tiny, tmp_path):
+    calls = []
+    model, tokenizer, trie, rows = tiny
+    rollout = TrieRollout(trie, tokenizer.pad_token_id)
+
+    def counting(*args):
+        calls.append(1)
+        return rollout(*args)
+
+    trainer = make_trainer(tiny, tmp_path, max_steps=4, num_iterations=2, beta=0.0)
+    trainer.rollout_fn = counting
+    trainer.train()
+    assert len(calls) == 2
+    assert any(h.get("clip_frac", 0) >= 0 for h in trainer.state.log_history)
