@@ -52,6 +52,7 @@ import calendar
 import datetime as dt
 import logging
 import math
+import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -518,7 +519,7 @@ def _amazon18_review(record: Mapping[str, Any]) -> Interaction | str:
     timestamp = _as_int(ts)
     if timestamp is None:
         return "a review without an integer 'unixReviewTime'"
-    return Interaction(user, item, timestamp, _as_float(record.get("overall")))
+    return Interaction(sys.intern(user), sys.intern(item), timestamp, _as_float(record.get("overall")))
 
 
 AMAZON23_HELP = (
@@ -582,7 +583,7 @@ def _amazon23_review(record: Mapping[str, Any]) -> Interaction | str:
     ms = _as_int(record.get("timestamp"))
     if ms is None:
         return "a review without an integer 'timestamp'"
-    return Interaction(user, item, ms // 1000, _as_float(record.get("rating")))
+    return Interaction(sys.intern(user), sys.intern(item), ms // 1000, _as_float(record.get("rating")))
 
 
 def _as_int(value: Any) -> int | None:
