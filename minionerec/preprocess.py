@@ -793,6 +793,7 @@ SOURCE_SCRIPTS = {
     "amazon18": "data/amazon18_data_process.sh",
     "amazon23": "data/amazon23_data_process.sh",
     "movielens": "data/movielens_process.sh",
+    "lcrec": "data/lcrec_process.sh",
 }
 
 
