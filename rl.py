@@ -1,0 +1,315 @@
+"""RL stage: GRPO on an SFT checkpoint with constrained rollouts (every rollout a catalogue item).
+
+    bash rl.sh configs/ml-100k.yaml [--key value ...]          # see rl.sh for multi-process
+
+Reads ``${common.workdir}/llm/{train,valid,info}/<dataset>*`` and the SFT checkpoint, trains
+with :class:`minionerec_trainer.MiniOneRecGRPOTrainer`, and writes the policy + tokenizer to
+``rl.output_dir`` (Trainer checkpoints in ``checkpoint-N``; ``rl.resume_from_checkpoint auto``
+continues the newest) with ``rl.config.yaml`` and ``rl_summary.json`` beside them.
+
+RL data (``rl.tasks``): the next-SID prompt (the same string SFT and evaluation use), title ->
+SID over all items, and title history -> SID (a seeded sample of ``title_history_samples``
+rows, as upstream's 10k), all from ``data.py`` and none containing its answer.  Each rollout's
+reward reads its own row (``rewards.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+import data
+from minionerec.cli import run_stage, seed_everything
+from minionerec.config import save_resolved_config
+from minionerec.errors import InputError
+from minionerec.io import CatalogueItem, find_llm_data_files, read_info, read_split_csv, require_file, write_json
+from minionerec.sid import check_sid_tokens, sid_vocabulary, try_parse_sid
+
+logger = logging.getLogger("minionerec.rl")
+
+#: Tasks whose answer is a SID (the only ones a SID reward can score).
+SID_TASKS = ("next_sid", "title2sid", "title_history2sid", "description2sid")
+
+
+@dataclass
+class RLConfig:
+    section: ClassVar[str] = "rl"
+
+    # experiment (defaults from `common`)
+    dataset: str = field(default="", metadata={"help": "Dataset name (file prefix of the CSVs and info file)."})
+    workdir: str = field(default="runs/default", metadata={"help": "Experiment root."})
+    seed: int = field(default=42, metadata={"help": "Seed of data order, sampling rollouts and refills."})
+    category: str = field(default="", metadata={"help": "Category phrase of the title prompts; empty: from the dataset name."})
+    # inputs
+    model_path: str = field(default="${common.workdir}/sft", metadata={"help": "SFT checkpoint (model + tokenizer with SID tokens)."})
+    data_dir: str = field(default="${common.workdir}/llm", metadata={"help": "Folder with {train,valid,info}/ files."})
+    train_subdir: str = field(default="train", metadata={"help": "Sub-folder of data_dir holding the train CSV."})
+    item_json_path: str = field(default="", metadata={"help": "Item texts for the title prompts (with index_path); empty: titles from the info file."})
+    index_path: str = field(default="${common.workdir}/data/${common.dataset}/${common.dataset}.index.json",
+                            metadata={"help": "SID index read with item_json_path."})
+    tasks: list[str] = field(default_factory=lambda: ["next_sid", "title2sid", "title_history2sid"],
+                             metadata={"help": "RL tasks (SID answers only): " + ", ".join(SID_TASKS)})
+    title_history_samples: int = field(default=10000, metadata={"help": "Rows sampled for title_history2sid (upstream 10000); 0 = all."})
+    train_subset: int = field(default=-1, metadata={"help": "Keep a seeded random N of the RL prompts (-1 = all)."})
+    validation_samples: int = field(default=0, metadata={"help": "Valid rows for periodic HR/NDCG (0 = no validation)."})
+    # rewards
+    rewards: dict[str, float] = field(default_factory=lambda: {"ranking": 1.0},
+                                      metadata={"help": "{reward: weight}; rule, ranking, ranking_only, semantic, sasrec."})
+    embedding_path: str = field(default="", metadata={"help": "semantic reward: item-embedding .npy (row = item id)."})
+    cf_model_path: str = field(default="", metadata={"help": "sasrec reward: model folder written by baselines.py."})
+    cf_score_kind: str = field(default="logit", metadata={"help": "sasrec reward: logit (upstream), prob or log_prob."})
+    # GRPO
+    num_generations: int = field(default=16, metadata={"help": "G, completions per prompt."})
+    rollout_mode: str = field(default="beam_search", metadata={"help": "beam_search, beam_sample or sample."})
+    temperature: float = field(default=1.0, metadata={"help": "Temperature of sampling rollouts."})
+    normalization: str = field(default="full", metadata={"help": "Decoder scores: full-vocabulary softmax or trie-only."})
+    beta: float = field(default=1e-3, metadata={"help": "KL coefficient (k3)."})
+    loss_type: str = field(default="grpo", metadata={"help": "grpo, dapo or gspo."})
+    epsilon: float = field(default=0.2, metadata={"help": "PPO clip below 1."})
+    epsilon_high: float = field(default=0.2, metadata={"help": "PPO clip above 1."})
+    num_iterations: int = field(default=1, metadata={"help": "Policy updates per rollout."})
+    advantage_epsilon: float = field(default=1e-4, metadata={"help": "Added to the group std."})
+    scale_rewards: bool = field(default=True, metadata={"help": "Divide advantages by the group std."})
+    sync_ref_model: bool = field(default=True, metadata={"help": "EMA-sync the reference model (rl.sh: true)."})
+    ref_model_sync_steps: int = field(default=512, metadata={"help": "Steps between reference syncs."})
+    ref_model_mixup_alpha: float = field(default=0.6, metadata={"help": "EMA weight of the policy at a sync."})
+    dynamic_sampling: bool = field(default=False, metadata={"help": "Drop all-zero-advantage groups and refill."})
+    max_refill_rounds: int = field(default=3, metadata={"help": "Refill rollouts per micro-step."})
+    validation_beams: int = field(default=20, metadata={"help": "Beams of the periodic validation."})
+    # optimisation
+    output_dir: str = field(default="${common.workdir}/rl", metadata={"help": "Where the policy is saved."})
+    per_device_train_batch_size: int = field(default=64, metadata={"help": "Completions per process per micro-step (multiple of G)."})
+    gradient_accumulation_steps: int = field(default=2, metadata={"help": "Micro-steps per optimizer step."})
+    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate."})
+    num_train_epochs: float = field(default=2.0, metadata={"help": "Epochs over the RL prompts."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1 = epochs decide)."})
+    warmup_ratio: float = field(default=0.03, metadata={"help": "Warm-up as a fraction of all steps."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "HF scheduler name."})
+    max_grad_norm: float = field(default=0.3, metadata={"help": "Gradient clipping."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    eval_steps: float = field(default=0.1, metadata={"help": "Validate every N steps, or this fraction of all steps if < 1."})
+    save_steps: float = field(default=0.1, metadata={"help": "Checkpoint every N steps, or this fraction of all steps if < 1."})
+    save_total_limit: int = field(default=3, metadata={"help": "Trainer checkpoints kept."})
+    logging_steps: int = field(default=1, metadata={"help": "Log every N optimizer steps."})
+    bf16: str = field(default="auto", metadata={"help": "auto (bf16 on a bf16 GPU), true, false."})
+    resume_from_checkpoint: str = field(default="", metadata={"help": "A checkpoint folder, or auto for the newest in output_dir."})
+    report_to: str = field(default="none", metadata={"help": "HF report_to (none, tensorboard, wandb)."})
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+def catalogue_items(catalogue: list[CatalogueItem], cfg: RLConfig) -> list[data.ItemText]:
+    """Items for the item tasks: the info file's SIDs and titles, or ``item_json_path`` + the SID index."""
+    if cfg.item_json_path:
+        return data.load_items(cfg.index_path, cfg.item_json_path)
+    return [data.ItemText(c.item_id, c.sid_string, c.title) for c in catalogue]
+
+
+def build_rl_samples(cfg: RLConfig, rows: list[Any], items: list[data.ItemText]) -> list[data.TaskSample]:
+    """The RL prompts of ``cfg.tasks`` (SID answers only), subsampled as configured."""
+    bad = [t for t in cfg.tasks if t not in SID_TASKS]
+    if bad:
+        raise InputError(f"rl.tasks {bad} do not answer with a SID; RL tasks: {', '.join(SID_TASKS)}")
+    rng = random.Random(cfg.seed)
+    category = data.category_phrase(cfg.category, cfg.dataset)
+    per_task = data.build_task_samples(cfg.tasks, rows, items, category)
+    samples: list[data.TaskSample] = []
+    for task in cfg.tasks:
+        chunk = per_task[task]
+        if task == "title_history2sid" and 0 < cfg.title_history_samples < len(chunk):
+            chunk = rng.sample(chunk, cfg.title_history_samples)
+        for s in chunk:
+            if try_parse_sid(s.target) is None or s.target_item is None:
+                raise InputError(f"rl task {task}: sample target {s.target!r} is not a SID of a catalogue item")
+        samples += chunk
+        logger.info("rl task %s: %d prompts", task, len(chunk))
+    if cfg.train_subset >= 0 and cfg.train_subset < len(samples):
+        samples = rng.sample(samples, cfg.train_subset)
+        logger.info("train_subset: kept %d prompts", len(samples))
+    if not samples:
+        raise InputError("the RL training set is empty: check rl.tasks, rl.train_subset and the train CSV")
+    return samples
+
+
+# --------------------------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------------------------
+
+def load_policy(cfg: RLConfig, catalogue: list[CatalogueItem]) -> tuple[Any, Any]:
+    """The SFT checkpoint and its tokenizer; InputError if the SID tokens are missing."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(cfg.model_path)
+    require_file(path / "config.json", "model checkpoint", "run sft.py first or set rl.model_path to its output_dir")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    check_sid_tokens(tokenizer, sid_vocabulary(c.sid for c in catalogue), source=f"the tokenizer of {path}")
+    if tokenizer.eos_token is None:
+        raise InputError(f"the tokenizer of {path} has no EOS token")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    if model.get_input_embeddings().weight.shape[0] < len(tokenizer):
+        raise InputError(f"{path}: the model has {model.get_input_embeddings().weight.shape[0]} embedding rows but "
+                         f"the tokenizer {len(tokenizer)} tokens; save model and tokenizer together (sft.py does)")
+    return model, tokenizer
+
+
+def use_bf16(setting: str) -> bool:
+    value = setting.strip().lower()
+    if value == "auto":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise InputError(f"rl.bf16 must be auto, true or false, got {setting!r}")
+
+
+def resolve_resume(setting: str, output_dir: Path) -> str | None:
+    value = setting.strip()
+    if not value or value.lower() in ("false", "no", "none"):
+        return None
+    if value.lower() in ("auto", "true", "yes"):
+        checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        return str(checkpoints[-1]) if checkpoints else None
+    if not Path(value).is_dir():
+        raise InputError(f"rl.resume_from_checkpoint {value} is not a checkpoint folder")
+    return value
+
+
+def grpo_arguments(cfg: RLConfig, has_validation: bool) -> Any:
+    from minionerec_trainer import MiniOneRecGRPOConfig
+
+    return MiniOneRecGRPOConfig(
+        output_dir=cfg.output_dir,
+        num_generations=cfg.num_generations,
+        rollout_mode=cfg.rollout_mode,
+        temperature=cfg.temperature,
+        beta=cfg.beta,
+        loss_type=cfg.loss_type,
+        epsilon=cfg.epsilon,
+        epsilon_high=cfg.epsilon_high,
+        num_iterations=cfg.num_iterations,
+        advantage_epsilon=cfg.advantage_epsilon,
+        scale_rewards=cfg.scale_rewards,
+        sync_ref_model=cfg.sync_ref_model and cfg.beta > 0,
+        ref_model_sync_steps=cfg.ref_model_sync_steps,
+        ref_model_mixup_alpha=cfg.ref_model_mixup_alpha,
+        dynamic_sampling=cfg.dynamic_sampling,
+        max_refill_rounds=cfg.max_refill_rounds,
+        validation_beams=cfg.validation_beams,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs,
+        max_steps=cfg.max_steps,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        max_grad_norm=cfg.max_grad_norm,
+        weight_decay=cfg.weight_decay,
+        eval_strategy="steps" if has_validation else "no",
+        eval_steps=cfg.eval_steps if has_validation else None,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        logging_steps=cfg.logging_steps,
+        bf16=use_bf16(cfg.bf16),
+        report_to=[] if cfg.report_to in ("", "none") else [cfg.report_to],
+        seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,
+    )
+
+
+def build_rewards(cfg: RLConfig, catalogue: list[CatalogueItem], info_path: Path) -> Any:
+    from rewards import build_reward_set
+
+    def cf_scorer():
+        from sasrec import CFScorer
+
+        return CFScorer.load(cfg.cf_model_path, info_path, "cuda" if torch.cuda.is_available() else "cpu")
+
+    return build_reward_set(
+        cfg.rewards, catalogue, cfg.embedding_path or None, cf_scorer if cfg.cf_model_path else None,
+        cf_source=cfg.cf_model_path, cf_score_kind=cfg.cf_score_kind,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+def main(cfg: RLConfig) -> dict[str, Any]:
+    from LogitProcessor import SIDTrie, pad_token_id_of
+
+    from minionerec_trainer import MiniOneRecGRPOTrainer, TrieRollout
+
+    seed_everything(cfg.seed)
+    output_dir = Path(cfg.output_dir)
+    files = find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir)
+    if files.train is None or files.info is None:
+        raise InputError(f"need {cfg.data_dir}/{cfg.train_subdir}/{cfg.dataset}*.csv and {cfg.data_dir}/info/"
+                         f"{cfg.dataset}*.txt: run convert_dataset.py or set rl.data_dir")
+    catalogue = read_info(files.info)
+    items = catalogue_items(catalogue, cfg)
+    train_rows = read_split_csv(files.train)
+    data.check_rows_against_index(train_rows, items, files.train)
+    samples = build_rl_samples(cfg, train_rows, items)
+    validation: list[data.TaskSample] = []
+    if cfg.validation_samples and files.valid is not None:
+        valid_rows = read_split_csv(files.valid)
+        if cfg.validation_samples < len(valid_rows):
+            valid_rows = random.Random(cfg.seed).sample(valid_rows, cfg.validation_samples)
+        validation = data.next_sid_samples(valid_rows)
+
+    reward_set = build_rewards(cfg, catalogue, files.info)
+    model, tokenizer = load_policy(cfg, catalogue)
+    sid_strings = [c.sid_string for c in catalogue]
+    trie = SIDTrie.from_sids(sid_strings, tokenizer)
+    args = grpo_arguments(cfg, bool(validation))
+    sid_to_items: dict[str, list[int]] = {}
+    for c in catalogue:
+        sid_to_items.setdefault(c.sid_string, []).append(c.item_id)
+    trainer = MiniOneRecGRPOTrainer(
+        model=model, args=args, train_dataset=samples, processing_class=tokenizer, reward_fn=reward_set,
+        rollout_fn=TrieRollout(trie, pad_token_id_of(tokenizer), cfg.normalization, cfg.seed + args.process_index),
+        valid_sids=set(sid_strings), eval_dataset=validation or None, catalogue=sid_to_items,
+    )
+    resume = resolve_resume(cfg.resume_from_checkpoint, output_dir)
+    if resume:
+        trainer.load_synced_ref_model(resume)
+        logger.info("resuming from %s", resume)
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    elapsed = time.perf_counter() - start
+    trainer.save_model(str(output_dir))
+    summary: dict[str, Any] = {"train_prompts": len(samples), "steps": trainer.state.global_step,
+                               "train_seconds": elapsed, "train_loss": result.training_loss}
+    timing_keys = ("time/rollout", "time/scoring", "time/update", "reward", "kl", "zero_adv_frac", "valid_rate")
+    logged = [h for h in trainer.state.log_history if "time/rollout" in h]
+    for key in timing_keys:
+        values = [h[key] for h in logged if key in h]
+        if values:
+            summary[f"mean_{key}"] = sum(values) / len(values)
+    if validation:
+        summary["validation"] = trainer.evaluate()
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(output_dir))
+        save_resolved_config(cfg, output_dir)
+        write_json(output_dir / "rl_summary.json", summary)
+        logger.info("RL done: %s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()
+                                    if k != "validation"})
+    return summary
+
+
+if __name__ == "__main__":
+    run_stage(RLConfig, main)

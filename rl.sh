@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# RL stage (GRPO with constrained rollouts).  Usage:
+#   bash rl.sh CONFIG.yaml [--key value ...]              one process (CPU, or one GPU)
+#   NPROC=8 bash rl.sh CONFIG.yaml [...]                  8 GPUs: accelerate + DeepSpeed ZeRO-2
+#                                                         (ACCELERATE_CONFIG, default configs/deepspeed/zero2.yaml)
+#   NPROC=2 CPU=1 bash rl.sh CONFIG.yaml [...]            2 CPU processes (gloo), e.g. to test DDP
+# per_device_train_batch_size counts completions per process (a multiple of num_generations).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+NPROC="${NPROC:-1}"
+PORT="${MAIN_PORT:-29503}"
+if [[ "$NPROC" -le 1 ]]; then
+  exec python "$HERE/rl.py" "$@"
+fi
+if [[ "${CPU:-0}" == "1" ]]; then
+  exec accelerate launch --cpu --num_processes "$NPROC" --num_machines 1 --mixed_precision no \
+    --main_process_port "$PORT" "$HERE/rl.py" "$@"
+fi
+exec accelerate launch --config_file "${ACCELERATE_CONFIG:-$HERE/configs/deepspeed/zero2.yaml}" \
+  --num_processes "$NPROC" --main_process_port "$PORT" "$HERE/rl.py" "$@"

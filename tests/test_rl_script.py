@@ -1,0 +1,108 @@
+"""rl.py end to end on a tiny checkpoint: one process, a 2-process CPU run, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from minionerec.config import load_config
+from minionerec.errors import InputError
+from minionerec.io import CatalogueItem, SplitRow, write_info, write_split_csv
+from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
+from minionerec.sid import codes_to_sid, sid_to_string, sid_vocabulary
+from rl import RLConfig, main
+
+ROOT = Path(__file__).resolve().parents[1]
+N_ITEMS = 12
+SIDS = [codes_to_sid((i // 4, i % 4, i % 3)) for i in range(N_ITEMS)]
+
+
+def split_rows(n: int, offset: int = 0) -> list[SplitRow]:
+    rows = []
+    for r in range(n):
+        hist = [(r + offset + k) % N_ITEMS for k in range(3)]
+        target = (r + offset + 3) % N_ITEMS
+        rows.append(SplitRow(f"A{r}", tuple(f"title {i}" for i in hist), f"title {target}", tuple(hist), target,
+                             tuple(sid_to_string(SIDS[i]) for i in hist), sid_to_string(SIDS[target])))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rl_script")
+    llm = root / "llm"
+    write_split_csv(llm / "train" / "Toy.csv", split_rows(16))
+    write_split_csv(llm / "valid" / "Toy.csv", split_rows(4, offset=5))
+    write_info(llm / "info" / "Toy.txt", [CatalogueItem(SIDS[i], f"title {i}", i) for i in range(N_ITEMS)])
+    tokenizer = train_bpe_tokenizer([f"title {i}" for i in range(N_ITEMS)] * 3 + ["The user has interacted with items"],
+                                    vocab_size=300)
+    spec = TinyModelSpec(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1, intermediate_size=64)
+    model = build_tiny_qwen2(len(tokenizer), spec, tokenizer.eos_token_id, seed=0)
+    plain = root / "plain"
+    tokenizer.save_pretrained(plain)
+    model.save_pretrained(plain)
+    extend_with_sid_tokens(model, tokenizer, sid_vocabulary(SIDS))
+    model.save_pretrained(root / "sft")
+    tokenizer.save_pretrained(root / "sft")
+    return root
+
+
+def overrides(root: Path, out: str, **extra) -> dict:
+    base = {
+        "common.dataset": "Toy", "common.workdir": str(root), "rl.output_dir": str(root / out),
+        "rl.num_generations": "4", "rl.per_device_train_batch_size": "8", "rl.gradient_accumulation_steps": "1",
+        "rl.max_steps": "2", "rl.save_steps": "1", "rl.learning_rate": "1e-3", "rl.ref_model_sync_steps": "1",
+    }
+    base.update({f"rl.{k}": str(v) for k, v in extra.items()})
+    return base
+
+
+def as_cli(values: dict) -> list[str]:
+    return [item for k, v in values.items() for item in (f"--{k}", v)]
+
+
+def test_rl_runs_saves_and_resumes(workdir):
+    cfg = load_config(RLConfig, None, overrides(workdir, "rl", validation_samples=4, validation_beams=4, eval_steps=2))
+    summary = main(cfg)
+    out = workdir / "rl"
+    assert summary["steps"] == 2 and summary["train_prompts"] == 16 + 12 + 16
+    assert summary["mean_valid_rate"] == 1.0
+    assert {"mean_time/rollout", "mean_time/scoring", "mean_time/update"} <= set(summary)
+    assert "eval_HR@1" in summary["validation"]
+    assert (out / "rl.config.yaml").is_file() and (out / "model.safetensors").is_file()
+    assert (out / "checkpoint-2" / "ref_model.pt").is_file()
+    assert json.loads((out / "rl_summary.json").read_text())["steps"] == 2
+    # Resume: the newest checkpoint is picked up and training continues to max_steps.
+    cfg = load_config(RLConfig, None, overrides(workdir, "rl", max_steps=3, resume_from_checkpoint="auto"))
+    assert main(cfg)["steps"] == 3
+
+
+def test_checkpoint_without_sid_tokens_is_an_input_error(workdir):
+    cfg = load_config(RLConfig, None, overrides(workdir, "bad", model_path=workdir / "plain"))
+    with pytest.raises(InputError, match="lacks .* SID token"):
+        main(cfg)
+
+
+def test_unknown_reward_and_title_task_are_input_errors(workdir):
+    values = overrides(workdir, "bad")
+    values["rl.rewards.ndcg"] = "1.0"
+    with pytest.raises(InputError, match="unknown reward 'ndcg'"):
+        main(load_config(RLConfig, None, values))
+    with pytest.raises(InputError, match="do not answer with a SID"):
+        main(load_config(RLConfig, None, overrides(workdir, "bad", tasks="next_sid,sid2title")))
+
+
+@pytest.mark.slow  # spawns two processes through accelerate launch (~25 s)
+def test_two_process_cpu_run(workdir):
+    env = {**os.environ, "NPROC": "2", "CPU": "1", "MAIN_PORT": "29617", "OMP_NUM_THREADS": "1"}
+    cmd = ["bash", str(ROOT / "rl.sh"), *as_cli(overrides(workdir, "rl2", train_subset=16, tasks="next_sid"))]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((workdir / "rl2" / "rl_summary.json").read_text())
+    assert summary["steps"] == 2 and summary["mean_valid_rate"] == 1.0
