@@ -94,6 +94,11 @@ def sinkhorn_assign(distances: torch.Tensor, epsilon: float, iters: int) -> torc
     return q.argmax(1)
 
 
+def squared_l2(x: torch.Tensor, book: torch.Tensor) -> torch.Tensor:
+    """``||x_i - e_k||^2`` as (B, K)."""
+    return (x.pow(2).sum(1, keepdim=True) - 2 * x @ book.T + book.pow(2).sum(1)[None, :]).clamp_min(0)
+
+
 class ResidualQuantizer(nn.Module):
     def __init__(self, num_levels: int, codebook_size: int, dim: int, beta: float):
         super().__init__()
@@ -108,7 +113,7 @@ class ResidualQuantizer(nn.Module):
         quantized = torch.zeros_like(z)
         losses, codes = [], []
         for level, book in enumerate(self.codebooks):
-            distances = torch.cdist(residual, book).pow(2)
+            distances = squared_l2(residual, book)
             eps = sk_epsilons[level] if sk_epsilons and level < len(sk_epsilons) else 0.0
             idx = sinkhorn_assign(distances, eps, sk_iters) if eps > 0 else distances.argmin(1)
             q = book[idx]
@@ -162,7 +167,7 @@ class RQVAE(nn.Module):
     def last_level_residuals(self, x: torch.Tensor) -> torch.Tensor:
         residual = self.latents(x)
         for book in list(self.quantizer.codebooks)[:-1]:
-            residual = residual - book[torch.cdist(residual, book).argmin(1)]
+            residual = residual - book[squared_l2(residual, book).argmin(1)]
         return residual
 
 

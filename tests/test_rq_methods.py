@@ -1,0 +1,125 @@
+"""SID methods on small clustered embeddings: determinism, unique SIDs, coverage, well-formed
+tokens, the collision step, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from minionerec.errors import InputError
+from minionerec.io import read_index_json
+from minionerec.quantize import balanced_assign
+from minionerec.sid import find_collisions
+from minionerec.sid_build import SidConfig, build_sids
+from minionerec.sid_index import report_paths, resolve_collisions
+
+N, DIM, K = 200, 16, 16
+
+
+@pytest.fixture(scope="module")
+def emb_path(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(8, DIM)) * 3
+    x = (centers[rng.integers(0, 8, N)] + rng.normal(size=(N, DIM))).astype(np.float32)
+    x[7] = x[3]  # identical texts give identical embeddings: a collision no method can avoid
+    path = tmp_path_factory.mktemp("emb") / "E.emb.npy"
+    np.save(path, x)
+    return path
+
+
+def config(emb_path, out_dir, **kw) -> SidConfig:
+    base = dict(data_path=str(emb_path), output_path=str(out_dir / "E.index.json"), codebook_size=K, num_levels=3,
+                seed=3, layers=[16], epochs=20, eval_step=10, batch_size=64, kmeans_iters=10, lr=1e-3)
+    base.update(kw)
+    return SidConfig(**base)
+
+
+CASES = [
+    ("rqkmeans_faiss", {}),
+    ("rqkmeans_constrained", {"balance": "exact", "constrained_n_init": 1, "constrained_max_iter": 20}),
+    ("rqkmeans_constrained", {"balance": "scalable"}),
+    ("rqvae", {"e_dim": 8}),
+    ("rqkmeans_plus", {"balance": "scalable", "lr": 1e-4}),
+]
+
+
+@pytest.mark.parametrize("method,extra", CASES, ids=[f"{m}-{e.get('balance', '')}" for m, e in CASES])
+def test_method_is_deterministic_unique_and_complete(tmp_path, emb_path, method, extra):
+    indexes = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        report = build_sids(config(emb_path, out, method=method, **extra))
+        index = read_index_json(out / "E.index.json")  # validates every token
+        assert sorted(index) == list(range(N))
+        assert not find_collisions(index)
+        assert all(len(sid) == 3 for sid in index.values())  # reassign keeps a fixed length
+        assert report["collision_rate_after"] == 0.0 and report["collision_rate_before"] > 0.0
+        json_path, png_path = report_paths(out / "E.index.json")
+        assert json.loads(json_path.read_text())["levels"][0]["codes_used"] <= K
+        assert png_path.read_bytes()[:4] == b"\x89PNG"
+        indexes.append(index)
+    assert indexes[0] == indexes[1]
+
+
+def test_balanced_clusters_respect_bounds(tmp_path, emb_path):
+    for balance in ("exact", "scalable"):
+        build_sids(config(emb_path, tmp_path / balance, method="rqkmeans_constrained", balance=balance,
+                          constrained_n_init=1, constrained_max_iter=20))
+        codes = np.load(tmp_path / balance / "E.codebooks.npz")["codes"]
+        for level in range(3):
+            sizes = np.bincount(codes[:, level], minlength=K)
+            assert sizes.max() <= N // K + 1
+            if balance == "exact":
+                assert sizes.min() >= N // K - 1
+
+
+def test_balanced_assign_capacity():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1000, 8)).astype(np.float32)
+    x[:600] += 5  # most points near one centroid
+    centroids = rng.normal(size=(10, 8)).astype(np.float32)
+    codes = balanced_assign(x, centroids, capacity=100, candidates=3)
+    assert (np.bincount(codes, minlength=10) == 100).all()
+
+
+def test_rqvae_resume_matches_straight_run(tmp_path, emb_path):
+    straight = build_sids(config(emb_path, tmp_path / "s", method="rqvae", e_dim=8, epochs=20, checkpoint="last"))
+    build_sids(config(emb_path, tmp_path / "r", method="rqvae", e_dim=8, epochs=10, checkpoint="last"))
+    resumed = build_sids(config(emb_path, tmp_path / "r", method="rqvae", e_dim=8, epochs=20, checkpoint="last"))
+    assert resumed["checkpoint_epoch"] == 20
+    assert read_index_json(tmp_path / "s" / "E.index.json") == read_index_json(tmp_path / "r" / "E.index.json")
+    assert straight["collision_rate_before"] == resumed["collision_rate_before"]
+
+
+def test_forced_collisions_extra_level_and_reassign():
+    codes = np.array([[0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 1, 0], [3, 3, 3]])
+    extra = resolve_collisions(codes, "extra_level", codebook_size=4)
+    assert extra == [(0, 1, 2, 0), (0, 1, 2, 1), (0, 1, 2, 2), (0, 1, 0), (3, 3, 3)]
+    # item 1 is closest to code 2, so it keeps it; the others take their cheapest free code
+    costs = np.array([[0, 5, 1, 9], [9, 9, 0, 9], [0, 1, 2, 3], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32)
+    moved = resolve_collisions(codes, "reassign", codebook_size=4, last_level_costs=lambda items: costs[items])
+    assert moved == [(0, 1, 1), (0, 1, 2), (0, 1, 3), (0, 1, 0), (3, 3, 3)]
+    with pytest.raises(InputError, match="cannot make SIDs unique"):
+        resolve_collisions(codes, "reassign", codebook_size=3)
+    with pytest.raises(InputError, match="more than the 2 codes"):
+        resolve_collisions(codes, "extra_level", codebook_size=2)
+
+
+def test_bad_embeddings_are_clear_errors(tmp_path, emb_path):
+    items = {str(i): {"title": f"t{i}"} for i in range(N + 1)}
+    (tmp_path / "I.item.json").write_text(json.dumps(items))
+    cfg = config(emb_path, tmp_path, item_path=str(tmp_path / "I.item.json"))
+    with pytest.raises(InputError, match=f"has {N} rows but the item file has {N + 1} items"):
+        build_sids(cfg)
+    bad = np.load(emb_path)
+    bad[4, 2] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(InputError, match=r"NaN or inf \(first rows: \[4\]\)"):
+        build_sids(config(tmp_path / "nan.npy", tmp_path))
+    with pytest.raises(InputError, match="fewer than codebook_size=256"):
+        build_sids(dataclasses.replace(config(emb_path, tmp_path), codebook_size=256))
+    with pytest.raises(InputError, match="collision_mode"):
+        build_sids(config(emb_path, tmp_path, collision_mode="drop"))
