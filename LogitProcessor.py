@@ -62,7 +62,6 @@ from minionerec.sid import check_sid_tokens, parse_sid, sid_vocabulary
 logger = logging.getLogger("minionerec.decoding")
 
 NORMALIZATIONS = ("full", "trie")
-TERMINATOR_TEXT = "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,23 +69,26 @@ TERMINATOR_TEXT = "\n"
 # --------------------------------------------------------------------------------------------
 
 def completion_token_ids(tokenizer: Any, sid: str) -> list[int]:
-    """The token ids SFT trains as the response of ``sid``: ``tokenize(sid + "\\n") + [eos]``."""
+    """The token ids SFT trains as the response of ``sid``: ``tokenize(format_response(sid)) + [eos]``."""
+    from data import format_response
+
     if tokenizer.eos_token_id is None:
         raise InputError("the tokenizer has no EOS token; set tokenizer.eos_token before decoding")
-    return list(tokenizer.encode(sid + TERMINATOR_TEXT, add_special_tokens=False)) + [int(tokenizer.eos_token_id)]
+    return list(tokenizer.encode(format_response(sid), add_special_tokens=False)) + [int(tokenizer.eos_token_id)]
 
 
 def encode_prompts(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
-    """Token ids of each prompt (tokenizer defaults, as SFT tokenizes the prompt piece)."""
-    encoded = []
+    """:func:`data.encode_prompts` (the one prompt tokenisation), rejecting empty prompts."""
+    from data import encode_prompts as encode
+
     for i, prompt in enumerate(prompts):
-        if not prompt:
+        if not prompt or not prompt.strip():
             raise InputError(f"prompt {i} is empty; every user needs a non-empty prompt")
-        ids = list(tokenizer.encode(prompt))
+    encoded = encode(tokenizer, prompts)
+    for i, ids in enumerate(encoded):
         if not ids:
-            raise InputError(f"prompt {i} encodes to no tokens: {prompt[:80]!r}")
-        encoded.append(ids)
-    return encoded
+            raise InputError(f"prompt {i} encodes to no tokens: {prompts[i][:80]!r}")
+    return [list(ids) for ids in encoded]
 
 
 def left_pad(sequences: Sequence[Sequence[int]], pad_token_id: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
