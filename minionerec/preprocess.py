@@ -57,7 +57,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from tqdm import tqdm
 
@@ -132,9 +132,8 @@ class ProtocolOptions:
 # Records
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class Interaction:
-    """One raw review/rating, in file order."""
+class Interaction(NamedTuple):
+    """One raw review/rating, in file order (a NamedTuple: millions are created, cheaply)."""
 
     user: str
     item: str
@@ -142,8 +141,7 @@ class Interaction:
     rating: float
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One sliding-window sample, with the target's timestamp (the split key)."""
 
     user: int
