@@ -8,7 +8,15 @@ Formats (upstream-compatible, see ``../shared/reference/original-minionerec.md``
 - ``<D>.user2id`` / ``<D>.item2id``: ``original_id<TAB>index`` lines;
 - ``<D>.index.json``: ``{"<item_id>": ["<a_X>", "<b_Y>", "<c_Z>"(, "<d_W>")]}``;
 - ``train/valid/test/<name>.csv``: upstream columns, list columns as Python literals;
-- ``info/<name>.txt``: ``sid<TAB>title<TAB>item_id`` lines, the item catalogue.
+- ``info/<name>.txt``: ``sid<TAB>title<TAB>item_id`` lines, the item catalogue;
+- ``<D>.inter.json``: ``{"<user>": [item, ...]}`` chronological sequences (also the LC-Rec
+  layout, read with its item file by :func:`read_lcrec_dataset`, split by
+  :func:`leave_one_out_split`);
+- raw JSON-lines files (``.json``/``.jsonl``, optionally ``.gz``): :func:`iter_json_lines`
+  yields ``(line number, record)``, raising an InputError naming ``file:line`` or counting the
+  malformed line in a :class:`LineSkips`;
+- upstream's prepared layout (``{train,valid,test}/*.csv``, ``info/*.txt``, ``index/*.json``):
+  :func:`find_upstream_layout`.
 
 Every writer is atomic (temp file in the same folder, then ``os.replace``), so a crash never
 leaves a half-written file for the next stage.  Files are data, never code: list columns are
