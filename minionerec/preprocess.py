@@ -413,10 +413,17 @@ def output_dir(options: ProtocolOptions) -> Path:
 
 
 def write_dataset(ds: ProcessedDataset, items: Mapping[str, dict[str, Any]], out_dir: str | Path, dataset: str) -> Path:
-    """Write every output file of the data stage into ``out_dir`` (atomically, one by one)."""
+    """Write every output file of the data stage into ``out_dir`` (atomically, one by one).
+
+    The completion markers (``<D>.stats.json`` here, ``data.config.yaml`` in :func:`process`) are
+    removed first and written last, so an interrupted run never looks finished with a mix of
+    old and new files.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     prefix = out_dir / dataset
+    for marker in (out_dir / "data.config.yaml", Path(f"{prefix}.stats.json")):
+        marker.unlink(missing_ok=True)
     for name, samples in (("train", ds.train), ("valid", ds.valid), ("test", ds.test)):
         write_inter(f"{prefix}.{name}.inter", (s.as_row() for s in samples))
     id2item = {index: item for item, index in ds.item2id.items()}

@@ -453,3 +453,22 @@ def test_upstream_layout_of_shared_data():
     layout = find_upstream_layout(folder, "Industrial_and_Scientific", train_subdir="train_reconstructed_partial")
     assert layout.splits.train and layout.splits.valid and layout.splits.test and layout.splits.info
     assert layout.index and layout.item
+
+
+def test_an_interrupted_write_leaves_no_completion_marker(tmp_path, monkeypatch):
+    import minionerec.preprocess as preprocess
+
+    reviews, meta = _synthetic(tmp_path)
+    options = ProtocolOptions(dataset="Syn", output_path=str(tmp_path / "out"), user_k=3, item_k=3,
+                              st_year=2015, st_month=1, ed_year=2019, ed_month=1)
+    out = process(read_amazon18(reviews, meta), options)
+    assert (out / "Syn.stats.json").is_file() and (out / "data.config.yaml").is_file()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(preprocess, "write_id_map", crash)
+    with pytest.raises(OSError):
+        process(read_amazon18(reviews, meta), options)
+    assert not (out / "Syn.stats.json").exists() and not (out / "data.config.yaml").exists()
+    assert not list(out.glob(".*.tmp"))
