@@ -36,7 +36,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -444,8 +444,8 @@ class LineSkips:
     """Counts of skipped lines of one file, by reason, with the first line number of each."""
 
     path: Path
-    counts: dict[str, int]
-    first_line: dict[str, int]
+    counts: dict[str, int] = field(default_factory=dict)
+    first_line: dict[str, int] = field(default_factory=dict)
 
     def add(self, reason: str, lineno: int) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1

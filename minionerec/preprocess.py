@@ -616,7 +616,7 @@ def _as_float(value: Any) -> float:
 
 def _read_meta(path: Path, strict: bool, key: str, make_item: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Items that pass the title filter (a later line of the same item overwrites an earlier one)."""
-    skips = LineSkips(path, {}, {})
+    skips = LineSkips(path)
     items: dict[str, dict[str, Any]] = {}
     records = without_title = 0
     for lineno, record in tqdm(iter_json_lines(path, skips, strict, "meta file"), desc=f"meta {path.name}",
@@ -645,7 +645,7 @@ def _read_meta(path: Path, strict: bool, key: str, make_item: Any) -> tuple[dict
 
 
 def _read_reviews(path: Path, strict: bool, make_interaction: Any) -> tuple[list[Interaction], dict[str, Any]]:
-    skips = LineSkips(path, {}, {})
+    skips = LineSkips(path)
     interactions: list[Interaction] = []
     for lineno, record in tqdm(iter_json_lines(path, skips, strict, "reviews file"), desc=f"reviews {path.name}",
                                unit=" lines", mininterval=5, disable=None):

@@ -66,7 +66,7 @@ def test_iter_json_lines_counts_malformed_lines_and_reads_gzip(tmp_path, caplog)
     path = tmp_path / "x.json.gz"
     with gzip.open(path, "wt", encoding="utf-8") as f:
         f.write('{"a": 1}\n\n{broken\n[1, 2]\n{"a": 2}\n')
-    skips = LineSkips(path, {}, {})
+    skips = LineSkips(path)
     assert [(n, r["a"]) for n, r in iter_json_lines(path, skips)] == [(1, 1), (5, 2)]
     assert skips.counts == {"malformed JSON": 2} and skips.first_line == {"malformed JSON": 3}
     with caplog.at_level(logging.WARNING):
