@@ -34,6 +34,8 @@ Deliberate differences from upstream (bug fixes; everything else is kept identic
 - Amazon 2018 ``categories`` are read from the ``category`` key (upstream read a key that does
   not exist, so they were always empty) and joined with ``", "``;
 - an empty description list is stored as ``""`` (upstream's ``str([])`` gave ``"[]"``);
+- item.json records also carry the raw ``price`` (for the GPR item value); Amazon 2023 brands
+  fall back to ``details["Brand"]`` when ``store`` is empty;
 - the window widening is a flag (``min_items``, 0 = off) instead of always-on with 3000;
   it reuses the parsed files instead of re-reading them;
 - malformed lines and records without the needed fields are skipped *with a counted warning*
@@ -514,6 +516,7 @@ def _amazon18_item(record: Mapping[str, Any]) -> dict[str, Any] | None:
         "description": amazon18_description(record.get("description")),
         "brand": amazon18_brand(record.get("brand")),
         "categories": join_cleaned(record.get("category"), ", "),
+        "price": record.get("price") if isinstance(record.get("price"), str) else "",
     }
 
 
@@ -558,15 +561,17 @@ def _amazon23_item(record: Mapping[str, Any]) -> dict[str, Any] | None:
     title = clean_amazon23_title(record.get("title"))
     if title is None:
         return None
-    store = record.get("store")
+    details = record.get("details") if isinstance(record.get("details"), dict) else {}
+    price = record.get("price")
     return {
         "title": title,
         "description": join_cleaned(record.get("description"), " "),
-        "brand": clean_html(store) if isinstance(store, str) else "",
+        "brand": join_cleaned(record.get("store"), " ") or join_cleaned(details.get("Brand"), " "),
         "categories": join_cleaned(record.get("categories"), ", "),
         "features": join_cleaned(record.get("features"), " "),
-        "details": record.get("details") if isinstance(record.get("details"), dict) else {},
+        "details": details,
         "images": _image_urls(record.get("images")),
+        "price": price if isinstance(price, (int, float)) and not isinstance(price, bool) else None,
     }
 
 

@@ -103,7 +103,7 @@ def test_amazon18_file_discovery_prefers_5core(tmp_path):
 def test_amazon18_features_and_outputs(tmp_path):
     meta = [
         meta18("A1", "Tape &amp; Roll", description=["<b>Strong</b> tape", "it's red"], brand="by\n  3M ",
-               category=["Industrial &amp; Scientific", "Tapes"]),
+               category=["Industrial &amp; Scientific", "Tapes"], price="$4.99"),
         meta18("A2", "Glue", description=[], brand="Elmer"),
         meta18("A3", '<span id="x">Bad</span>'),
         {"asin": "A4"},
@@ -118,8 +118,8 @@ def test_amazon18_features_and_outputs(tmp_path):
     items = json.loads((out / "D.item.json").read_text())
     assert items == {
         "0": {"title": "Tape & Roll", "description": "['Strong tape', \"it's red\"]", "brand": "3M",
-              "categories": "Industrial & Scientific, Tapes"},
-        "1": {"title": "Glue", "description": "", "brand": "Elmer", "categories": ""},
+              "categories": "Industrial & Scientific, Tapes", "price": "$4.99"},
+        "1": {"title": "Glue", "description": "", "brand": "Elmer", "categories": "", "price": ""},
     }
     assert read_id_map(out / "D.user2id") == {"u1": 0, "u2": 1}
     assert read_id_map(out / "D.item2id") == {"A1": 0, "A2": 1}
@@ -177,7 +177,7 @@ def test_amazon23_reader(tmp_path):
          "store": "Burt &amp; Bees", "categories": ["Beauty", "Lips"], "features": ["a", "b"],
          "details": {"Brand": "B"}, "images": [{"hi_res": None, "large": "L"}, {"large": "L2", "thumb": "T"}]},
         {"parent_asin": "P2", "title": "   "},
-        {"parent_asin": "P3", "title": "Cream", "store": None},
+        {"parent_asin": "P3", "title": "Cream", "store": None, "details": {"Brand": "Nivea"}, "price": 3.5},
     ]
     reviews = [
         {"user_id": "U1", "parent_asin": "P1", "asin": "C1", "rating": 5.0, "timestamp": ms, "helpful_vote": 2},
@@ -195,8 +195,8 @@ def test_amazon23_reader(tmp_path):
     assert set(raw.items) == {"P1", "P3"}
     assert raw.items["P1"] == {"title": "Lip Balm & Co", "description": "Soft. Smooth", "brand": "Burt & Bees",
                                "categories": "Beauty, Lips", "features": "a b", "details": {"Brand": "B"},
-                               "images": [None, "L2"]}
-    assert raw.items["P3"]["brand"] == ""
+                               "images": [None, "L2"], "price": None}
+    assert raw.items["P3"]["brand"] == "Nivea" and raw.items["P3"]["price"] == 3.5
     ds = build_dataset(raw, ProtocolOptions(dataset="All_Beauty", user_k=0, item_k=0, st_year=0, ed_year=0))
     assert ds.stats["category_phrase"] == "all beauty items"
     assert [(s.history, s.target) for s in ds.test] == [((0,), 1)]
