@@ -336,8 +336,11 @@ def generate_codes(
         if groups.size == 0:
             rounds -= 1
             break
+        before = codes.copy()
         for g in groups.tolist():
             members = np.flatnonzero(inverse == g)
             _, _, new = model.quantizer(model.latents(x[members]), eps, sk_iters)
             codes[members] = new.numpy()
+        if np.array_equal(before, codes):  # only inseparable groups (identical latents) are left
+            break
     return codes, rounds

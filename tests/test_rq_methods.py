@@ -19,6 +19,20 @@ from minionerec.sid_index import report_paths, resolve_collisions
 N, DIM, K = 200, 16, 16
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: thread start-up and spin-waits on a shared 2-core machine cost more than they save."""
+    import faiss
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def emb_path(tmp_path_factory):
     rng = np.random.default_rng(0)
@@ -32,7 +46,7 @@ def emb_path(tmp_path_factory):
 
 def config(emb_path, out_dir, **kw) -> SidConfig:
     base = dict(data_path=str(emb_path), output_path=str(out_dir / "E.index.json"), codebook_size=K, num_levels=3,
-                seed=3, layers=[16], epochs=20, eval_step=10, batch_size=64, kmeans_iters=10, lr=1e-3)
+                seed=3, layers=[16], epochs=20, eval_step=10, batch_size=64, kmeans_iters=10, lr=1e-3, collision_rounds=3)
     base.update(kw)
     return SidConfig(**base)
 
