@@ -1,0 +1,141 @@
+"""evaluate.py: end-to-end on a tiny checkpoint, metrics subcommand, bad input, 2 processes == 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import evaluate
+from minionerec.config import load_config
+from minionerec.errors import InputError
+from minionerec.io import CatalogueItem, SplitRow, read_json, write_info, write_split_csv
+from minionerec.sid import parse_sid, sid_vocabulary
+from test_decoding_fixtures import build_model, build_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _make_experiment(folder: Path, n_users: int = 9) -> dict[str, Path]:
+    rng = random.Random(0)
+    sids = sorted({f"<a_{rng.randrange(4)}><b_{rng.randrange(4)}><c_{rng.randrange(3)}>" for _ in range(30)})
+    sids.append(sids[0] + "<d_0>")
+    items = [CatalogueItem(parse_sid(s), f"item {i}", i) for i, s in enumerate(sids)]
+    items.append(CatalogueItem(parse_sid(sids[1]), "collides with item 1", len(items)))
+    write_info(folder / "info.txt", items)
+    rows = []
+    for u in range(n_users):
+        hist = rng.sample(range(len(items)), rng.randint(1, 4))
+        target = rng.randrange(len(items))
+        rows.append(SplitRow(f"A{u}", tuple(items[h].title for h in hist), items[target].title, tuple(hist), target,
+                             tuple(items[h].sid_string for h in hist), items[target].sid_string))
+    write_split_csv(folder / "test.csv", rows)
+    tokenizer = build_tokenizer(sid_vocabulary([parse_sid(s) for s in sids]))
+    model = build_model(len(tokenizer), seed=3)
+    model.generation_config.do_sample = True  # a checkpoint default that must not leak into decoding
+    model.generation_config.top_k = 1
+    model.save_pretrained(folder / "ckpt")
+    tokenizer.save_pretrained(folder / "ckpt")
+    return {"model": folder / "ckpt", "test": folder / "test.csv", "info": folder / "info.txt"}
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    return _make_experiment(tmp_path_factory.mktemp("evaluate"))
+
+
+def _cfg(experiment, out: Path, **extra) -> evaluate.EvaluateConfig:
+    overrides = {"model_path": str(experiment["model"]), "test_file": str(experiment["test"]),
+                 "info_file": str(experiment["info"]), "output_dir": str(out), "num_beams": 6, "batch_size": 4,
+                 "device": "cpu"} | extra
+    return load_config(evaluate.EvaluateConfig, None, overrides)
+
+
+@pytest.fixture(scope="module")
+def one_process(experiment, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval1")
+    metrics = evaluate.main(_cfg(experiment, out))
+    return out, metrics
+
+
+def test_evaluate_writes_upstream_predictions_and_metrics(experiment, one_process):
+    out, metrics = one_process
+    records = read_json(out / "predictions.json")
+    assert len(records) == 9
+    for r in records:
+        assert set(r) == {"input", "output", "predict", "item_id"}
+        assert r["output"].endswith("\n") and "### Response:\n" in r["input"]
+        assert len(r["predict"]) == 6 and len(set(r["predict"])) == 6
+    saved = read_json(out / "metrics.json")
+    assert saved["CC"] == 0 and saved["ks"] == [1, 3, 5]
+    assert saved["timing"]["num_processes"] == 1 and saved["timing"]["users_per_second"] > 0
+    assert (out / "evaluate.config.yaml").is_file()
+    assert not (out / "partial").exists()
+    recomputed = evaluate.metrics_from_files(out / "predictions.json", experiment["info"], ks=(1, 3, 5))
+    assert recomputed == {k: saved[k] for k in recomputed}
+
+
+def test_metrics_subcommand_prints_json(experiment, one_process, capsys):
+    out, _ = one_process
+    result = evaluate.metrics_command(["--result_json", str(out / "predictions.json"), "--info_file",
+                                       str(experiment["info"]), "--ks", "1,5"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == result and printed["ks"] == [1, 5]
+
+
+def test_resume_reuses_finished_batches(experiment, one_process, tmp_path):
+    out, _ = one_process
+    records = read_json(out / "predictions.json")
+    partial = tmp_path / "partial" / "rank0-of-1.jsonl"
+    partial.parent.mkdir()
+    fake = [["<a_0><b_0><c_0>"] * 6] * 4   # what a killed run left behind; must be reused verbatim
+    partial.write_text("".join(json.dumps(p) + "\n" for p in fake) + '["torn', encoding="utf-8")
+    evaluate.main(_cfg(experiment, tmp_path))
+    resumed = read_json(tmp_path / "predictions.json")
+    assert [r["predict"] for r in resumed[:4]] == fake
+    assert [r["predict"] for r in resumed[4:]] == [r["predict"] for r in records[4:]]
+
+
+def test_bad_inputs_are_clear_errors(experiment, tmp_path):
+    with pytest.raises(InputError, match="num_beams"):
+        evaluate.main(_cfg(experiment, tmp_path, num_beams=500))
+    bad_info = tmp_path / "bad_info.txt"
+    bad_info.write_text("<a_1><b_1><c_1>\tno item id\n", encoding="utf-8")
+    with pytest.raises(InputError, match="bad_info.txt:1"):
+        evaluate.main(_cfg(experiment, tmp_path, info_file=str(bad_info)))
+    # a target missing from the catalogue
+    lines = experiment["info"].read_text(encoding="utf-8").splitlines()
+    test_rows = experiment["test"].read_text(encoding="utf-8").splitlines()
+    first_target = test_rows[1].rsplit(",", 1)[1]
+    pruned = tmp_path / "pruned_info.txt"
+    pruned.write_text("\n".join(l for l in lines if not l.startswith(first_target + "\t")) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="test.csv:2: target SID"):
+        evaluate.main(_cfg(experiment, tmp_path, info_file=str(pruned)))
+    # a tokenizer without the SID tokens
+    plain = tmp_path / "plain"
+    shutil.copytree(experiment["model"], plain)
+    build_tokenizer([]).save_pretrained(plain)
+    with pytest.raises(InputError, match="lacks"):
+        evaluate.main(_cfg(experiment, tmp_path, model_path=str(plain)))
+
+
+def test_two_processes_equal_one(experiment, one_process, tmp_path):
+    out1, _ = one_process
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), NUM_PROCESSES="2")
+    # evaluate.sh's launcher: accelerate's torchrun path starts 2 gloo ranks on CPU
+    cmd = ["bash", str(ROOT / "evaluate.sh"), "--model_path", str(experiment["model"]), "--test_file", str(experiment["test"]),
+           "--info_file", str(experiment["info"]), "--output_dir", str(tmp_path), "--num_beams", "6",
+           "--batch_size", "4", "--device", "cpu"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two = read_json(tmp_path / "metrics.json")
+    assert two["timing"]["num_processes"] == 2
+    assert read_json(tmp_path / "predictions.json") == read_json(out1 / "predictions.json")
+    one = read_json(out1 / "metrics.json")
+    assert {k: two[k] for k in ("sid_level", "item_level", "CC", "n_samples")} == \
+           {k: one[k] for k in ("sid_level", "item_level", "CC", "n_samples")}
