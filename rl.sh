@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # RL stage (GRPO with constrained rollouts).  Usage:
 #   bash rl.sh CONFIG.yaml [--key value ...]              one process (CPU, or one GPU)
-#   NPROC=8 bash rl.sh CONFIG.yaml [...]                  8 GPUs: accelerate + DeepSpeed ZeRO-2
-#                                                         (ACCELERATE_CONFIG, default configs/deepspeed/zero2.yaml)
+#   NPROC=8 bash rl.sh CONFIG.yaml [...]                  8 GPUs: accelerate + DeepSpeed ZeRO-2 (run from the repo
+#                                                         root; ACCELERATE_CONFIG, default
+#                                                         configs/accelerate/deepspeed_zero2.yaml -> configs/deepspeed/zero2.json)
 #   NPROC=2 CPU=1 bash rl.sh CONFIG.yaml [...]            2 CPU processes (gloo), e.g. to test DDP
 # per_device_train_batch_size counts completions per process (a multiple of num_generations).
 set -euo pipefail
@@ -16,5 +17,5 @@ if [[ "${CPU:-0}" == "1" ]]; then
   exec accelerate launch --cpu --num_processes "$NPROC" --num_machines 1 --mixed_precision no \
     --main_process_port "$PORT" "$HERE/rl.py" "$@"
 fi
-exec accelerate launch --config_file "${ACCELERATE_CONFIG:-$HERE/configs/deepspeed/zero2.yaml}" \
+exec accelerate launch --config_file "${ACCELERATE_CONFIG:-$HERE/configs/accelerate/deepspeed_zero2.yaml}" \
   --num_processes "$NPROC" --main_process_port "$PORT" "$HERE/rl.py" "$@"
