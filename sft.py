@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from minionerec.modeling import (
 )
 
 logger = logging.getLogger("minionerec.sft")
+SID_STRING = re.compile(r"(?:<[a-h]_\d+>)+")
 
 
 @dataclass
@@ -82,6 +84,7 @@ class SFTConfig:
     num_kv_heads: int = field(default=2, metadata={"help": "tiny-qwen2: key/value heads."})
     intermediate_size: int = field(default=512, metadata={"help": "tiny-qwen2: MLP width."})
     tie_word_embeddings: bool = field(default=True, metadata={"help": "tiny-qwen2: share input embeddings and LM head."})
+    bpe_phrase_merges: bool = field(default=True, metadata={"help": "tiny-qwen2 + bpe: let merges cross spaces so the fixed prompt text becomes a few tokens."})
     bpe_vocab_size: int = field(default=4000, metadata={"help": "tiny-qwen2 + bpe: vocabulary size before SID tokens."})
     freeze_llm: bool = field(default=False, metadata={"help": "Train only the SID rows of embeddings / untied head."})
     # optimisation
@@ -103,6 +106,7 @@ class SFTConfig:
     logging_steps: int = field(default=20, metadata={"help": "Log the training loss every N steps."})
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader workers."})
     resume_from_checkpoint: str = field(default="", metadata={"help": "A checkpoint folder, or auto/true for the newest in output_dir."})
+    max_train_minutes: float = field(default=0.0, metadata={"help": "Stop training (evaluate + checkpoint first) after this many minutes; 0 = no limit."})
     num_threads: int = field(default=0, metadata={"help": "CPU threads for torch (0 = torch's default; 1 is fastest on a busy shared CPU)."})
     report_to: str = field(default="none", metadata={"help": "HF report_to (none, tensorboard, wandb)."})
 
@@ -174,7 +178,8 @@ def tokenizer_corpus(items: list[data.ItemText]) -> list[str]:
     row = SplitRow("A0", (items[0].title,), items[0].title, (items[0].item_id,), items[0].item_id, (sid,), sid)
     templates = [s.prompt for samples in data.build_task_samples(data.TASK_NAMES, [row], items[:1], "items").values()
                  for s in samples]
-    return templates * 50 + [i.title for i in items] + [i.description for i in items if i.description]
+    texts = templates * 50 + [i.title for i in items] + [i.description for i in items if i.description]
+    return [SID_STRING.sub("", text) for text in texts]  # SIDs become added tokens; no merges wasted on them
 
 
 def tiny_spec(cfg: SFTConfig) -> TinyModelSpec:
@@ -186,7 +191,7 @@ def build_model(cfg: SFTConfig, items: list[data.ItemText]) -> tuple[Any, Any, l
     """``(model, tokenizer, SID token ids)`` with the catalogue's SID tokens added."""
     if cfg.base_model == TINY_QWEN2:
         if cfg.tokenizer == "bpe":
-            tokenizer = train_bpe_tokenizer(tokenizer_corpus(items), cfg.bpe_vocab_size)
+            tokenizer = train_bpe_tokenizer(tokenizer_corpus(items), cfg.bpe_vocab_size, cfg.bpe_phrase_merges)
         elif cfg.tokenizer == "qwen":
             tokenizer = qwen_tokenizer()
         else:
@@ -276,6 +281,28 @@ def response_only_trainer_class() -> type:
             return (loss, outputs) if return_outputs else loss
 
     return ResponseOnlyTrainer
+
+
+def time_limit_callback(minutes: float) -> Any:
+    """Stops training after ``minutes`` of wall time, evaluating and checkpointing at that step."""
+    from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        def __init__(self) -> None:
+            self.start = time.time()
+
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: D102
+            self.start = time.time()
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: D102
+            if time.time() - self.start > minutes * 60:
+                logger.info("max_train_minutes=%g reached at step %d: stopping", minutes, state.global_step)
+                control.should_training_stop = True
+                control.should_evaluate = args.eval_strategy != "no"
+                control.should_save = True
+            return control
+
+    return TimeLimit()
 
 
 def to_dataset(encoded: dict[str, list[list[int]]]) -> Any:
@@ -377,6 +404,8 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
     callbacks = []
     if eval_set is not None and cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    if cfg.max_train_minutes > 0:
+        callbacks.append(time_limit_callback(cfg.max_train_minutes))
     trainer = response_only_trainer_class()(
         model=model,
         args=training_arguments(cfg, eval_set is not None),

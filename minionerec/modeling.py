@@ -92,16 +92,19 @@ def qwen_tokenizer() -> Any:
     return tokenizer
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> Any:
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, phrase_merges: bool = False) -> Any:
     """A byte-level BPE tokenizer trained on ``texts`` (deterministic for the same texts in the same order).
 
     Every byte is in the initial alphabet, so any text encodes; ``<|endoftext|>`` is EOS and pad.
+    With ``phrase_merges`` merges may cross word boundaries (no pre-tokenisation regex), so a
+    prompt template that recurs in ``texts`` becomes a handful of tokens: the fixed next-item
+    prompt shrinks from ~70 tokens to ~9, which makes CPU training several times cheaper.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=not phrase_merges)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS_TOKEN],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# SFT stage.  Usage:  bash sft.sh CONFIG.yaml [--key value ...]
+#
+#   bash sft.sh configs/ml-100k.yaml                                  # one process (CPU or one GPU)
+#   NUM_PROCESSES=8 bash sft.sh CONFIG                                # DDP over 8 GPUs (accelerate launch)
+#   NUM_PROCESSES=8 DEEPSPEED=zero2 bash sft.sh CONFIG                # DeepSpeed ZeRO-2 (or zero3)
+#   NUM_PROCESSES=2 ACCELERATE_CONFIG=configs/accelerate/multi_cpu.yaml bash sft.sh CONFIG   # 2 CPU processes
+#
+# ACCELERATE_CONFIG overrides the accelerate config file; MAIN_PROCESS_PORT the rendezvous port.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+NUM_PROCESSES="${NUM_PROCESSES:-1}"
+if [[ "$NUM_PROCESSES" -le 1 && -z "${DEEPSPEED:-}" ]]; then
+    exec python sft.py "$@"
+fi
+
+if [[ -n "${DEEPSPEED:-}" ]]; then
+    default_config="configs/accelerate/deepspeed_${DEEPSPEED}.yaml"
+else
+    default_config="configs/accelerate/multi_gpu.yaml"
+fi
+config="${ACCELERATE_CONFIG:-$default_config}"
+if [[ ! -f "$config" ]]; then
+    echo "sft.sh: accelerate config $config not found (DEEPSPEED must be zero2 or zero3)" >&2
+    exit 2
+fi
+exec accelerate launch --config_file "$config" --num_processes "$NUM_PROCESSES" \
+    --main_process_port "${MAIN_PROCESS_PORT:-29511}" sft.py "$@"
