@@ -113,9 +113,10 @@ def _unique_codes(rng: random.Random, prefix: str, length: int, count: int) -> l
 
 def _meta_record(rng: random.Random, asin: str, cluster: int, position: int, noisy: bool) -> dict[str, Any]:
     name, words = _CLUSTERS[cluster]
-    brand = rng.choice(_BRANDS)
-    title = f"{brand} {rng.choice(_ADJECTIVES)} {words[position % len(words)].title()} {name.split()[0]} " \
-            f"Model {cluster}{position:03d}"
+    # Brands mostly follow the cluster, so titles (and their embeddings) group by cluster.
+    brand = _BRANDS[cluster % len(_BRANDS)] if rng.random() < 0.8 else rng.choice(_BRANDS)
+    title = f"{brand} {name} {words[position % len(words)].title()} {words[(position + 2) % len(words)].title()}, " \
+            f"{rng.choice(_ADJECTIVES)}, Model {cluster}{position:03d}"
     if rng.random() < 0.1:
         title = f"{title} &amp; {words[(position + 1) % len(words)].title()} Kit"
     if rng.random() < 0.05:
