@@ -36,6 +36,8 @@ Deliberate differences from upstream (bug fixes; everything else is kept identic
 - an empty description list is stored as ``""`` (upstream's ``str([])`` gave ``"[]"``);
 - item.json records also carry the raw ``price`` (for the GPR item value); Amazon 2023 brands
   fall back to ``details["Brand"]`` when ``store`` is empty;
+- ``dedup`` (off by default, so upstream's repeats are kept) optionally keeps only the earliest
+  interaction of each (user, item) pair inside the window, before the k-core;
 - the window widening is a flag (``min_items``, 0 = off) instead of always-on with 3000;
   it reuses the parsed files instead of re-reading them;
 - malformed lines and records without the needed fields are skipped *with a counted warning*
@@ -127,6 +129,11 @@ class ProtocolOptions:
         default=False,
         metadata={"help": "Stop at the first malformed line or incomplete record instead of skipping it with a "
                   "counted warning."},
+    )
+    dedup: bool = field(
+        default=False,
+        metadata={"help": "Keep only the earliest interaction of each (user, item) pair inside the window (the "
+                  "official Amazon 2023 benchmark rule); off = upstream, which keeps repeats."},
     )
 
 
@@ -245,18 +252,34 @@ def filter_interactions(
     window: TimeWindow | None,
     user_k: int,
     item_k: int,
+    dedup: bool = False,
 ) -> tuple[list[Interaction], dict[str, int]]:
-    """Title filter, time window and k-core; returns the kept interactions (file order) and counts."""
+    """Title filter, time window, optional de-duplication and k-core.
+
+    Returns the kept interactions (file order) and counts.
+    """
     titled = [x for x in interactions if x.item in titled_items]
     in_window = titled if window is None else [x for x in titled if window.start <= x.timestamp <= window.end]
-    kept, passes = kcore(in_window, user_k, item_k)
+    unique = earliest_per_pair(in_window) if dedup else in_window
+    kept, passes = kcore(unique, user_k, item_k)
     counts = {
         "removed_item_without_title": len(interactions) - len(titled),
         "removed_outside_window": len(titled) - len(in_window),
-        "removed_by_kcore": len(in_window) - len(kept),
+        "removed_as_repeat": len(in_window) - len(unique),
+        "removed_by_kcore": len(unique) - len(kept),
         "kcore_passes": passes,
     }
     return kept, counts
+
+
+def earliest_per_pair(interactions: list[Interaction]) -> list[Interaction]:
+    """The earliest interaction of every (user, item) pair (ties: the first in file order), in file order."""
+    best: dict[tuple[str, str], tuple[int, Interaction]] = {}
+    for index, x in enumerate(interactions):
+        key = (x.user, x.item)
+        if key not in best or x.timestamp < best[key][1].timestamp:
+            best[key] = (index, x)
+    return [x for _, x in sorted(best.values(), key=lambda pair: pair[0])]
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,7 +350,9 @@ def build_dataset(raw: RawData, options: ProtocolOptions) -> ProcessedDataset:
     st_year = options.st_year
     while True:
         window = make_window(st_year, options.st_month, options.ed_year, options.ed_month)
-        kept, counts = filter_interactions(raw.interactions, raw.items, window, options.user_k, options.item_k)
+        kept, counts = filter_interactions(
+            raw.interactions, raw.items, window, options.user_k, options.item_k, options.dedup
+        )
         n_items = len({x.item for x in kept})
         logger.info(
             "window %s: %d interactions, %d items after %d k-core pass(es)",
@@ -370,6 +395,7 @@ def build_dataset(raw: RawData, options: ProtocolOptions) -> ProcessedDataset:
                 "ed_year": options.ed_year, "ed_month": options.ed_month,
             },
             "min_items": options.min_items,
+            "dedup": options.dedup,
             "widened_from_st_year": options.st_year if st_year != options.st_year else None,
             "max_history": MAX_HISTORY,
             "split": "global chronological int(T*0.8) / int(T*0.9) on target time",

@@ -311,3 +311,12 @@ def test_empty_result_and_empty_window_are_clear_errors():
         build_dataset(_raw(rows, "xy"), options())
     with pytest.raises(InputError, match="single interaction"):
         build_dataset(_raw([ix("u1", "a", 1), ix("u2", "b", 2)], "ab"), options())
+
+
+def test_dedup_keeps_the_earliest_of_each_pair_in_file_order():
+    rows = [ix("u", "a", 5), ix("u", "b", 3), ix("u", "a", 2), ix("v", "a", 9), ix("u", "a", 2), ix("u", "b", 3)]
+    kept, counts = filter_interactions(rows, {"a": {}, "b": {}}, None, 0, 0, dedup=True)
+    assert kept == [ix("u", "b", 3), ix("u", "a", 2), ix("v", "a", 9)]
+    assert counts["removed_as_repeat"] == 3
+    kept, counts = filter_interactions(rows, {"a": {}, "b": {}}, None, 0, 0)
+    assert kept == rows and counts["removed_as_repeat"] == 0
