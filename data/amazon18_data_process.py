@@ -30,7 +30,9 @@ class Amazon18Config(ProtocolOptions):
 
     source: str = field(default="amazon18", metadata={"help": "Raw format of this config's data (amazon18)."})
     reviews_file: str = field(default="", metadata={"help": "Reviews file; empty: found in input_path."})
-    metadata_file: str = field(default="", metadata={"help": "Meta file; empty: meta_<dataset>.json[.gz] in input_path."})
+    metadata_file: str = field(
+        default="", metadata={"help": "Meta file; empty: meta_<dataset>.json[.gz] in input_path."}
+    )
 
 
 def main(cfg: Amazon18Config) -> Path:

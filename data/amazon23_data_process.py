@@ -37,7 +37,9 @@ class Amazon23Config(ProtocolOptions):
     ed_month: int = field(default=9, metadata={"help": "Window end month; end = 00:00 UTC on its 1st day (inclusive)."})
     source: str = field(default="amazon23", metadata={"help": "Raw format of this config's data (amazon23)."})
     reviews_file: str = field(default="", metadata={"help": "Reviews file; empty: <dataset>.jsonl[.gz] in input_path."})
-    metadata_file: str = field(default="", metadata={"help": "Meta file; empty: meta_<dataset>.jsonl[.gz] in input_path."})
+    metadata_file: str = field(
+        default="", metadata={"help": "Meta file; empty: meta_<dataset>.jsonl[.gz] in input_path."}
+    )
 
 
 def main(cfg: Amazon23Config) -> Path:

@@ -40,7 +40,9 @@ class LCRecConfig:
     input_path: str = field(default="${common.workdir}/raw", metadata={"help": "Folder with <dataset>.inter.json and "
                                                                      "<dataset>.item.json."})
     dataset: str = field(default="", metadata={"help": "Dataset name (file prefix), e.g. Scientific."})
-    output_path: str = field(default="${common.workdir}/data", metadata={"help": "Outputs go to <output_path>/<dataset>/."})
+    output_path: str = field(
+        default="${common.workdir}/data", metadata={"help": "Outputs go to <output_path>/<dataset>/."}
+    )
     source: str = field(default="lcrec", metadata={"help": "Raw format of this config's data (lcrec)."})
 
 

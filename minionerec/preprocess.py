@@ -84,7 +84,6 @@ from minionerec.text import (
     category_phrase,
     clean_amazon18_title,
     clean_amazon23_title,
-    clean_html,
     join_cleaned,
 )
 
@@ -110,7 +109,9 @@ class ProtocolOptions:
         default="${common.workdir}/raw",
         metadata={"help": "Folder holding the raw files of the dataset."},
     )
-    dataset: str = field(default="", metadata={"help": "Dataset name; output files are <output_path>/<dataset>/<dataset>.*"})
+    dataset: str = field(
+        default="", metadata={"help": "Dataset name; output files are <output_path>/<dataset>/<dataset>.*"}
+    )
     output_path: str = field(
         default="${common.workdir}/data", metadata={"help": "Outputs go to <output_path>/<dataset>/."}
     )
@@ -119,7 +120,9 @@ class ProtocolOptions:
     st_year: int = field(default=1996, metadata={"help": "Window start year (0 = no time window)."})
     st_month: int = field(default=10, metadata={"help": "Window start month; start = 00:00 UTC on its 1st day."})
     ed_year: int = field(default=2018, metadata={"help": "Window end year (0 = no time window)."})
-    ed_month: int = field(default=10, metadata={"help": "Window end month; end = 00:00 UTC on its 1st day (inclusive)."})
+    ed_month: int = field(
+        default=10, metadata={"help": "Window end month; end = 00:00 UTC on its 1st day (inclusive)."}
+    )
     min_items: int = field(
         default=0,
         metadata={"help": "Widen the window (st_year - 1, down to 1996) while fewer items remain; 0 = off "
@@ -505,7 +508,9 @@ AMAZON18_HELP = (
 )
 
 
-def amazon18_files(input_path: str | Path, dataset: str, reviews_file: str = "", metadata_file: str = "") -> tuple[Path, Path]:
+def amazon18_files(
+    input_path: str | Path, dataset: str, reviews_file: str = "", metadata_file: str = ""
+) -> tuple[Path, Path]:
     """The reviews and meta files: ``<D>_5.json[.gz]`` (else ``<D>.json[.gz]``) and ``meta_<D>.json[.gz]``."""
     folder = Path(input_path)
     if reviews_file:
@@ -562,7 +567,9 @@ AMAZON23_HELP = (
 )
 
 
-def amazon23_files(input_path: str | Path, dataset: str, reviews_file: str = "", metadata_file: str = "") -> tuple[Path, Path]:
+def amazon23_files(
+    input_path: str | Path, dataset: str, reviews_file: str = "", metadata_file: str = ""
+) -> tuple[Path, Path]:
     """The reviews and meta files: ``<D>.jsonl[.gz]`` and ``meta_<D>.jsonl[.gz]``."""
     folder = Path(input_path)
     if not (reviews_file and metadata_file) and not folder.is_dir():
@@ -783,7 +790,9 @@ def _read_recbole(inter_path: Path, item_path: Path) -> RawData:
                 _as_float(parts[rating_col]) if rating_col is not None else 0.0,
             ))
         except (IndexError, ValueError):
-            raise InputError(f"{where(inter_path, lineno)}: expected user_id, item_id and a numeric timestamp") from None
+            raise InputError(
+                f"{where(inter_path, lineno)}: expected user_id, item_id and a numeric timestamp"
+            ) from None
     return RawData(interactions, items, f"{inter_path} + {item_path}", {"reviews_read": len(interactions),
                                                                       "items_with_title": len(items)})
 
@@ -814,7 +823,8 @@ def _read_grouplens(ratings_path: Path, movies_path: Path, rating_sep: str, movi
                 interactions.append(Interaction(parts[0], parts[1], int(parts[3]), float(parts[2])))
             except (IndexError, ValueError):
                 raise InputError(
-                    f"{where(ratings_path, lineno)}: expected 'user{rating_sep}item{rating_sep}rating{rating_sep}timestamp'"
+                    f"{where(ratings_path, lineno)}: expected "
+                    f"'user{rating_sep}item{rating_sep}rating{rating_sep}timestamp'"
                 ) from None
     return RawData(interactions, items, f"{ratings_path} + {movies_path}", {"reviews_read": len(interactions),
                                                                           "items_with_title": len(items)})

@@ -67,7 +67,9 @@ class SyntheticConfig:
     p_same_cluster: float = field(default=0.5, metadata={"help": "Otherwise: probability of staying in the cluster."})
     start_date: str = field(default="2016-01-01", metadata={"help": "First possible review day (UTC, YYYY-MM-DD)."})
     days: int = field(default=700, metadata={"help": "Days over which users start their sequences."})
-    max_gap_days: int = field(default=10, metadata={"help": "Largest gap between two reviews of a user (0 = same day)."})
+    max_gap_days: int = field(
+        default=10, metadata={"help": "Largest gap between two reviews of a user (0 = same day)."}
+    )
     noise: float = field(default=0.05, metadata={"help": "Fraction of items whose metadata the title filter rejects."})
     gzip: bool = field(default=False, metadata={"help": "Write .json.gz files instead of plain .json."})
 

@@ -189,7 +189,8 @@ def test_amazon23_reader(tmp_path):
     write_jsonl(tmp_path / "meta_All_Beauty.jsonl", meta)
     r, m = amazon23_files(tmp_path, "All_Beauty")
     raw = read_amazon23(r, m)
-    assert [(x.user, x.item, x.timestamp) for x in raw.interactions] == [("U1", "P1", 1588687728), ("U1", "P3", 1588687729)]
+    assert [(x.user, x.item, x.timestamp) for x in raw.interactions] == [
+        ("U1", "P1", 1588687728), ("U1", "P3", 1588687729)]
     assert raw.counts["review_lines_skipped"] == {"a review without 'user_id' or 'parent_asin'": 1,
                                                   "a review without an integer 'timestamp'": 1}
     assert set(raw.items) == {"P1", "P3"}
