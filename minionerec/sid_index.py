@@ -229,19 +229,21 @@ def path_average_similarity(codes: np.ndarray, embeddings: np.ndarray | None) ->
     """Mean pairwise cosine similarity of items inside each colliding group (GPR's PAS)."""
     if embeddings is None:
         return None
-    size, _ = _group_ranks(code_keys(codes))
+    keys = code_keys(codes)
+    size, _ = _group_ranks(keys)
     colliding = np.flatnonzero(size > 1)
     if colliding.size == 0:
         return None
-    keys = code_keys(codes)[colliding]
-    unit = embeddings[colliding] / np.maximum(np.linalg.norm(embeddings[colliding], axis=1, keepdims=True), 1e-12)
-    sims = []
-    for key in np.unique(keys):
-        group = unit[keys == key]
-        gram = group @ group.T
-        m = group.shape[0]
-        sims.append((gram.sum() - np.trace(gram)) / (m * (m - 1)))
-    return float(np.mean(sims))
+    colliding = colliding[np.argsort(keys[colliding], kind="stable")]
+    unit = embeddings[colliding].astype(np.float64)
+    unit /= np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    sorted_keys = keys[colliding]
+    starts = np.r_[0, np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1]
+    m = np.diff(np.r_[starts, sorted_keys.size]).astype(np.float64)
+    sums = np.add.reduceat(unit, starts, axis=0)
+    # sum over ordered pairs i != j of u_i . u_j = ||sum u||^2 - sum ||u_i||^2, and ||u_i|| = 1
+    pairwise = ((sums**2).sum(1) - m) / (m * (m - 1))
+    return float(pairwise.mean())
 
 
 def quality_report(
