@@ -106,6 +106,11 @@ class MiniOneRecGRPOConfig(TrainingArguments):
     max_refill_rounds: int = field(
         default=3, metadata={"help": "Dynamic sampling: refill rollouts per micro-step before keeping zero-advantage groups."}
     )
+    share_prompt_prefill: bool = field(
+        default=True,
+        metadata={"help": "Compute log-probs with one prompt forward per group and a repeated KV cache (same values, "
+                  "about G times fewer prompt tokens); false: one full forward per rollout."},
+    )
     validation_beams: int = field(default=20, metadata={"help": "Beams of the periodic validation beam search (HR/NDCG@K, K <= beams)."})
     validation_batch_prompts: int = field(default=8, metadata={"help": "Prompts per validation beam-search batch."})
 
@@ -270,6 +275,50 @@ def grpo_loss(
         clip_frac_value = masked_mean(clip_frac, mask)
     stats = {"kl": masked_mean(kl, mask).detach(), "clip_frac": clip_frac_value.detach()}
     return loss, stats
+
+
+def full_sequence_logps(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                        completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
+    """Completion-token log-probs from one forward over ``prompt + completion`` per rollout, (N, L).
+
+    ``prompt_ids``/``prompt_mask`` hold one left-padded row per group; completions are (N, L)
+    with N a multiple of the number of prompts, grouped by prompt.
+    """
+    group = completion_ids.shape[0] // prompt_ids.shape[0]
+    input_ids = torch.cat([prompt_ids.repeat_interleave(group, 0), completion_ids], dim=1)
+    attention = torch.cat([prompt_mask.repeat_interleave(group, 0), completion_mask], dim=1)
+    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    n_completion = completion_ids.shape[1]
+    logits = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                   logits_to_keep=n_completion + 1).logits
+    return selective_log_softmax(logits[:, :-1, :].float(), completion_ids)
+
+
+def shared_prefix_logps(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                        completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
+    """Same values as :func:`full_sequence_logps`, running each prompt once instead of G times.
+
+    The prompt is encoded once per group; its KV cache (still attached to the autograd graph)
+    is repeated to the G completions, which then run on their own few tokens.  Gradients reach
+    the prompt positions through the cache, so the update equals the full-sequence one.
+    """
+    group = completion_ids.shape[0] // prompt_ids.shape[0]
+    positions = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0)
+    out = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, use_cache=True,
+                logits_to_keep=1)
+    first = out.logits[:, -1:, :].repeat_interleave(group, 0)
+    n_completion = completion_ids.shape[1]
+    if n_completion == 1:
+        return selective_log_softmax(first.float(), completion_ids)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(group)
+    prompt_len = prompt_mask.sum(dim=1).repeat_interleave(group)
+    steps = torch.arange(n_completion - 1, device=completion_ids.device)
+    attention = torch.cat([prompt_mask.repeat_interleave(group, 0), completion_mask[:, :-1]], dim=1)
+    rest = model(input_ids=completion_ids[:, :-1], attention_mask=attention,
+                 position_ids=prompt_len.unsqueeze(1) + steps.unsqueeze(0), past_key_values=cache, use_cache=True).logits
+    logits = torch.cat([first, rest], dim=1)
+    return selective_log_softmax(logits.float(), completion_ids)
 
 
 # --------------------------------------------------------------------------------------------
@@ -557,8 +606,7 @@ class MiniOneRecGRPOTrainer(Trainer):
     def _build_update_batch(self, groups: ScoredGroups) -> dict[str, torch.Tensor]:
         device = self.accelerator.device
         pad = self.processing_class.pad_token_id
-        prompt_lists = self._encode_prompts(groups.rows)
-        prompt_ids, prompt_mask = left_pad([p for p in prompt_lists for _ in range(self.G)], pad)
+        prompt_ids, prompt_mask = left_pad(self._encode_prompts(groups.rows), pad)  # one row per group
         completion_ids, completion_mask = right_pad(groups.completion_ids, pad)
         batch = {
             "prompt_ids": prompt_ids.to(device),
@@ -577,15 +625,11 @@ class MiniOneRecGRPOTrainer(Trainer):
 
     def _completion_logps(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Log-probs (unconstrained softmax) of the completion tokens, (N, L)."""
-        input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
-        attention = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
-        positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
-        n_completion = batch["completion_ids"].shape[1]
-        logits = model(
-            input_ids=input_ids, attention_mask=attention, position_ids=positions, logits_to_keep=n_completion + 1
-        ).logits
-        logits = logits[:, :-1, :].float()
-        return selective_log_softmax(logits, batch["completion_ids"])
+        if self.args.share_prompt_prefill and not self.args.gradient_checkpointing:
+            return shared_prefix_logps(model, batch["prompt_ids"], batch["prompt_mask"], batch["completion_ids"],
+                                       batch["completion_mask"])
+        return full_sequence_logps(model, batch["prompt_ids"], batch["prompt_mask"], batch["completion_ids"],
+                                   batch["completion_mask"])
 
     def _prepare_inputs(self, rows: list[Any]) -> dict[str, torch.Tensor]:
         args = self.args

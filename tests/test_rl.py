@@ -16,10 +16,12 @@ from minionerec_trainer import (
     MiniOneRecGRPOConfig,
     MiniOneRecGRPOTrainer,
     TrieRollout,
+    full_sequence_logps,
     grpo_loss,
     group_advantages,
     k3_kl,
     nonzero_groups,
+    shared_prefix_logps,
 )
 from rewards import build_reward_set
 
@@ -116,6 +118,25 @@ def test_ppo_clipping_stops_the_gradient_outside_the_range():
 def test_batch_not_divisible_by_group_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="multiple of num_generations"):
         MiniOneRecGRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=6, num_generations=4, use_cpu=True)
+
+
+def test_shared_prompt_prefill_matches_the_full_forward_in_values_and_gradients(tiny):
+    model, tokenizer, trie, rows = tiny
+    prompts = tokenizer([r.prompt for r in rows[:2]], add_special_tokens=False, padding=True, return_tensors="pt")
+    ids, mask = TrieRollout(trie, tokenizer.pad_token_id)(model, prompts["input_ids"], prompts["attention_mask"], G,
+                                                          "beam_search", 1.0)
+    ids[1, -1], mask[1, -1] = tokenizer.pad_token_id, 0  # a shorter completion: right padding must not matter
+    args = (prompts["input_ids"], prompts["attention_mask"], ids, mask)
+    model.train()
+    full = full_sequence_logps(model, *args)
+    grad_full = torch.autograd.grad((full * mask).sum(), list(model.parameters()), allow_unused=True)
+    shared = shared_prefix_logps(model, *args)
+    grad_shared = torch.autograd.grad((shared * mask).sum(), list(model.parameters()), allow_unused=True)
+    model.eval()
+    assert torch.allclose(full * mask, shared * mask, atol=1e-4)
+    for a, b in zip(grad_full, grad_shared):
+        if a is not None:
+            assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)
 
 
 # ------------------------------------------------------------------------------- rollouts
