@@ -52,7 +52,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-from transformers import PreTrainedModel, Trainer, TrainingArguments
+from transformers import DynamicCache, PreTrainedModel, Trainer, TrainingArguments
 from trl.models.utils import prepare_deepspeed
 from trl.trainer.callbacks import SyncRefModelCallback
 from trl.trainer.utils import selective_log_softmax
@@ -304,19 +304,19 @@ def shared_prefix_logps(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt
     """
     group = completion_ids.shape[0] // prompt_ids.shape[0]
     positions = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0)
-    out = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, use_cache=True,
+    cache = DynamicCache(config=getattr(model, "module", model).config)  # unwrap DDP / DeepSpeed for the config
+    out = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, cache=cache, use_cache=True,
                 logits_to_keep=1)
     first = out.logits[:, -1:, :].repeat_interleave(group, 0)
     n_completion = completion_ids.shape[1]
     if n_completion == 1:
         return selective_log_softmax(first.float(), completion_ids)
-    cache = out.past_key_values
     cache.batch_repeat_interleave(group)
     prompt_len = prompt_mask.sum(dim=1).repeat_interleave(group)
     steps = torch.arange(n_completion - 1, device=completion_ids.device)
     attention = torch.cat([prompt_mask.repeat_interleave(group, 0), completion_mask[:, :-1]], dim=1)
     rest = model(input_ids=completion_ids[:, :-1], attention_mask=attention,
-                 position_ids=prompt_len.unsqueeze(1) + steps.unsqueeze(0), past_key_values=cache, use_cache=True).logits
+                 position_ids=prompt_len.unsqueeze(1) + steps.unsqueeze(0), cache=cache, use_cache=True).logits
     logits = torch.cat([first, rest], dim=1)
     return selective_log_softmax(logits.float(), completion_ids)
 
