@@ -69,8 +69,14 @@ class BaselinesConfig:
     output_dir: str = field(default="${common.workdir}/baselines", metadata={"help": "Where metrics and models go."})
     model: str = field(default="all", metadata={"help": "popularity, markov, sasrec, gru4rec, a comma list, or all."})
     ks: list[int] = field(default_factory=lambda: list(DEFAULT_KS), metadata={"help": "Cut-offs K of HR@K and NDCG@K."})
+    eval_samples: int = field(default=0, metadata={"help": "Valid rows used for selection: a seeded slice, the same as "
+                                                    "sft.eval_samples picks (0 = all valid rows)."})
+    train_on_valid: bool = field(default=False, metadata={"help": "Also train on the valid rows outside the selection "
+                                                           "slice (as sft.train_on_valid), so baselines see the SFT data."})
     select_metric: str = field(default="NDCG@10", metadata={"help": "Valid metric used for every model selection."})
     device: str = field(default="auto", metadata={"help": "auto (CUDA when available), cpu, cuda, cuda:1, ..."})
+    torch_threads: int = field(default=0, metadata={"help": "CPU threads of torch (0 = torch's default).  These models "
+                                                     "are small: 1 is often fastest, always on a busy machine."})
     # Markov
     markov_windows: list[int] = field(default_factory=lambda: [1, 2, 3, 5, 10],
                                       metadata={"help": "Candidate numbers of last history items summed (chosen on valid)."})
@@ -123,7 +129,13 @@ class Splits:
     paths: dict[str, str]
 
 
-def load_splits(data_dir: str | Path, dataset: str, train_subdir: str = "train") -> Splits:
+def load_splits(data_dir: str | Path, dataset: str, train_subdir: str = "train", eval_samples: int = 0,
+                train_on_valid: bool = False, seed: int = 42) -> Splits:
+    """Read the splits; optionally keep a seeded valid slice for selection and train on the rest.
+
+    The slice is the one sft.py holds out (same function, same seed), so baselines and the LLM
+    are trained and selected on the same rows.
+    """
     files = find_llm_data_files(data_dir, dataset, train_subdir)
     paths = {"train": files.train, "valid": files.valid, "test": files.test, "info": files.info}
     missing = [f"{name} ({Path(data_dir) / (train_subdir if name == 'train' else name)}/{dataset}*)"
@@ -137,7 +149,17 @@ def load_splits(data_dir: str | Path, dataset: str, train_subdir: str = "train")
         if not split:
             raise InputError(f"split CSV {paths[name]} has no rows")
         check_items(split, catalogue, str(paths[name]))
-    return Splits(catalogue, rows["train"], rows["valid"], rows["test"], {k: str(v) for k, v in paths.items()})
+    train, valid = rows["train"], rows["valid"]
+    if eval_samples > 0 or train_on_valid:
+        from sft import split_valid  # the one home of the valid hold-out rule
+
+        valid, rest = split_valid(valid, eval_samples, seed)
+        if train_on_valid:
+            if not rest:
+                raise InputError(f"baselines.train_on_valid needs baselines.eval_samples smaller than the valid CSV "
+                                 f"({len(rows['valid'])} rows) so that a held-out slice remains")
+            train = train + rest
+    return Splits(catalogue, train, valid, rows["test"], {k: str(v) for k, v in paths.items()})
 
 
 def check_items(rows: Sequence[SplitRow], catalogue: Catalogue, source: str) -> None:
@@ -352,8 +374,10 @@ def run_baselines(cfg: BaselinesConfig) -> dict[str, dict[str, Any]]:
     """Run the selected baselines; returns ``{model: summary entry}`` (also written to summary.json)."""
     names = cfg.models()
     seed_everything(cfg.seed)
-    splits = load_splits(cfg.data_dir, cfg.dataset, cfg.train_subdir)
-    logger.info("data: %d train, %d valid, %d test rows, %d catalogue items (%s)", len(splits.train),
+    if cfg.torch_threads > 0:
+        torch.set_num_threads(cfg.torch_threads)
+    splits = load_splits(cfg.data_dir, cfg.dataset, cfg.train_subdir, cfg.eval_samples, cfg.train_on_valid, cfg.seed)
+    logger.info("data: %d train, %d valid (selection), %d test rows, %d catalogue items (%s)", len(splits.train),
                 len(splits.valid), len(splits.test), splits.catalogue.n_items, cfg.data_dir)
     batches = {name: split_rows_to_batch(rows, splits.catalogue, cfg.max_history, splits.paths[name])
                for name, rows in (("train", splits.train), ("valid", splits.valid), ("test", splits.test))}

@@ -386,8 +386,13 @@ def sequence_loss(model: SequentialRecommender, batch: SequenceBatch, cfg: Train
     return pos_loss + (neg_loss * valid_negative).sum() / valid_negative.sum().clamp(min=1)
 
 
+#: Settings that only say when to stop (or how fast to score): a run may resume under new values.
+_STOPPING_FIELDS = ("max_epochs", "patience", "max_train_seconds", "eval_batch_size")
+
+
 def _config_hash(model_cfg: ModelConfig, train_cfg: TrainConfig, fingerprint: dict[str, Any], data_hash: str) -> str:
-    payload = {"model": dataclasses.asdict(model_cfg), "train": dataclasses.asdict(train_cfg),
+    train = {k: v for k, v in dataclasses.asdict(train_cfg).items() if k not in _STOPPING_FIELDS}
+    payload = {"model": dataclasses.asdict(model_cfg), "train": train,
                "catalogue": {k: fingerprint[k] for k in ("n_items", "info_sha256")}, "data": data_hash}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -453,54 +458,30 @@ def train_sequential_model(
 
     train = train.to(dev)
     started = time.monotonic() - state["seconds"]
-    stopped = "max_epochs"
-    if state.get("finished"):
-        stopped = state["finished"]
-    progress = tqdm(range(state["epoch"], train_cfg.max_epochs if not state.get("finished") else state["epoch"]),
-                    desc=f"train {model_cfg.model_type}", unit="epoch", leave=False)
-    for epoch in progress:
-        model.train()
-        order = torch.randperm(len(train), generator=generator).to(dev)
-        total = 0.0
-        for start in range(0, len(train), train_cfg.batch_size):
-            batch = train.subset(order[start : start + train_cfg.batch_size])
-            loss = sequence_loss(model, batch, train_cfg, generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(batch)
+    progress = tqdm(total=train_cfg.max_epochs, initial=state["epoch"], desc=f"train {model_cfg.model_type}",
+                    unit="epoch", leave=False)
+    while (stopped := stop_reason(state, train_cfg)) is None:
+        train_loss = train_one_epoch(model, optimizer, train, train_cfg, generator)
         valid_metrics = ranks_to_metrics(target_ranks(model, valid, train_cfg.eval_batch_size, dev), ks)
         value = valid_metrics[train_cfg.select_metric]
-        state["epoch"] = epoch + 1
-        state["history"].append({"epoch": epoch + 1, "train_loss": total / len(train), "valid": valid_metrics})
+        state["epoch"] += 1
+        state["history"].append({"epoch": state["epoch"], "train_loss": train_loss, "valid": valid_metrics})
         improved = value > state["best_value"]
         if improved:
-            state.update(best_epoch=epoch + 1, best_value=value, bad_epochs=0)
+            state.update(best_epoch=state["epoch"], best_value=value, bad_epochs=0)
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             state["bad_epochs"] += 1
         state["seconds"] = time.monotonic() - started
-        progress.set_postfix(loss=f"{total / len(train):.4f}", **{f"valid_{train_cfg.select_metric}": f"{value:.4f}"})
+        progress.update(1)
+        progress.set_postfix(loss=f"{train_loss:.4f}", **{f"valid_{train_cfg.select_metric}": f"{value:.4f}"})
         logger.info("%s epoch %d: train loss %.4f, valid %s %.4f (best %.4f at epoch %d)", model_cfg.model_type,
-                    epoch + 1, total / len(train), train_cfg.select_metric, value, state["best_value"],
-                    state["best_epoch"])
-        if state["bad_epochs"] >= train_cfg.patience:
-            stopped = f"early stop: {train_cfg.patience} epochs without a better valid {train_cfg.select_metric}"
-        elif state["seconds"] >= train_cfg.max_train_seconds:
-            stopped = f"time budget of {train_cfg.max_train_seconds:.0f}s reached"
-        else:
-            stopped = "max_epochs"
-        finished = stopped != "max_epochs" or epoch + 1 == train_cfg.max_epochs
-        if finished:
-            state["finished"] = stopped
+                    state["epoch"], train_loss, train_cfg.select_metric, value, state["best_value"], state["best_epoch"])
         if out_dir is not None:
             if improved:
                 save_model(out_dir, model, catalogue, meta={"train": dataclasses.asdict(train_cfg),
-                                                                     "best_epoch": state["best_epoch"],
-                                                                     "best_valid": valid_metrics})
+                                                            "best_epoch": state["best_epoch"], "best_valid": valid_metrics})
             _save_train_state(state_path, model, optimizer, best_state, generator, state, run_hash)  # type: ignore[arg-type]
-        if finished:
-            break
     progress.close()
 
     model.load_state_dict(best_state)
@@ -513,6 +494,33 @@ def train_sequential_model(
     logger.info("%s: best valid %s %.4f at epoch %d (%s, %.1fs)", model_cfg.model_type, train_cfg.select_metric,
                 state["best_value"], state["best_epoch"], stopped, state["seconds"])
     return TrainResult(model, state["best_epoch"], best_valid, state["history"], state["seconds"], stopped)
+
+
+def stop_reason(state: dict[str, Any], cfg: TrainConfig) -> str | None:
+    """Why training stops now (checked before every epoch, so a resumed run honours new limits)."""
+    if state["epoch"] > 0 and state["bad_epochs"] >= cfg.patience:
+        return f"early stop: {cfg.patience} epochs without a better valid {cfg.select_metric}"
+    if state["epoch"] >= cfg.max_epochs:
+        return f"max_epochs ({cfg.max_epochs}) reached"
+    if state["seconds"] >= cfg.max_train_seconds:
+        return f"time budget of {cfg.max_train_seconds:g}s reached"
+    return None
+
+
+def train_one_epoch(model: SequentialRecommender, optimizer: torch.optim.Optimizer, train: SequenceBatch,
+                    cfg: TrainConfig, generator: torch.Generator) -> float:
+    """One pass over ``train`` in a seeded random order; returns the mean loss per row."""
+    model.train()
+    order = torch.randperm(len(train), generator=generator).to(train.seqs.device)
+    total = 0.0
+    for start in range(0, len(train), cfg.batch_size):
+        batch = train.subset(order[start : start + cfg.batch_size])
+        loss = sequence_loss(model, batch, cfg, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(batch)
+    return total / len(train)
 
 
 def _save_train_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, best_state: dict[str, torch.Tensor],
