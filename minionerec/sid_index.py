@@ -8,8 +8,8 @@ Each method (``rq/rqkmeans_faiss.py``, ``rq/rqkmeans_constrained.py``, ``rq/rqva
 1. :func:`resolve_collisions` makes every SID unique, either by appending an extra level
    ``<d_k>`` to the members of each colliding group (``extra_level``, upstream's scheme, k =
    0..n-1 by item id) or by moving colliding items to free codes of the last level under the
-   same prefix (``reassign``; the SIDs keep a fixed length).  If uniqueness is impossible the
-   step raises :class:`InputError`.
+   same prefix, or of a sibling prefix when that one is full (``reassign``; the SIDs keep a fixed
+   length).  If uniqueness is impossible the step raises :class:`InputError`.
 2. :func:`write_sid_outputs` writes ``X.index.json`` (upstream format), ``X.index.report.json``
    and one PNG ``X.index.report.png`` (:func:`report_paths`).
 """
@@ -174,28 +174,69 @@ def _reassign_last_level(
         sorted_keys = keys[colliding][order]
         is_first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
         movers_pos = order[~is_first]
-
-        prefix_keys = code_keys(codes[:, :-1]) if num_levels > 1 else np.zeros(n, dtype=np.int64)
-        mover_prefixes = set(prefix_keys[colliding[movers_pos]].tolist())
-        used: dict[int, set[int]] = {p: set() for p in mover_prefixes}
-        for item in np.flatnonzero(np.isin(prefix_keys, list(mover_prefixes))).tolist():
-            used[int(prefix_keys[item])].add(int(codes[item, -1]))
+        used = _UsedCodes(result, colliding[movers_pos])
         for pos in movers_pos.tolist():
             item = int(colliding[pos])
-            taken = used[int(prefix_keys[item])]
-            preference = np.argsort(costs[pos], kind="stable") if costs is not None else range(codebook_size)
-            free = next((int(c) for c in preference if int(c) not in taken), None)
-            if free is None:
-                raise InputError(
-                    f"cannot make SIDs unique by re-assignment: prefix {codes[item, :-1].tolist()} already uses all "
-                    f"{codebook_size} last-level codes; use collision_mode=extra_level or a larger codebook"
-                )
-            taken.add(free)
-            result[item, -1] = free
+            preference = np.argsort(costs[pos], kind="stable").tolist() if costs is not None else range(codebook_size)
+            result[item] = used.move(result[item], preference, codebook_size)
     final = [tuple(row) for row in result.tolist()]
     if len(set(final)) != n:  # pragma: no cover - guarded by construction
         raise RuntimeError("collision resolution left duplicate SIDs")
     return final
+
+
+class _UsedCodes:
+    """Last-level codes in use under each prefix (codes[:-1]), kept up to date while items move.
+
+    Starts with the prefixes of the movers only; the first time a prefix is full it indexes
+    every prefix, because the fallback may move an item under any sibling prefix.
+    """
+
+    def __init__(self, codes: np.ndarray, movers: np.ndarray):
+        self.codes = codes
+        self.complete = False
+        wanted = {tuple(p) for p in codes[movers, :-1].tolist()}
+        self.used: dict[tuple[int, ...], set[int]] = {p: set() for p in wanted}
+        prefix_keys = code_keys(codes[:, :-1])
+        for item in np.flatnonzero(np.isin(prefix_keys, np.unique(prefix_keys[movers]))).tolist():
+            self.used[tuple(codes[item, :-1].tolist())].add(int(codes[item, -1]))
+
+    def _index_all(self) -> None:
+        self.used = {}
+        for row in self.codes.tolist():
+            self.used.setdefault(tuple(row[:-1]), set()).add(row[-1])
+        self.complete = True
+
+    def _taken(self, prefix: tuple[int, ...]) -> set[int]:
+        return self.used.setdefault(prefix, set())
+
+    def move(self, code: np.ndarray, preference, codebook_size: int) -> np.ndarray:
+        """A free code for an item now at ``code``: its cheapest free last-level code under the same
+        prefix; if that prefix is full, the first sibling prefix (next codes of the level above)
+        with a free last-level code."""
+        prefix = tuple(code[:-1].tolist())
+        old = self._taken(prefix)
+        free = next((c for c in preference if c not in old), None)
+        if free is not None:
+            old.add(int(free))
+            return np.array([*prefix, free])
+        if len(prefix) == 0:
+            raise InputError(f"cannot make SIDs unique by re-assignment: all {codebook_size} codes are taken; "
+                             "use a larger codebook or more levels")
+        if not self.complete:
+            self._index_all()
+        for step in range(1, codebook_size):
+            sibling = (*prefix[:-1], (prefix[-1] + step) % codebook_size)
+            taken = self._taken(sibling)
+            free = next((c for c in preference if c not in taken), None)
+            if free is not None:
+                taken.add(int(free))
+                logger.debug("prefix %s is full: item moved to %s", prefix, sibling)
+                return np.array([*sibling, free])
+        raise InputError(
+            f"cannot make SIDs unique by re-assignment: every code under prefix {list(prefix[:-1])} is taken "
+            f"({codebook_size}^2 items); use collision_mode=extra_level, more levels or a larger codebook"
+        )
 
 
 # --------------------------------------------------------------------------------------------

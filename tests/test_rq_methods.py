@@ -116,8 +116,11 @@ def test_forced_collisions_extra_level_and_reassign():
     costs = np.array([[0, 5, 1, 9], [9, 9, 0, 9], [0, 1, 2, 3], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32)
     moved = resolve_collisions(codes, "reassign", codebook_size=4, last_level_costs=lambda items: costs[items])
     assert moved == [(0, 1, 1), (0, 1, 2), (0, 1, 3), (0, 1, 0), (3, 3, 3)]
+    # prefix (0, 1) has all 3 last-level codes taken: the third item moves to the sibling prefix (0, 2)
+    assert resolve_collisions(codes, "reassign", codebook_size=3)[2] == (0, 2, 0)
+    assert len(set(resolve_collisions(np.zeros((9, 2), dtype=int), "reassign", codebook_size=3))) == 9
     with pytest.raises(InputError, match="cannot make SIDs unique"):
-        resolve_collisions(codes, "reassign", codebook_size=3)
+        resolve_collisions(np.zeros((10, 2), dtype=int), "reassign", codebook_size=3)
     with pytest.raises(InputError, match="more than the 2 codes"):
         resolve_collisions(codes, "extra_level", codebook_size=2)
 
