@@ -70,11 +70,11 @@ def item_title(items: Mapping[int, Mapping[str, Any]], item: int, source: str) -
     return title
 
 
-def item_sid(index: Mapping[int, SID], item: int, source: str) -> str:
+def item_sid(index: Mapping[int, SID], item: int, source: str) -> SID:
     sid = index.get(item)
     if sid is None:
         raise InputError(f"{source}: item {item} has no SID in the index; rebuild the index on the same item file")
-    return sid_to_string(sid)
+    return sid
 
 
 def split_rows(
@@ -91,8 +91,8 @@ def split_rows(
                 item_title=item_title(items, row.target, source),
                 history_item_id=tuple(row.history),
                 item_id=row.target,
-                history_item_sid=tuple(item_sid(index, i, source) for i in row.history),
-                item_sid=item_sid(index, row.target, source),
+                history_item_sid=tuple(sid_to_string(item_sid(index, i, source)) for i in row.history),
+                item_sid=sid_to_string(item_sid(index, row.target, source)),
             )
         )
     return out
@@ -119,16 +119,8 @@ def subsample(rows: list[SplitRow], limit: int, seed: int) -> list[SplitRow]:
 
 def catalogue(items: Mapping[int, Mapping[str, Any]], index: Mapping[int, SID], item_path: Path) -> list[CatalogueItem]:
     """One info line per item in item-id order; every item needs a SID and a title."""
-    out = []
-    for item in sorted(items):
-        source = f"item file {item_path}"
-        out.append(CatalogueItem(index_sid(index, item, source), item_title(items, item, source), item))
-    return out
-
-
-def index_sid(index: Mapping[int, SID], item: int, source: str) -> SID:
-    item_sid(index, item, source)
-    return index[item]
+    source = f"item file {item_path}"
+    return [CatalogueItem(item_sid(index, i, source), item_title(items, i, source), i) for i in sorted(items)]
 
 
 def convert(

@@ -20,7 +20,7 @@ import numpy as np
 from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
 from minionerec.io import read_item_json
-from minionerec.sid_index import COLLISION_MODES, check_codebook_fits, collision_rate, load_embeddings, write_sid_outputs
+from minionerec.sid_index import COLLISION_MODES, LastLevelCosts, check_codebook_fits, collision_rate, load_embeddings, write_sid_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,8 @@ def load_inputs(cfg: SidConfig) -> np.ndarray:
     return x
 
 
-def _finish(cfg: SidConfig, method: str, raw_codes: np.ndarray, seconds: float, costs, x, extra=None) -> dict:
+def _finish(cfg: SidConfig, method: str, raw_codes: np.ndarray, seconds: float, costs: LastLevelCosts | None,
+            x: np.ndarray, extra: dict | None = None) -> dict:
     report = write_sid_outputs(cfg.output_path, raw_codes, cfg.codebook_size, cfg.collision_mode, seconds, method,
                                last_level_costs=costs, embeddings=x, extra=extra)
     save_resolved_config(dataclasses.replace(cfg, method=method), Path(cfg.output_path).parent)
