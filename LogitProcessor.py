@@ -23,8 +23,12 @@ vectorised over rows).  Disallowed tokens get ``-inf``; a row with no valid cont
 only EOS.  ``normalization="trie"`` additionally renormalises over the trie vocabulary.
 
 **The dedicated beam search** (:func:`sid_beam_search`) prefills each prompt once (users are
-batched with left padding), expands the KV cache to the beams, and at every step scores only the
-candidate tokens allowed by the trie.  With ``normalization="full"`` (default) a candidate's
+batched with left padding) and shares that KV cache among the user's beams: with
+``shared_prefix=True`` (default) the prompt KV is kept once per user and each decode step attends
+to [prompt KV ; the beam's own few generated tokens] through a registered attention function that
+merges the two parts by log-sum-exp (:func:`_shared_prefix_attention`; models with sliding-window
+layers fall back to expanding the cache to the beams, as ``shared_prefix=False`` does).  At every
+step it scores only the candidate tokens allowed by the trie.  With ``normalization="full"`` (default) a candidate's
 score is its log-probability under the full-vocabulary softmax, so the search reproduces
 ``model.generate(num_beams=B, num_return_sequences=B, length_penalty=0, do_sample=False)`` with
 :class:`TrieLogitsProcessor` (same selection rule: top-2B candidates, a candidate ending in EOS
@@ -401,10 +405,121 @@ class _Stepper:
         return torch.log_softmax(logits / temperature, dim=-1).gather(1, local)
 
 
-def _prefill(stepper: _Stepper, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> tuple[torch.Tensor, DynamicCache]:
-    cache = DynamicCache(config=stepper.model.config)
-    positions = (prompt_mask.cumsum(-1) - 1).masked_fill(prompt_mask == 0, 0)
-    return stepper.hidden(prompt_ids, prompt_mask, positions, cache), cache
+# --------------------------------------------------------------------------------------------
+# Shared-prefix ("cascade") attention: the prompt KV is stored once per user, never per beam
+# --------------------------------------------------------------------------------------------
+
+SHARED_PREFIX_ATTENTION = "minionerec_shared_prefix"
+_PREFIX_STACK: list["_PrefixContext"] = []
+
+
+@dataclass
+class _PrefixContext:
+    keys: list[torch.Tensor]      # per layer (users, kv_heads, prompt_len, head_dim)
+    values: list[torch.Tensor]
+    mask: torch.Tensor            # (users, prompt_len) bool, False on left padding
+
+
+def _shared_prefix_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                             attention_mask: Any, scaling: float | None = None, dropout: float = 0.0,
+                             **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """Attention of one new token per row over [its user's prompt KV ; the row's own generated KV].
+
+    Rows are grouped by user (``rows // users`` consecutive rows per user).  The two parts are
+    computed separately and merged with their log-sum-exps, which equals softmax attention over the
+    concatenation, so the prompt KV never has to be copied to every beam.
+    """
+    ctx = _PREFIX_STACK[-1]
+    prompt_k, prompt_v = ctx.keys[module.layer_idx], ctx.values[module.layer_idx]
+    users, kv_heads, prompt_len, dim = prompt_k.shape
+    rows, heads, q_len, _ = query.shape
+    if q_len != 1 or rows % users:
+        raise RuntimeError("shared-prefix attention expects one new token per row and whole users")
+    per_user, groups = rows // users, heads // kv_heads
+    scale = scaling if scaling is not None else dim ** -0.5
+    # prompt part, batched per user: (users, kv_heads, per_user * groups, prompt_len)
+    q_user = query.view(users, per_user, kv_heads, groups, dim).permute(0, 2, 1, 3, 4).reshape(users, kv_heads, -1, dim)
+    s_prompt = torch.matmul(q_user, prompt_k.transpose(-1, -2)).float() * scale
+    s_prompt = s_prompt.masked_fill(~ctx.mask[:, None, None, :], float("-inf"))
+    lse_prompt = torch.logsumexp(s_prompt, dim=-1, keepdim=True)
+    out_prompt = torch.matmul(torch.exp(s_prompt - lse_prompt).to(prompt_v.dtype), prompt_v)
+    out_prompt = out_prompt.view(users, kv_heads, per_user, groups, dim).permute(0, 2, 1, 3, 4).reshape(rows, kv_heads, groups, dim)
+    lse_prompt = lse_prompt.view(users, kv_heads, per_user, groups, 1).permute(0, 2, 1, 3, 4).reshape(rows, kv_heads, groups, 1)
+    # generated part, per row: (rows, kv_heads, groups, generated)
+    q_row = query.view(rows, kv_heads, groups, dim)
+    s_gen = torch.matmul(q_row, key.transpose(-1, -2)).float() * scale
+    lse_gen = torch.logsumexp(s_gen, dim=-1, keepdim=True)
+    out_gen = torch.matmul(torch.exp(s_gen - lse_gen).to(value.dtype), value)
+    lse = torch.logaddexp(lse_prompt, lse_gen)
+    out = torch.exp(lse_prompt - lse) * out_prompt.float() + torch.exp(lse_gen - lse) * out_gen.float()
+    return out.to(query.dtype).reshape(rows, 1, heads, dim), None
+
+
+def supports_shared_prefix(model: Any) -> bool:
+    """True for decoder-only models that use transformers' attention interface with full attention only."""
+    config = model.config
+    if getattr(config, "use_sliding_window", False) or getattr(config, "is_encoder_decoder", False):
+        return False
+    layer_types = getattr(config, "layer_types", None) or ["full_attention"]
+    return all(t == "full_attention" for t in layer_types) and hasattr(config, "_attn_implementation")
+
+
+class _use_shared_prefix:
+    """Context manager: route the model's attention through :func:`_shared_prefix_attention`."""
+
+    def __init__(self, model: Any, ctx: _PrefixContext) -> None:
+        self.config, self.ctx = model.config, ctx
+
+    def __enter__(self) -> None:
+        from transformers import AttentionInterface
+
+        AttentionInterface.register(SHARED_PREFIX_ATTENTION, _shared_prefix_attention)
+        self.saved = self.config._attn_implementation
+        self.config._attn_implementation = SHARED_PREFIX_ATTENTION
+        _PREFIX_STACK.append(self.ctx)
+
+    def __exit__(self, *exc: Any) -> None:
+        _PREFIX_STACK.pop()
+        self.config._attn_implementation = self.saved
+
+
+class _PromptState:
+    """A batch of prompts prefilled once, then stepped one token per row.
+
+    ``shared=True`` keeps the prompt KV once per user (shared-prefix attention); otherwise the
+    prompt KV is expanded to every row (HF-style), which any model supports.
+    """
+
+    def __init__(self, stepper: _Stepper, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, shared: bool) -> None:
+        self.stepper = stepper
+        self.prompt_mask = prompt_mask
+        self.prompt_len = prompt_mask.sum(-1)
+        prompt_cache = DynamicCache(config=stepper.model.config)
+        positions = (prompt_mask.cumsum(-1) - 1).masked_fill(prompt_mask == 0, 0)
+        self.first_hidden = stepper.hidden(prompt_ids, prompt_mask, positions, prompt_cache)
+        self.shared = shared and supports_shared_prefix(stepper.model)
+        if self.shared:
+            self.context = _PrefixContext([layer.keys for layer in prompt_cache.layers],
+                                          [layer.values for layer in prompt_cache.layers], prompt_mask.bool())
+            self.cache = DynamicCache(config=stepper.model.config)
+        else:
+            self.cache = prompt_cache
+
+    def step(self, tokens: torch.Tensor, parent_rows: torch.Tensor | None, step: int) -> torch.Tensor:
+        """Hidden states after feeding ``tokens`` (one per row, rows grouped by user) at decode ``step``.
+
+        ``parent_rows`` maps each new row to the row (of the previous step) it continues.
+        """
+        if parent_rows is not None:
+            self.cache.reorder_cache(parent_rows)   # a no-op on the still-empty generated-part cache
+        per_user = tokens.shape[0] // self.prompt_len.shape[0]
+        positions = (self.prompt_len.repeat_interleave(per_user) + step).unsqueeze(-1)
+        if self.shared:
+            with _use_shared_prefix(self.stepper.model, self.context):
+                return self.stepper.hidden(tokens.unsqueeze(-1), None, positions, self.cache)
+        mask = torch.cat([self.prompt_mask.repeat_interleave(per_user, 0),
+                          torch.ones((tokens.shape[0], step + 1), dtype=self.prompt_mask.dtype, device=tokens.device)], 1)
+        return self.stepper.hidden(tokens.unsqueeze(-1), mask, positions, self.cache)
 
 
 # --------------------------------------------------------------------------------------------
@@ -450,8 +565,12 @@ def _completion_from_tokens(tokens: torch.Tensor, sid_index: torch.Tensor, trie:
 @torch.no_grad()
 def sid_beam_search_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
                           num_beams: int, pad_token_id: int, normalization: str = "full", sample: bool = False,
-                          temperature: float = 1.0, generator: torch.Generator | None = None) -> Decoded:
-    """Constrained beam search (or beam sampling) for one left-padded batch of prompts."""
+                          temperature: float = 1.0, generator: torch.Generator | None = None,
+                          shared_prefix: bool = True) -> Decoded:
+    """Constrained beam search (or beam sampling) for one left-padded batch of prompts.
+
+    ``shared_prefix`` keeps one copy of each prompt's KV for all its beams (when the model supports it).
+    """
     check_num_beams(num_beams, trie)
     device = prompt_ids.device
     stepper = _Stepper(model, trie, normalization)
@@ -459,11 +578,11 @@ def sid_beam_search_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, p
     depth = trie.max_depth
     neg_inf = float("-inf")
 
-    hidden, cache = _prefill(stepper, prompt_ids, prompt_mask)
+    state = _PromptState(stepper, prompt_ids, prompt_mask, shared_prefix)
+    hidden = state.first_hidden
     nodes = torch.zeros((users, 1), dtype=torch.long, device=device)
     scores = torch.zeros((users, 1), device=device)
     tokens_so_far = torch.zeros((users, 1, 0), dtype=torch.long, device=device)
-    prompt_len = prompt_mask.sum(-1)
 
     done_scores = torch.full((users, beams), neg_inf, device=device)
     done_sid = torch.full((users, beams), -1, dtype=torch.long, device=device)
@@ -513,12 +632,7 @@ def sid_beam_search_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, p
         nodes = top_next.gather(1, pick).masked_fill(~torch.isfinite(scores), -1)
         tokens_so_far = top_seq.gather(1, pick.unsqueeze(-1).expand(-1, -1, step + 1))
         parent_rows = (user_offset * width + parent.gather(1, pick)).reshape(-1)
-        cache.reorder_cache(parent_rows)
-        new_tok = tokens_so_far[:, :, -1].reshape(-1, 1)
-        mask = torch.cat([prompt_mask.repeat_interleave(n_run, 0),
-                          torch.ones((users * n_run, step + 1), dtype=prompt_mask.dtype, device=device)], 1)
-        positions = (prompt_len.repeat_interleave(n_run) + step).unsqueeze(-1)
-        hidden = stepper.hidden(new_tok, mask, positions, cache)
+        hidden = state.step(tokens_so_far[:, :, -1].reshape(-1), parent_rows, step)
 
     ids, cmask = _completion_from_tokens(done_tokens, done_sid, trie, pad_token_id)
     return Decoded(done_sid, done_scores, ids, cmask)
@@ -538,7 +652,7 @@ def _batched(model: Any, tokenizer_pad: int, prompts: Sequence[Sequence[int]], b
 
 def sid_beam_search(model: Any, trie: SIDTrie, prompts: Sequence[Sequence[int]], num_beams: int, pad_token_id: int,
                     batch_size: int = 8, normalization: str = "full", sample: bool = False, temperature: float = 1.0,
-                    generator: torch.Generator | None = None) -> Decoded:
+                    generator: torch.Generator | None = None, shared_prefix: bool = True) -> Decoded:
     """Top-``num_beams`` distinct catalogue SIDs per prompt (token-id lists), best first.
 
     ``sample=True`` runs constrained beam sampling (stochastic, for RL rollouts).
@@ -548,7 +662,8 @@ def sid_beam_search(model: Any, trie: SIDTrie, prompts: Sequence[Sequence[int]],
     trie = trie.to(next(model.parameters()).device)
     return _batched(model, pad_token_id, prompts, batch_size, "beam search",
                     lambda ids, mask: sid_beam_search_batch(model, trie, ids, mask, num_beams, pad_token_id,
-                                                            normalization, sample, temperature, generator))
+                                                            normalization, sample, temperature, generator,
+                                                            shared_prefix))
 
 
 # --------------------------------------------------------------------------------------------
@@ -558,21 +673,20 @@ def sid_beam_search(model: Any, trie: SIDTrie, prompts: Sequence[Sequence[int]],
 @torch.no_grad()
 def sid_sample_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, num_samples: int,
                      pad_token_id: int, temperature: float = 1.0, normalization: str = "full",
-                     generator: torch.Generator | None = None) -> Decoded:
+                     generator: torch.Generator | None = None, shared_prefix: bool = True) -> Decoded:
     """``num_samples`` independent constrained samples per prompt; scores are the samples' log-probs at T=1."""
     if temperature <= 0:
         raise InputError(f"temperature must be > 0, got {temperature}")
     device = prompt_ids.device
     stepper = _Stepper(model, trie, normalization)
     users, n = prompt_ids.shape[0], num_samples
-    hidden, cache = _prefill(stepper, prompt_ids, prompt_mask)
-    cache.reorder_cache(torch.arange(users, device=device).repeat_interleave(n))
-    hidden = hidden.repeat_interleave(n, 0)
+    state = _PromptState(stepper, prompt_ids, prompt_mask, shared_prefix)
+    hidden = state.first_hidden.repeat_interleave(n, 0)
     rows = users * n
+    parent_rows: torch.Tensor | None = torch.arange(users, device=device).repeat_interleave(n)
     nodes = torch.zeros(rows, dtype=torch.long, device=device)
     logprob = torch.zeros(rows, device=device)
     tokens = torch.full((rows, trie.max_depth), trie.eos_token_id, dtype=torch.long, device=device)
-    prompt_len = prompt_mask.sum(-1).repeat_interleave(n)
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
     for step in range(trie.max_depth):
         cand_tok, cand_next, cand_local = trie.allowed(nodes)
@@ -588,9 +702,8 @@ def sid_sample_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, prompt
         finished = finished | (active & (trie.leaf_sid[nodes.clamp(min=0)] >= 0))
         if step == trie.max_depth - 1:
             break
-        mask = torch.cat([prompt_mask.repeat_interleave(n, 0),
-                          torch.ones((rows, step + 1), dtype=prompt_mask.dtype, device=device)], 1)
-        hidden = stepper.hidden(tokens[:, step:step + 1], mask, (prompt_len + step).unsqueeze(-1), cache)
+        hidden = state.step(tokens[:, step], parent_rows, step)
+        parent_rows = None
     sid_index = trie.leaf_sid[nodes.clamp(min=0)].view(users, n)
     ids, cmask = _completion_from_tokens(tokens.view(users, n, -1), sid_index, trie, pad_token_id)
     return Decoded(sid_index, logprob.view(users, n), ids, cmask)
@@ -598,13 +711,13 @@ def sid_sample_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, prompt
 
 def sid_sample(model: Any, trie: SIDTrie, prompts: Sequence[Sequence[int]], num_samples: int, pad_token_id: int,
                temperature: float = 1.0, batch_size: int = 8, normalization: str = "full",
-               generator: torch.Generator | None = None) -> Decoded:
+               generator: torch.Generator | None = None, shared_prefix: bool = True) -> Decoded:
     """Constrained temperature sampling: ``num_samples`` valid SIDs per prompt (repeats possible)."""
     model.eval()
     trie = trie.to(next(model.parameters()).device)
     return _batched(model, pad_token_id, prompts, batch_size, "sampling",
                     lambda ids, mask: sid_sample_batch(model, trie, ids, mask, num_samples, pad_token_id,
-                                                       temperature, normalization, generator))
+                                                       temperature, normalization, generator, shared_prefix))
 
 
 __all__ = [

@@ -41,6 +41,15 @@ def _catalogue(seed: int = 0, n: int = 40) -> list[str]:
     return sids + [sids[0] + "<d_0>", sids[0] + "<d_1>", sids[2] + "<d_0>"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest single-threaded on a shared machine."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 @pytest.fixture(scope="module")
 def setup():
     sids = _catalogue()
@@ -156,6 +165,17 @@ def test_dedicated_search_equals_generate(setup, normalization, num_beams):
     assert mine.sid_strings(trie) == _hf_sids(tok, generated, num_beams)
     assert (mine.sid_index >= 0).all()
     assert torch.all(mine.scores[:, :-1] >= mine.scores[:, 1:])
+
+
+def test_shared_prefix_attention_equals_expanded_cache(setup):
+    sids, tok, model, trie, prompts = setup
+    pad = pad_token_id_of(tok)
+    shared = sid_beam_search(model, trie, prompts, 12, pad, batch_size=3, shared_prefix=True)
+    expanded = sid_beam_search(model, trie, prompts, 12, pad, batch_size=3, shared_prefix=False)
+    assert shared.sid_strings(trie) == expanded.sid_strings(trie)
+    assert torch.allclose(shared.scores, expanded.scores, atol=1e-4)
+    assert torch.equal(shared.completion_ids, expanded.completion_ids)
+    assert model.config._attn_implementation == "sdpa"  # restored after decoding
 
 
 def test_scores_and_completions_match_a_teacher_forced_forward(setup):

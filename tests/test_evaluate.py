@@ -44,6 +44,16 @@ def _make_experiment(folder: Path, n_users: int = 9) -> dict[str, Path]:
     return {"model": folder / "ckpt", "test": folder / "test.csv", "info": folder / "info.txt"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
     return _make_experiment(tmp_path_factory.mktemp("evaluate"))
