@@ -518,8 +518,10 @@ class MiniOneRecGRPOTrainer(Trainer):
         return 0
 
     def _encode_prompts(self, rows: Sequence[Any]) -> list[list[int]]:
-        ids = self.processing_class([r.prompt for r in rows], add_special_tokens=False)["input_ids"]
-        return [x[-self.args.max_prompt_length :] for x in ids]
+        """Prompt ids exactly as SFT tokenizes prompts (``data.encode_prompts``), left-truncated."""
+        from data import encode_prompts
+
+        return [x[-self.args.max_prompt_length :] for x in encode_prompts(self.processing_class, [r.prompt for r in rows])]
 
     def _next_refill_rows(self, n: int) -> list[Any]:
         rows = []

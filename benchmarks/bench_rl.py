@@ -108,7 +108,7 @@ def time_training(model, tokenizer, trie, samples, n_prompts, G, steps, device, 
         )
         trainer.train()
     logs = [h for h in trainer.state.log_history if "time/rollout" in h][1:]  # drop the warm-up step
-    out = {k: statistics.mean(h[k] for h in logs) for k in ("time/rollout", "time/scoring", "time/update")}
+    out = {k: statistics.median(h[k] for h in logs) for k in ("time/rollout", "time/scoring", "time/update")}
     out["step_total"] = sum(out.values())
     out["valid_rate"] = statistics.mean(h["valid_rate"] for h in logs)
     return out
