@@ -36,6 +36,7 @@ import torch
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
+from minionerec.holdout import split_valid_by_user
 from minionerec.io import SplitRow, find_llm_data_files, read_split_csv, write_json
 from minionerec.metrics import DEFAULT_KS, Evaluation, hr_ndcg, ranked_items_metrics, sid_rank
 from sasrec import (
@@ -69,10 +70,10 @@ class BaselinesConfig:
     output_dir: str = field(default="${common.workdir}/baselines", metadata={"help": "Where metrics and models go."})
     model: str = field(default="all", metadata={"help": "popularity, markov, sasrec, gru4rec, a comma list, or all."})
     ks: list[int] = field(default_factory=lambda: list(DEFAULT_KS), metadata={"help": "Cut-offs K of HR@K and NDCG@K."})
-    eval_samples: int = field(default=0, metadata={"help": "Valid rows used for selection: a seeded slice, the same as "
-                                                    "sft.eval_samples picks (0 = all valid rows)."})
+    eval_samples: int = field(default=0, metadata={"help": "Valid rows used for selection: all valid rows of a seeded "
+                                                    "set of users, at least this many rows (0 = all valid rows)."})
     train_on_valid: bool = field(default=False, metadata={"help": "Also train on the valid rows outside the selection "
-                                                           "slice (as sft.train_on_valid), so baselines see the SFT data."})
+                                                           "users (as sft.train_on_valid), so baselines see the SFT data."})
     select_metric: str = field(default="NDCG@10", metadata={"help": "Valid metric used for every model selection."})
     device: str = field(default="auto", metadata={"help": "auto (CUDA when available), cpu, cuda, cuda:1, ..."})
     torch_threads: int = field(default=0, metadata={"help": "CPU threads of torch (0 = torch's default).  These models "
@@ -131,10 +132,10 @@ class Splits:
 
 def load_splits(data_dir: str | Path, dataset: str, train_subdir: str = "train", eval_samples: int = 0,
                 train_on_valid: bool = False, seed: int = 42) -> Splits:
-    """Read the splits; optionally keep a seeded valid slice for selection and train on the rest.
+    """Read the splits; optionally select on a seeded slice of valid users and train on the rest.
 
-    The slice is the one sft.py holds out (same function, same seed), so baselines and the LLM
-    are trained and selected on the same rows.
+    The slice holds whole users (:mod:`minionerec.holdout`): a random row slice would leak its
+    targets through the same users' later valid rows.
     """
     files = find_llm_data_files(data_dir, dataset, train_subdir)
     paths = {"train": files.train, "valid": files.valid, "test": files.test, "info": files.info}
@@ -151,9 +152,7 @@ def load_splits(data_dir: str | Path, dataset: str, train_subdir: str = "train",
         check_items(split, catalogue, str(paths[name]))
     train, valid = rows["train"], rows["valid"]
     if eval_samples > 0 or train_on_valid:
-        from sft import split_valid  # the one home of the valid hold-out rule
-
-        valid, rest = split_valid(valid, eval_samples, seed)
+        valid, rest = split_valid_by_user(valid, eval_samples, seed)
         if train_on_valid:
             if not rest:
                 raise InputError(f"baselines.train_on_valid needs baselines.eval_samples smaller than the valid CSV "

@@ -174,3 +174,18 @@ def test_baselines_section_of_every_config_loads():
             continue
         cfg = load_config(BaselinesConfig, path)
         assert cfg.models() and cfg.dataset, path
+
+
+def test_valid_holdout_keeps_whole_users_out_of_training(tmp_path):
+    from minionerec.holdout import split_valid_by_user
+
+    rows = [row([10 + (u + j) % 6], 10 + (u + j + 1) % 6, f"A{u}") for u in range(8) for j in range(3)]
+    held, rest = split_valid_by_user(rows, 5, seed=1)
+    assert len(held) >= 5 and len(held) + len(rest) == len(rows)
+    assert not {r.user_id for r in held} & {r.user_id for r in rest}
+    assert split_valid_by_user(rows, 5, seed=1) == (held, rest)
+    assert split_valid_by_user(rows, 0, seed=1) == (rows, [])
+
+    root = write_dataset(tmp_path, TRAIN, rows, [row([10], 11)])
+    splits = load_splits(root, DATASET, eval_samples=5, train_on_valid=True, seed=1)
+    assert splits.valid == held and splits.train == TRAIN + rest
