@@ -19,6 +19,7 @@ import math
 import random
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -120,6 +121,7 @@ class SFTData:
     train: list[data.TaskSample]
     valid: list[data.TaskSample]
     items: list[data.ItemText]
+    train_weights: list[float] | None = None  # per-sample loss weights (VAFT, sft_gpr.py); None = all 1
 
 
 def resolve_csvs(cfg: SFTConfig) -> tuple[Path, Path | None]:
@@ -187,8 +189,13 @@ def tiny_spec(cfg: SFTConfig) -> TinyModelSpec:
                          max(1024, cfg.max_len), cfg.tie_word_embeddings, cfg.bpe_vocab_size)
 
 
-def build_model(cfg: SFTConfig, items: list[data.ItemText]) -> tuple[Any, Any, list[int]]:
-    """``(model, tokenizer, SID token ids)`` with the catalogue's SID tokens added."""
+def build_model(cfg: SFTConfig, items: list[data.ItemText],
+                extra_special_tokens: Sequence[str] = ()) -> tuple[Any, Any, list[int]]:
+    """``(model, tokenizer, SID token ids)`` with the catalogue's SID tokens added.
+
+    ``extra_special_tokens`` (e.g. the GPR U/E/I/O tokens) are added before the SIDs, initialised
+    like them, trained with them under ``freeze_llm``, and marked special (skipped when decoding).
+    """
     if cfg.base_model == TINY_QWEN2:
         if cfg.tokenizer == "bpe":
             tokenizer = train_bpe_tokenizer(tokenizer_corpus(items), cfg.bpe_vocab_size, cfg.bpe_phrase_merges)
@@ -200,6 +207,9 @@ def build_model(cfg: SFTConfig, items: list[data.ItemText]) -> tuple[Any, Any, l
     else:
         model, tokenizer = load_pretrained(cfg.base_model, cfg.gguf_file, cfg.train_from_scratch, cfg.seed)
     sid_tokens = sid_tokens_of(item.sid for item in items)
+    if extra_special_tokens:
+        extend_with_sid_tokens(model, tokenizer, list(extra_special_tokens), cfg.seed)
+        tokenizer.add_tokens(list(extra_special_tokens), special_tokens=True)
     sid_ids = extend_with_sid_tokens(model, tokenizer, sid_tokens, cfg.seed)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.config.eos_token_id = tokenizer.eos_token_id
@@ -207,7 +217,7 @@ def build_model(cfg: SFTConfig, items: list[data.ItemText]) -> tuple[Any, Any, l
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id
     if cfg.freeze_llm:
-        freeze_llm(model, tokenizer, sid_tokens)
+        freeze_llm(model, tokenizer, [*extra_special_tokens, *sid_tokens])
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("model %s: %.2fM parameters, vocabulary %d (%d SID tokens)", type(model).__name__, n_params / 1e6,
                 len(tokenizer), len(sid_ids))
@@ -245,7 +255,10 @@ class PaddingCollator:
             labels[row, span] = torch.as_tensor(f["labels"])
             attention[row, span] = 1
         position_ids = (attention.cumsum(dim=1) - 1).clamp(min=0)
-        return {"input_ids": input_ids, "attention_mask": attention, "position_ids": position_ids, "labels": labels}
+        batch = {"input_ids": input_ids, "attention_mask": attention, "position_ids": position_ids, "labels": labels}
+        if "sample_weight" in features[0]:
+            batch["sample_weight"] = torch.tensor([float(f["sample_weight"]) for f in features], dtype=torch.float32)
+        return batch
 
 
 def response_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Any]:
@@ -254,6 +267,9 @@ def response_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Ten
     Prompt positions carry no loss, so computing their logits (a vocabulary-wide matmul per
     token) is wasted work: with left padding every response sits in the last columns, and
     ``logits_to_keep`` limits the head to the columns from the earliest response onwards.
+
+    With ``batch["sample_weight"]`` (B,) each response token's cross-entropy is multiplied by its
+    sample's weight before the same token mean (VAFT); weights of 1 give the unweighted loss.
     """
     labels = batch["labels"]
     width = labels.shape[1]
@@ -264,9 +280,16 @@ def response_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Ten
                     position_ids=batch.get("position_ids"), logits_to_keep=keep, use_cache=False)
     logits = outputs.logits[:, :-1].float()
     targets = labels[:, width - keep + 1:]
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                             ignore_index=-100)
-    return loss, outputs
+    weights = batch.get("sample_weight")
+    if weights is None:
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                                 ignore_index=-100)
+        return loss, outputs
+    per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                                  ignore_index=-100, reduction="none").view(targets.shape)
+    labelled = targets != -100
+    weighted = per_token * weights.to(per_token.dtype).unsqueeze(1) * labelled
+    return weighted.sum() / labelled.sum().clamp(min=1), outputs
 
 
 def response_only_trainer_class() -> type:
@@ -383,7 +406,10 @@ def training_arguments(cfg: SFTConfig, has_eval: bool) -> Any:
     )
 
 
-def main(cfg: SFTConfig) -> dict[str, Any]:
+def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_data,
+         extra_special_tokens: Sequence[str] = ()) -> dict[str, Any]:
+    """Train and save.  ``load_data``/``extra_special_tokens`` let a variant (sft_gpr.py) change the data
+    (prompts, per-sample weights) and the added tokens; the defaults are plain SFT."""
     from transformers import EarlyStoppingCallback
 
     seed_everything(cfg.seed)
@@ -392,9 +418,11 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
     if cfg.freeze_llm and cfg.weight_decay:
         logger.info("freeze_llm: weight_decay %.3g -> 0 so that frozen rows keep their values", cfg.weight_decay)
     output_dir = Path(cfg.output_dir)
-    sft_data = load_sft_data(cfg)
-    model, tokenizer, _ = build_model(cfg, sft_data.items)
+    sft_data = load_data(cfg)
+    model, tokenizer, _ = build_model(cfg, sft_data.items, extra_special_tokens)
     train_encoded = data.tokenize_samples(tokenizer, sft_data.train, cfg.max_len)
+    if sft_data.train_weights is not None:
+        train_encoded["sample_weight"] = list(sft_data.train_weights)
     train_set = to_dataset(train_encoded)
     eval_set = to_dataset(data.tokenize_samples(tokenizer, sft_data.valid, cfg.max_len)) if sft_data.valid else None
     tokens_per_epoch = sum(train_set["length"])

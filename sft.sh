@@ -6,13 +6,15 @@
 #   NUM_PROCESSES=8 DEEPSPEED=zero2 bash sft.sh CONFIG                # DeepSpeed ZeRO-2 (or zero3)
 #   NUM_PROCESSES=2 ACCELERATE_CONFIG=configs/accelerate/multi_cpu.yaml bash sft.sh CONFIG   # 2 CPU processes
 #
-# ACCELERATE_CONFIG overrides the accelerate config file; MAIN_PROCESS_PORT the rendezvous port.
+# ACCELERATE_CONFIG overrides the accelerate config file; MAIN_PROCESS_PORT the rendezvous port;
+# SFT_SCRIPT the training script (sft_gpr.sh sets sft_gpr.py).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 NUM_PROCESSES="${NUM_PROCESSES:-1}"
+SFT_SCRIPT="${SFT_SCRIPT:-sft.py}"
 if [[ "$NUM_PROCESSES" -le 1 && -z "${DEEPSPEED:-}" ]]; then
-    exec python sft.py "$@"
+    exec python "$SFT_SCRIPT" "$@"
 fi
 
 if [[ -n "${DEEPSPEED:-}" ]]; then
@@ -26,4 +28,4 @@ if [[ ! -f "$config" ]]; then
     exit 2
 fi
 exec accelerate launch --config_file "$config" --num_processes "$NUM_PROCESSES" \
-    --main_process_port "${MAIN_PROCESS_PORT:-29511}" sft.py "$@"
+    --main_process_port "${MAIN_PROCESS_PORT:-29511}" "$SFT_SCRIPT" "$@"
