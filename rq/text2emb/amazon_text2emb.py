@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -75,7 +76,8 @@ def sidecar(cfg: Text2EmbConfig, model_path: str, dims: int, count: int, seconds
     }
 
 
-def main(cfg: Text2EmbConfig) -> Path:
+def main(cfg: Text2EmbConfig, texts_of: Callable[[Text2EmbConfig], tuple[list[int], list[str]]] = build_texts) -> Path:
+    """Embed ``texts_of(cfg)`` (item ids, texts); a variant (amazon_text2emb_gpr.py) passes its own texts."""
     from accelerate import PartialState
 
     if cfg.pooling not in POOLINGS:
@@ -86,7 +88,7 @@ def main(cfg: Text2EmbConfig) -> Path:
     state = PartialState(cpu=cfg.device == "cpu")
     device = str(state.device) if cfg.device in ("auto", "cpu") else cfg.device
     start = time.perf_counter()
-    ids, texts = build_texts(cfg)
+    ids, texts = texts_of(cfg)
     model_path = cfg.model_path or default_encoder_path()
     model, tokenizer = load_encoder(model_path, device, cfg.dtype)
     batches = plan_batches(texts, cfg.batch_size)
