@@ -38,6 +38,8 @@ def setup_logging(level: str | int | None = None) -> None:
         datefmt="%H:%M:%S",
         force=True,
     )
+    for noisy in ("faiss", "faiss.loader", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def seed_everything(seed: int) -> None:

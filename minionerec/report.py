@@ -1,0 +1,251 @@
+"""The results folder of one run: ``results/<config name>/``.
+
+Collects what the stages wrote (evaluation metrics, baseline metrics, training logs, the SID
+quality report, every resolved config) into:
+
+- ``results.md``: HR@{3,5,10} / NDCG@{3,5,10} for SFT, SFT+RL and the baselines (SID level, the
+  paper's convention; equal to item level when SIDs are unique), plus the run time;
+- ``results.json``: the same numbers, machine-readable;
+- ``training_curves.png``, ``hr_at_k.png``, ``sid_utilisation.png``;
+- ``configs/``: the config file and each stage's resolved ``<section>.config.yaml``.
+
+``python -m minionerec.report CONFIG.yaml`` rebuilds it from the files on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from minionerec.cli import exit_on_input_error, setup_logging
+from minionerec.config import load_config, parse_cli, read_config_file
+from minionerec.io import atomic_path, atomic_write_text, write_json
+
+logger = logging.getLogger("minionerec.report")
+
+TABLE_KS = (3, 5, 10)
+BASELINE_ORDER = ("sasrec", "gru4rec", "markov", "popularity")
+LABELS = {"sft": "SFT", "rl": "SFT+RL", "sasrec": "SASRec", "gru4rec": "GRU4Rec", "markov": "Markov",
+          "popularity": "Popularity"}
+
+
+def _read(path: Path) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def collect_rows(stage_cfgs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{model: {"metrics": {...}, "source": path}}`` from evaluation and baseline outputs."""
+    from minionerec.pipeline import _eval_dir
+
+    rows: dict[str, dict[str, Any]] = {}
+    for name in ("sft", "rl"):
+        cfg = stage_cfgs.get(f"eval_{name}")
+        if cfg is None:
+            continue
+        path = _eval_dir(cfg) / "metrics.json"
+        if path.is_file():
+            rows[name] = {"metrics": _read(path), "source": str(path)}
+    baselines = stage_cfgs.get("baselines")
+    if baselines is not None:
+        path = Path(baselines.output_dir) / "summary.json"
+        summary = _read(path) if path.is_file() else {}
+        for name in BASELINE_ORDER:
+            entry = summary.get(name)
+            if isinstance(entry, dict) and isinstance(entry.get("test"), dict):
+                rows[name] = {"metrics": entry["test"], "source": str(path)}
+    return rows
+
+
+def markdown_table(rows: dict[str, dict[str, Any]], level: str = "sid_level") -> str:
+    header = "| Model | " + " | ".join(f"HR@{k} | NDCG@{k}" for k in TABLE_KS) + " |"
+    lines = [header, "|---|" + "---|" * (2 * len(TABLE_KS))]
+    for name, row in rows.items():
+        metrics = row["metrics"].get(level) or row["metrics"].get("item_level", {})
+        cells = []
+        for k in TABLE_KS:
+            for metric in ("HR", "NDCG"):
+                value = metrics.get(f"{metric}@{k}")
+                cells.append(f"{value:.4f}" if isinstance(value, (int, float)) else "-")
+        lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _log_history(folder: Path) -> list[dict[str, Any]]:
+    """The longest Trainer log history saved under ``folder`` (checkpoints hold trainer_state.json)."""
+    best: list[dict[str, Any]] = []
+    for path in folder.rglob("trainer_state.json"):
+        history = _read(path).get("log_history", [])
+        if len(history) > len(best):
+            best = history
+    return best
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+
+
+def plot_training_curves(stage_cfgs: dict[str, Any], out: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []
+    for name, keys in (("sft", ("loss", "eval_loss")), ("rl", ("reward", "kl"))):
+        cfg = stage_cfgs.get(name)
+        if cfg is None or not Path(cfg.output_dir).is_dir():
+            continue
+        history = _log_history(Path(cfg.output_dir))
+        series = {key: [(h["step"], h[key]) for h in history if key in h and "step" in h] for key in keys}
+        if any(series.values()):
+            panels.append((name, series))
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, (name, series) in zip(axes[0], panels):
+        for key, points in series.items():
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], label=key, marker="." if len(points) < 50 else None)
+        ax.set_title(f"{LABELS[name]} training")
+        ax.set_xlabel("step")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    path = out / "training_curves.png"
+    _save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_hr_at_k(rows: dict[str, dict[str, Any]], out: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, row in rows.items():
+        metrics = row["metrics"].get("sid_level") or row["metrics"].get("item_level", {})
+        ks = sorted(int(key.split("@")[1]) for key in metrics if key.startswith("HR@"))
+        if ks:
+            ax.plot(ks, [metrics[f"HR@{k}"] for k in ks], marker="o", label=LABELS.get(name, name))
+    ax.set_xscale("log")
+    ax.set_xlabel("K")
+    ax.set_ylabel("HR@K")
+    ax.set_title("Hit rate at K (test split)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    path = out / "hr_at_k.png"
+    _save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_sid_utilisation(sid_report: dict[str, Any] | None, out: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not sid_report or not sid_report.get("levels"):
+        return None
+    levels = sid_report["levels"]
+    labels = [chr(ord("a") + int(level["level"])) for level in levels]
+    x = range(len(levels))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar([i - 0.2 for i in x], [level["utilisation"] for level in levels], width=0.4, label="codes used / codebook")
+    ax.bar([i + 0.2 for i in x], [level["normalised_entropy"] for level in levels], width=0.4,
+           label="normalised entropy")
+    ax.set_xticks(list(x), labels)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("SID level")
+    ax.set_title(f"SID level utilisation ({sid_report.get('method')}, {sid_report.get('num_items')} items)")
+    ax.legend(loc="lower left")
+    path = out / "sid_utilisation.png"
+    _save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def stage_configs(config_path: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Resolved config of every stage the config runs, keyed by stage name."""
+    from minionerec.pipeline import _schema_of, plan
+
+    cfgs = {}
+    for stage in plan(read_config_file(config_path)):
+        cfgs[stage.name] = load_config(_schema_of(stage), config_path, {**overrides, **dict(stage.overrides)})
+    return cfgs
+
+
+def _machine() -> str:
+    import os
+
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+
+
+def write_report(config_path: str, overrides: dict[str, Any] | None = None, total_seconds: float | None = None,
+                 results_root: str | Path = "results") -> Path:
+    """Write ``results/<config name>/`` and return its path."""
+    overrides = overrides or {}
+    run_name = Path(config_path).stem
+    out = Path(results_root) / run_name
+    out.mkdir(parents=True, exist_ok=True)
+    cfgs = stage_configs(config_path, overrides)
+    rows = collect_rows(cfgs)
+
+    sid_report = None
+    if "sid" in cfgs:
+        report_path = Path(cfgs["sid"].output_path).with_suffix(".report.json")
+        sid_report = _read(report_path) if report_path.is_file() else None
+    figures = [p for p in (plot_training_curves(cfgs, out), plot_hr_at_k(rows, out),
+                           plot_sid_utilisation(sid_report, out)) if p is not None]
+
+    configs_dir = out / "configs"
+    configs_dir.mkdir(exist_ok=True)
+    shutil.copyfile(config_path, configs_dir / Path(config_path).name)
+    from minionerec.pipeline import plan
+
+    for stage in plan(read_config_file(config_path)):
+        marker = stage.marker_dir(cfgs[stage.name]) / f"{stage.section}.config.yaml"
+        if marker.is_file():
+            shutil.copyfile(marker, configs_dir / f"{stage.name}.config.yaml")
+
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [f"# Results: {run_name}", "",
+             f"Config `{config_path}`; {when}; {_machine()}." + (f" Pipeline wall time {total_seconds / 60:.1f} min."
+                                                                  if total_seconds else ""), "",
+             "Test split, constrained beam search for SFT / SFT+RL; metrics at SID level (the paper's convention).", "",
+             markdown_table(rows), ""]
+    if figures:
+        lines += [f"![{p.stem}]({p.name})" for p in figures] + [""]
+    lines += ["Sources: " + ", ".join(f"{LABELS.get(n, n)}: `{r['source']}`" for n, r in rows.items()), ""]
+    atomic_write_text(out / "results.md", "\n".join(lines))
+    write_json(out / "results.json", {"config": config_path, "date": when, "machine": _machine(),
+                                      "total_seconds": total_seconds,
+                                      "models": {n: r["metrics"] for n, r in rows.items()}})
+    logger.info("results table:\n%s", markdown_table(rows))
+    return out
+
+
+@exit_on_input_error
+def main(argv: list[str] | None = None) -> None:
+    setup_logging()
+    config_path, overrides = parse_cli(sys.argv[1:] if argv is None else argv)
+    if config_path is None:
+        from minionerec.errors import InputError
+
+        raise InputError("usage: python -m minionerec.report CONFIG.yaml [--section.key value ...]")
+    print(write_report(config_path, overrides))
+
+
+if __name__ == "__main__":
+    main()
