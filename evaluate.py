@@ -22,7 +22,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -212,7 +212,10 @@ def predictions_records(test: TestSet, predictions: Sequence[Sequence[str]]) -> 
     ]
 
 
-def main(cfg: EvaluateConfig) -> dict[str, Any]:
+def main(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Catalogue], TestSet] | None = None,
+         build_trie: Callable[[Catalogue, Any, torch.device], SIDTrie] | None = None) -> dict[str, Any]:
+    """Evaluate and write the outputs.  ``load_test``/``build_trie`` let a variant (evaluate_gpr.py) change
+    the prompts and the decoding trie; the defaults are :func:`load_test_set` and ``SIDTrie.from_sids``."""
     from accelerate import PartialState
     from accelerate.utils import gather_object
 
@@ -225,11 +228,11 @@ def main(cfg: EvaluateConfig) -> dict[str, Any]:
     out_dir = output_dir_of(cfg)
 
     catalogue = Catalogue.from_info(read_info(cfg.info_file))
-    test = load_test_set(cfg.test_file, catalogue, cfg.max_samples)
+    test = load_test(cfg, catalogue) if load_test else load_test_set(cfg.test_file, catalogue, cfg.max_samples)
     device, dtype = resolve_device_and_dtype(cfg.device, cfg.dtype, state.device)
     model, tokenizer = load_checkpoint(cfg.model_path, device, dtype)
     check_sid_tokens(tokenizer, sid_vocabulary([parse_sid(s) for s in catalogue.sids]), source=f"the tokenizer in {cfg.model_path}")
-    trie = SIDTrie.from_sids(catalogue.sids, tokenizer, device)
+    trie = build_trie(catalogue, tokenizer, device) if build_trie else SIDTrie.from_sids(catalogue.sids, tokenizer, device)
     check_num_beams(cfg.num_beams, trie, cfg.info_file)
 
     start, end = shard_bounds(len(test.prompts), state.num_processes, state.process_index)
