@@ -60,7 +60,7 @@ import json
 import logging
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -623,14 +623,14 @@ def read_info_side(info_path: str | Path) -> tuple[list[str], dict[int, str]]:
     return tokens, types
 
 
-def sid_types(catalogue: Sequence[Any], item_types: Mapping[int, str], source: str) -> dict[str, str]:
-    """``{SID string: I|O}`` over info rows; a SID shared by items of both types counts as I."""
+def sid_types(pairs: Iterable[tuple[str, int]], item_types: Mapping[int, str], source: str) -> dict[str, str]:
+    """``{SID string: I|O}`` from ``(SID, item id)`` pairs; a SID shared by items of both types counts as I."""
     out: dict[str, str] = {}
-    for c in catalogue:
-        t = item_types.get(int(c.item_id))
+    for sid, item in pairs:
+        t = item_types.get(int(item))
         if t is None:
-            raise InputError(f"{source}: item {c.item_id} of the info file has no type; run convert_dataset_gpr.py again")
-        out[c.sid_string] = "I" if out.get(c.sid_string) == "I" else t
+            raise InputError(f"{source}: item {item} of the info file has no type; run convert_dataset_gpr.py again")
+        out[sid] = "I" if out.get(sid) == "I" else t
     return out
 
 
