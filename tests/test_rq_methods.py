@@ -140,3 +140,31 @@ def test_bad_embeddings_are_clear_errors(tmp_path, emb_path):
         build_sids(dataclasses.replace(config(emb_path, tmp_path), codebook_size=256))
     with pytest.raises(InputError, match="collision_mode"):
         build_sids(config(emb_path, tmp_path, collision_mode="drop"))
+
+
+def test_sinkhorn_spreads_a_crowded_code():
+    import torch
+
+    from minionerec.rqvae import sinkhorn_assign
+
+    distances = torch.tensor([[0.0, 1.0, 1.1, 1.2]] * 8) + torch.linspace(0, 0.01, 8)[:, None]
+    assert (distances.argmin(1) == 0).all()
+    codes = sinkhorn_assign(distances, epsilon=0.05, iters=100)
+    assert torch.bincount(codes, minlength=4).max() <= 4  # argmin puts all 8 on code 0
+
+
+def test_command_line_path_and_exit_code(tmp_path, emb_path):
+    from minionerec.cli import run_stage
+    from minionerec.sid_build import run_kmeans_method
+
+    out = tmp_path / "cli.index.json"
+    argv = ["--data_path", str(emb_path), "--output_path", str(out), "--num_levels", "2", "--codebook_size", "16",
+            "--seed", "5"]
+    run_stage(SidConfig, lambda cfg: run_kmeans_method(cfg, "rqkmeans_faiss"), argv)
+    index = read_index_json(out)
+    assert len(index) == N and all(len(s) == 2 for s in index.values())
+    assert (tmp_path / "sid.config.yaml").is_file()
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage(SidConfig, lambda cfg: run_kmeans_method(cfg, "rqkmeans_faiss"),
+                  ["--data_path", str(tmp_path / "missing.npy"), "--output_path", str(out)])
+    assert exit_info.value.code == 2
