@@ -635,6 +635,8 @@ class MiniOneRecGRPOTrainer(Trainer):
 
     def _prepare_inputs(self, rows: list[Any]) -> dict[str, torch.Tensor]:
         args = self.args
+        if self._micro_step == 0 and self.state.global_step > 0:  # resumed: realign with the repeated batches
+            self._micro_step = self.state.global_step * args.gradient_accumulation_steps
         step_in_block = self._micro_step % (args.gradient_accumulation_steps * args.num_iterations)
         slot = step_in_block % args.gradient_accumulation_steps
         self._micro_step += 1

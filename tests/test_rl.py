@@ -218,6 +218,17 @@ def test_a_few_grpo_steps_change_the_policy_and_keep_kl_finite(tiny, tmp_path):
     assert logs[-1]["kl"] > 0  # the policy moved away from the reference
 
 
+def test_reference_model_is_ema_synced(tiny, tmp_path):
+    model = tiny[0]
+    trainer = make_trainer(tiny, tmp_path, max_steps=1, sync_ref_model=True, ref_model_sync_steps=1,
+                           ref_model_mixup_alpha=0.5)
+    ref_before = [p.detach().clone() for p in trainer.ref_model.parameters()]
+    trainer.train()
+    for before, ref, policy in zip(ref_before, trainer.ref_model.parameters(), model.parameters()):
+        assert torch.allclose(ref, 0.5 * before + 0.5 * policy.detach(), atol=1e-6)
+    assert any(not torch.equal(b, r) for b, r in zip(ref_before, trainer.ref_model.parameters()))
+
+
 def test_several_updates_per_rollout_reuse_the_rollout(tiny, tmp_path):
     calls = []
     model, tokenizer, trie, rows = tiny
