@@ -399,10 +399,13 @@ class _Stepper:
                             temperature: float = 1.0) -> torch.Tensor:
         """Log-probs (rows, K) of each row's candidate tokens, float32."""
         if self.normalization == "full":
-            logits = F.linear(hidden, self.weight, self.bias).float()
-            return torch.log_softmax(logits / temperature, dim=-1).gather(1, tokens)
-        logits = F.linear(hidden, self.sub_weight, self.sub_bias).float()
-        return torch.log_softmax(logits / temperature, dim=-1).gather(1, local)
+            logits, index = F.linear(hidden, self.weight, self.bias).float(), tokens
+        else:
+            logits, index = F.linear(hidden, self.sub_weight, self.sub_bias).float(), local
+        if temperature != 1.0:
+            logits = logits / temperature
+        # log_softmax restricted to the candidates: no (rows, vocab) log-prob tensor is materialised
+        return logits.gather(1, index) - torch.logsumexp(logits, dim=-1, keepdim=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,6 +462,8 @@ def supports_shared_prefix(model: Any) -> bool:
     """True for decoder-only models that use transformers' attention interface with full attention only."""
     config = model.config
     if getattr(config, "use_sliding_window", False) or getattr(config, "is_encoder_decoder", False):
+        return False
+    if getattr(config, "attn_logit_softcapping", None) or getattr(config, "sliding_window_pattern", None):
         return False
     layer_types = getattr(config, "layer_types", None) or ["full_attention"]
     return all(t == "full_attention" for t in layer_types) and hasattr(config, "_attn_implementation")
