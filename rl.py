@@ -113,14 +113,19 @@ def catalogue_items(catalogue: list[CatalogueItem], cfg: RLConfig) -> list[data.
     return [data.ItemText(c.item_id, c.sid_string, c.title) for c in catalogue]
 
 
-def build_rl_samples(cfg: RLConfig, rows: list[Any], items: list[data.ItemText]) -> list[data.TaskSample]:
-    """The RL prompts of ``cfg.tasks`` (SID answers only), subsampled as configured."""
+def build_rl_samples(cfg: RLConfig, rows: list[Any], items: list[data.ItemText],
+                     replace: dict[str, list[data.TaskSample]] | None = None) -> list[data.TaskSample]:
+    """The RL prompts of ``cfg.tasks`` (SID answers only), subsampled as configured.
+
+    ``replace`` swaps a task's samples (rl_gpr.py: the GPR next-item prompts) before subsampling.
+    """
     bad = [t for t in cfg.tasks if t not in SID_TASKS]
     if bad:
         raise InputError(f"rl.tasks {bad} do not answer with a SID; RL tasks: {', '.join(SID_TASKS)}")
     rng = random.Random(cfg.seed)
     category = data.category_phrase(cfg.category, cfg.dataset)
     per_task = data.build_task_samples(cfg.tasks, rows, items, category)
+    per_task.update({task: chunk for task, chunk in (replace or {}).items() if task in per_task})
     samples: list[data.TaskSample] = []
     for task in cfg.tasks:
         chunk = per_task[task]
@@ -248,11 +253,40 @@ def build_rewards(cfg: RLConfig, catalogue: list[CatalogueItem], info_path: Path
 # Main
 # --------------------------------------------------------------------------------------------
 
-def main(cfg: RLConfig) -> dict[str, Any]:
-    from LogitProcessor import SIDTrie, pad_token_id_of
+class RLVariant:
+    """The parts of the RL stage a variant (rl_gpr.py) may replace; these defaults are plain rl.py."""
 
-    from minionerec_trainer import MiniOneRecGRPOTrainer, TrieRollout
+    def train_samples(self, cfg: RLConfig, path: Path, items: list[data.ItemText]) -> list[data.TaskSample]:
+        rows = read_split_csv(path)
+        data.check_rows_against_index(rows, items, path)
+        return build_rl_samples(cfg, rows, items)
 
+    def validation_samples(self, cfg: RLConfig, path: Path) -> list[data.TaskSample]:
+        rows = read_split_csv(path)
+        if cfg.validation_samples < len(rows):
+            rows = random.Random(cfg.seed).sample(rows, cfg.validation_samples)
+        return data.next_sid_samples(rows)
+
+    def build_trie(self, catalogue: list[CatalogueItem], tokenizer: Any) -> Any:
+        from LogitProcessor import SIDTrie
+
+        return SIDTrie.from_sids([c.sid_string for c in catalogue], tokenizer)
+
+    def trainer_class(self) -> type:
+        from minionerec_trainer import MiniOneRecGRPOTrainer
+
+        return MiniOneRecGRPOTrainer
+
+    def trainer_kwargs(self) -> dict[str, Any]:
+        return {}
+
+
+def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
+    from LogitProcessor import pad_token_id_of
+
+    from minionerec_trainer import TrieRollout
+
+    variant = variant or RLVariant()
     seed_everything(cfg.seed)
     output_dir = Path(cfg.output_dir)
     files = find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir)
@@ -261,28 +295,24 @@ def main(cfg: RLConfig) -> dict[str, Any]:
                          f"{cfg.dataset}*.txt: run convert_dataset.py or set rl.data_dir")
     catalogue = read_info(files.info)
     items = catalogue_items(catalogue, cfg)
-    train_rows = read_split_csv(files.train)
-    data.check_rows_against_index(train_rows, items, files.train)
-    samples = build_rl_samples(cfg, train_rows, items)
+    samples = variant.train_samples(cfg, files.train, items)
     validation: list[data.TaskSample] = []
     if cfg.validation_samples and files.valid is not None:
-        valid_rows = read_split_csv(files.valid)
-        if cfg.validation_samples < len(valid_rows):
-            valid_rows = random.Random(cfg.seed).sample(valid_rows, cfg.validation_samples)
-        validation = data.next_sid_samples(valid_rows)
+        validation = variant.validation_samples(cfg, files.valid)
 
     reward_set = build_rewards(cfg, catalogue, files.info)
     model, tokenizer = load_policy(cfg, catalogue)
     sid_strings = [c.sid_string for c in catalogue]
-    trie = SIDTrie.from_sids(sid_strings, tokenizer)
+    trie = variant.build_trie(catalogue, tokenizer)
     args = grpo_arguments(cfg, bool(validation))
     sid_to_items: dict[str, list[int]] = {}
     for c in catalogue:
         sid_to_items.setdefault(c.sid_string, []).append(c.item_id)
-    trainer = MiniOneRecGRPOTrainer(
+    trainer = variant.trainer_class()(
         model=model, args=args, train_dataset=samples, processing_class=tokenizer, reward_fn=reward_set,
         rollout_fn=TrieRollout(trie, pad_token_id_of(tokenizer), cfg.normalization, cfg.seed + args.process_index),
         valid_sids=set(sid_strings), eval_dataset=validation or None, catalogue=sid_to_items,
+        **variant.trainer_kwargs(),
     )
     resume = resolve_resume(cfg.resume_from_checkpoint, output_dir)
     if resume:
