@@ -31,6 +31,7 @@ from minionerec.sid import codes_to_sid
 logger = logging.getLogger(__name__)
 
 COLLISION_MODES = ("extra_level", "reassign")
+_CHUNK = 65536
 
 #: ``costs(items) -> (len(items), K)`` last-level distances of those items (lower = better).
 LastLevelCosts = Callable[[np.ndarray], np.ndarray]
@@ -165,20 +166,23 @@ def _reassign_last_level(
     colliding = np.flatnonzero(size > 1)
     result = codes.copy()
     if colliding.size:
-        costs = last_level_costs(colliding) if last_level_costs is not None else None
-        own_cost = (
-            costs[np.arange(colliding.size), codes[colliding, -1]] if costs is not None else np.zeros(colliding.size)
-        )
+        own_cost = np.zeros(colliding.size)
+        if last_level_costs is not None:  # in chunks: (items x K) cost matrices of a million items are large
+            for start in range(0, colliding.size, _CHUNK):
+                chunk = colliding[start:start + _CHUNK]
+                own_cost[start:start + _CHUNK] = last_level_costs(chunk)[np.arange(chunk.size), codes[chunk, -1]]
         # keeper of each group: lowest own cost, then lowest item id
         order = np.lexsort((colliding, own_cost, keys[colliding]))
         sorted_keys = keys[colliding][order]
         is_first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
-        movers_pos = order[~is_first]
-        used = _UsedCodes(result, colliding[movers_pos])
-        for pos in movers_pos.tolist():
-            item = int(colliding[pos])
-            preference = np.argsort(costs[pos], kind="stable").tolist() if costs is not None else range(codebook_size)
-            result[item] = used.move(result[item], preference, codebook_size)
+        movers = np.sort(colliding[order[~is_first]])
+        used = _UsedCodes(result, movers)
+        for start in range(0, movers.size, _CHUNK):
+            chunk = movers[start:start + _CHUNK]
+            preferences = (np.argsort(last_level_costs(chunk), axis=1, kind="stable").tolist()
+                           if last_level_costs is not None else [range(codebook_size)] * chunk.size)
+            for item, preference in zip(chunk.tolist(), preferences):
+                result[item] = used.move(result[item], preference, codebook_size)
     final = [tuple(row) for row in result.tolist()]
     if len(set(final)) != n:  # pragma: no cover - guarded by construction
         raise RuntimeError("collision resolution left duplicate SIDs")
