@@ -6,16 +6,18 @@
 #                                                         configs/accelerate/deepspeed_zero2.yaml -> configs/deepspeed/zero2.json)
 #   NPROC=2 CPU=1 bash rl.sh CONFIG.yaml [...]            2 CPU processes (gloo), e.g. to test DDP
 # per_device_train_batch_size counts completions per process (a multiple of num_generations).
+# RL_SCRIPT picks the training script (rl_gpr.sh sets rl_gpr.py).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NPROC="${NPROC:-1}"
 PORT="${MAIN_PORT:-29503}"
+SCRIPT="$HERE/${RL_SCRIPT:-rl.py}"
 if [[ "$NPROC" -le 1 ]]; then
-  exec python "$HERE/rl.py" "$@"
+  exec python "$SCRIPT" "$@"
 fi
 if [[ "${CPU:-0}" == "1" ]]; then
   exec accelerate launch --cpu --num_processes "$NPROC" --num_machines 1 --mixed_precision no \
-    --main_process_port "$PORT" "$HERE/rl.py" "$@"
+    --main_process_port "$PORT" "$SCRIPT" "$@"
 fi
 exec accelerate launch --config_file "${ACCELERATE_CONFIG:-$HERE/configs/accelerate/deepspeed_zero2.yaml}" \
-  --num_processes "$NPROC" --main_process_port "$PORT" "$HERE/rl.py" "$@"
+  --num_processes "$NPROC" --main_process_port "$PORT" "$SCRIPT" "$@"
