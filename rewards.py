@@ -11,7 +11,7 @@ groups of ``group_size`` consecutive entries sharing one row, ordered by rank in
 upstream's dicts collapsed identical histories to one target and let validation rows overwrite
 training rows (reference section 10.1.2).
 
-Rewards (``--rl.rewards '{ranking: 1.0}'``):
+Rewards (config ``rl.rewards: {ranking: 1.0}``, or ``--rl.rewards.semantic 0.5`` on the command line):
 
 - ``rule``: 1 when the rollout is the target SID, else 0.
 - ``ranking_only`` (upstream's "NDCG rule"): in a group holding the target, each wrong rollout
