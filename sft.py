@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ import data
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
+from minionerec.holdout import split_valid_by_user
 from minionerec.io import SplitRow, find_llm_data_files, read_split_csv, require_file, write_json
 from minionerec.modeling import (
     TINY_QWEN2,
@@ -70,7 +70,8 @@ class SFTConfig:
                                            metadata={"help": "Per-task copies in the mixture (0 = off); tasks: "
                                                      + ", ".join(data.TASK_NAMES)})
     description_chars: int = field(default=300, metadata={"help": "Character budget of descriptions in prompts."})
-    eval_samples: int = field(default=0, metadata={"help": "Valid rows used for the validation loss (seeded slice); 0 = all."})
+    eval_samples: int = field(default=0, metadata={"help": "Valid rows used for the validation loss: every row of a seeded set of "
+                              "users, at least this many rows (whole users, so no target leaks via sliding windows); 0 = all."})
     train_on_valid: bool = field(default=False, metadata={"help": "Also train on the valid rows outside the eval slice."})
     max_len: int = field(default=512, metadata={"help": "Max tokens per sample (left-truncated)."})
     # model
@@ -135,14 +136,6 @@ def resolve_csvs(cfg: SFTConfig) -> tuple[Path, Path | None]:
     return train, valid
 
 
-def split_valid(rows: list[SplitRow], eval_samples: int, seed: int) -> tuple[list[SplitRow], list[SplitRow]]:
-    """``(eval slice, the rest)``: a seeded random slice of ``eval_samples`` rows (all rows if 0)."""
-    if eval_samples <= 0 or eval_samples >= len(rows):
-        return rows, []
-    chosen = set(random.Random(seed).sample(range(len(rows)), eval_samples))
-    return [r for i, r in enumerate(rows) if i in chosen], [r for i, r in enumerate(rows) if i not in chosen]
-
-
 def load_sft_data(cfg: SFTConfig) -> SFTData:
     train_path, valid_path = resolve_csvs(cfg)
     items = data.load_items(cfg.index_path, cfg.item_json_path or None, cfg.info_path or None, cfg.description_chars)
@@ -152,7 +145,7 @@ def load_sft_data(cfg: SFTConfig) -> SFTData:
     if valid_path is not None:
         valid_rows = read_split_csv(valid_path)
         data.check_rows_against_index(valid_rows, items, valid_path)
-        eval_rows, rest = split_valid(valid_rows, cfg.eval_samples, cfg.seed)
+        eval_rows, rest = split_valid_by_user(valid_rows, cfg.eval_samples, cfg.seed)
         if cfg.train_on_valid:
             if not rest:
                 raise InputError("sft.train_on_valid needs sft.eval_samples smaller than the valid CSV "

@@ -204,7 +204,9 @@ def load_pretrained(base_model: str, gguf_file: str = "", train_from_scratch: bo
                                                          attn_implementation=attention_implementation(), **kwargs)
     except OSError as exc:
         raise InputError(f"cannot load base_model {base_model!r}: {exc}") from None
-    return model.float(), prepare_tokenizer(tokenizer)
+    if model.dtype != torch.float32 and not getattr(model, "is_quantized", False):
+        model = model.float()
+    return model, prepare_tokenizer(tokenizer)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,221 @@
+"""sft.py: response-only loss, padding, prompts shared with RL/evaluation, training, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import data
+import sft
+from minionerec.config import load_config
+from minionerec.errors import InputError
+from minionerec.io import SplitRow, write_index_json, write_split_csv
+from minionerec.sid import codes_to_sid, sid_to_string
+
+ROOT = Path(__file__).resolve().parents[1]
+N_ITEMS = 24
+
+
+def make_dataset(root: Path, n_users: int = 40, seed: int = 0) -> Path:
+    """A tiny upstream-layout dataset with a planted rule: item i is followed by item i+1."""
+    rng = random.Random(seed)
+    index = {i: codes_to_sid([i % 4, (i // 4) % 3, i]) for i in range(N_ITEMS)}
+    sids = {i: sid_to_string(s) for i, s in index.items()}
+    titles = {i: f"Widget model {i} in colour {['red', 'blue', 'green'][i % 3]}" for i in range(N_ITEMS)}
+    write_index_json(root / "Toy.index.json", index)
+    (root / "Toy.item.json").write_text(json.dumps({str(i): {"title": t, "description": f"A widget, size {i}."}
+                                                    for i, t in titles.items()}))
+
+    def rows(users: range) -> list[SplitRow]:
+        out = []
+        for u in users:
+            start = rng.randrange(N_ITEMS)
+            seq = [(start + k) % N_ITEMS for k in range(rng.randint(3, 6))]
+            for t in range(1, len(seq)):
+                hist = seq[max(0, t - 10):t]
+                out.append(SplitRow(f"A{u}", tuple(titles[i] for i in hist), titles[seq[t]], tuple(hist), seq[t],
+                                    tuple(sids[i] for i in hist), sids[seq[t]]))
+        return out
+
+    write_split_csv(root / "llm" / "train" / "Toy.csv", rows(range(n_users)))
+    write_split_csv(root / "llm" / "valid" / "Toy.csv", rows(range(n_users, n_users + 8)))
+    return root
+
+
+def config(root: Path, **overrides) -> sft.SFTConfig:
+    base = {
+        "dataset": "Toy", "workdir": str(root), "data_dir": str(root / "llm"),
+        "index_path": str(root / "Toy.index.json"), "item_json_path": str(root / "Toy.item.json"),
+        "output_dir": str(root / "sft"), "bpe_vocab_size": 400, "hidden_size": 32, "num_layers": 1,
+        "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 64, "per_device_train_batch_size": 16,
+        "learning_rate": 3e-3, "warmup_steps": 0, "max_steps": 12, "eval_steps": 6, "logging_steps": 2,
+        "early_stopping_patience": 0, "num_threads": 1,
+    }
+    base.update(overrides)
+    return load_config(sft.SFTConfig, None, {k: str(v) for k, v in base.items()})
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("toy"))
+
+
+def test_response_loss_is_padding_side_invariant_and_matches_full_logits() -> None:
+    from minionerec.modeling import TinyModelSpec, build_tiny_qwen2
+
+    model = build_tiny_qwen2(200, TinyModelSpec(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1,
+                                                intermediate_size=64), 0, seed=0)
+    g = torch.Generator().manual_seed(0)
+    features = []
+    for n in (5, 9, 14):
+        ids = torch.randint(1, 200, (n,), generator=g).tolist()
+        features.append({"input_ids": ids, "labels": [-100] * (n - 3) + ids[-3:]})
+    losses = []
+    for side in ("left", "right"):
+        batch = sft.PaddingCollator(0, side)(features)
+        assert batch["input_ids"].shape[1] % 8 == 0
+        loss, _ = sft.response_loss(model, batch)
+        full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                     position_ids=batch["position_ids"], labels=batch["labels"]).loss
+        assert torch.allclose(loss, full, atol=1e-5)
+        losses.append(loss)
+    assert torch.allclose(losses[0], losses[1], atol=1e-5)
+
+
+def test_labels_mask_the_prompt_with_the_real_tokenizer(toy: Path) -> None:
+    cfg = config(toy)
+    loaded = sft.load_sft_data(cfg)
+    _, tokenizer, _ = sft.build_model(cfg, loaded.items)
+    samples = loaded.train[:20]
+    encoded = data.tokenize_samples(tokenizer, samples, cfg.max_len)
+    for s, ids, labels in zip(samples, encoded["input_ids"], encoded["labels"]):
+        n_prompt = sum(1 for label in labels if label == -100)
+        assert tokenizer.decode(ids[:n_prompt]) == s.prompt
+        assert labels[n_prompt:] == ids[n_prompt:] and ids[-1] == tokenizer.eos_token_id
+        assert tokenizer.decode(ids[n_prompt:-1]) == s.completion
+
+
+def test_next_item_prompt_identical_across_sft_rl_and_evaluation(toy: Path) -> None:
+    from minionerec.io import read_split_csv
+
+    rows = read_split_csv(toy / "llm" / "valid" / "Toy.csv")
+    sft_prompts = [s.prompt for s in data.next_sid_samples(rows)]
+    assert sft_prompts == [data.next_item_prompt(list(r.history_item_sid)) for r in rows]
+    evaluate = pytest.importorskip("evaluate", reason="evaluate.py not present")
+    catalogue = pytest.importorskip("LogitProcessor").Catalogue
+    if hasattr(evaluate, "load_test_set") and hasattr(catalogue, "from_info"):
+        pass
+    if hasattr(evaluate, "load_test_set"):
+        import inspect
+
+        source = inspect.getsource(evaluate.load_test_set)
+        assert "next_item_prompt" in source, "evaluate.py must build prompts with data.next_item_prompt"
+    rl = pytest.importorskip("rl", reason="rl.py not present")
+    if hasattr(rl, "build_task_samples") or hasattr(rl, "build_rl_samples"):
+        per_task = data.build_task_samples(["next_sid"], rows, [], "x")["next_sid"]
+        assert [s.prompt for s in per_task] == sft_prompts
+
+
+def test_a_few_steps_lower_the_loss_and_save_a_usable_checkpoint(toy: Path) -> None:
+    cfg = config(toy, output_dir=toy / "run_loss", max_steps=24, eval_steps=12)
+    summary = sft.main(cfg)
+    out = Path(cfg.output_dir)
+    history = json.loads((out / "checkpoint-24" / "trainer_state.json").read_text())["log_history"]
+    losses = [h["loss"] for h in history if "loss" in h]
+    assert losses[-1] < losses[0] * 0.8, losses
+    assert summary["global_step"] == 24 and summary["tokens_per_s"] > 0
+    for name in ("config.json", "tokenizer.json", "sft.config.yaml", "sft.summary.json", "model.safetensors"):
+        assert (out / name).is_file(), name
+    from minionerec.modeling import load_pretrained
+
+    model, tokenizer = load_pretrained(str(out))
+    prompt = data.next_item_prompt(["<a_1><b_1><c_5>"])
+    ids = torch.tensor(data.encode_prompts(tokenizer, [prompt]))
+    generated = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False)
+    assert generated.shape[1] > ids.shape[1]
+    assert all(t in tokenizer.get_vocab() for t in ("<a_0>", "<b_2>", f"<c_{N_ITEMS - 1}>"))
+
+
+def test_resume_continues_from_the_saved_step(toy: Path) -> None:
+    out = toy / "run_resume"
+    first = sft.main(config(toy, output_dir=out, max_steps=6, eval_steps=3))
+    assert first["global_step"] == 6 and (out / "checkpoint-6").is_dir()
+    resumed = sft.main(config(toy, output_dir=out, max_steps=9, eval_steps=3, resume_from_checkpoint="auto"))
+    assert resumed["global_step"] == 9
+    history = json.loads((out / "checkpoint-9" / "trainer_state.json").read_text())["log_history"]
+    steps = [h["step"] for h in history if "loss" in h]
+    assert steps == sorted(set(steps)) and steps[-1] == 8  # logged every 2 steps, one run's history continued
+    fresh = sft.main(config(toy, output_dir=toy / "run_fresh", max_steps=9, eval_steps=3))
+    assert fresh["train_loss"] == pytest.approx(resumed["train_loss"], rel=0.05)
+
+
+def test_freeze_llm_run_changes_only_sid_rows(toy: Path) -> None:
+    cfg = config(toy, output_dir=toy / "run_frozen", freeze_llm="true", max_steps=4, weight_decay=0.1)
+    loaded = sft.load_sft_data(cfg)
+    model, _, _ = sft.build_model(config(toy, max_steps=4), loaded.items)  # same seed: the starting weights
+    sft.main(cfg)
+    from minionerec.modeling import load_pretrained
+
+    trained, tokenizer = load_pretrained(cfg.output_dir)
+    sid_ids = [i for t, i in tokenizer.get_vocab().items() if re.fullmatch(r"<[a-h]_\d+>", t)]
+    assert len(sid_ids) == 4 + 3 + N_ITEMS
+    mask = torch.zeros(len(tokenizer), dtype=torch.bool)
+    mask[sid_ids] = True
+    start = dict(model.named_parameters())
+    for name, p in trained.named_parameters():
+        if name.endswith("embed_tokens.weight"):
+            assert torch.equal(p[~mask], start[name][~mask])
+            assert not torch.equal(p[mask], start[name][mask])
+        else:
+            assert torch.equal(p, start[name]), name
+
+
+def test_bad_input_is_reported_clearly(toy: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        sft.main(config(toy, base_model=str(tmp_path / "nowhere")))
+    with pytest.raises(InputError, match="training set is empty"):
+        sft.main(config(toy, task_weights="{next_sid: 0}"))
+    bad = make_dataset(tmp_path / "bad")
+    index = json.loads((bad / "Toy.index.json").read_text())
+    index.pop("3")
+    (bad / "Toy.index.json").write_text(json.dumps(index))
+    (bad / "Toy.item.json").write_text(json.dumps({k: v for k, v in json.loads((bad / "Toy.item.json").read_text()).items()}))
+    with pytest.raises(InputError, match="not in the SID index"):
+        sft.main(config(bad))
+
+
+def test_cli_reports_input_errors_in_one_line(toy: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "sft.py"), "--dataset", "Toy", "--data_dir", str(toy / "llm"),
+         "--index_path", str(toy / "Toy.index.json"), "--item_json_path", str(toy / "Toy.item.json"),
+         "--base_model", str(tmp_path / "missing-model")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_with_accelerate(toy: Path) -> None:
+    out = toy / "run_ddp"
+    args = ["--dataset", "Toy", "--workdir", str(toy), "--data_dir", str(toy / "llm"),
+            "--index_path", str(toy / "Toy.index.json"), "--item_json_path", str(toy / "Toy.item.json"),
+            "--output_dir", str(out), "--bpe_vocab_size", "400", "--hidden_size", "32", "--num_layers", "1",
+            "--num_heads", "2", "--num_kv_heads", "1", "--intermediate_size", "64", "--max_steps", "4",
+            "--eval_steps", "2", "--per_device_train_batch_size", "8", "--num_threads", "1"]
+    result = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+         "--main_process_port", "29533", str(ROOT / "sft.py"), *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "sft.summary.json").read_text())
+    assert summary["global_step"] == 4
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
