@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import shutil
@@ -149,3 +150,58 @@ def test_two_processes_equal_one(experiment, one_process, tmp_path):
     one = read_json(out1 / "metrics.json")
     assert {k: two[k] for k in ("sid_level", "item_level", "CC", "n_samples")} == \
            {k: one[k] for k in ("sid_level", "item_level", "CC", "n_samples")}
+
+
+def test_metrics_from_files_hand_computed(tmp_path):
+    info = tmp_path / "info.txt"
+    write_info(info, [CatalogueItem(parse_sid("<a_1><b_1><c_1>"), "x", 0),
+                      CatalogueItem(parse_sid("<a_1><b_1><c_2>"), "y", 1),
+                      CatalogueItem(parse_sid("<a_1><b_1><c_2>"), "y twin", 2),   # collides with item 1
+                      CatalogueItem(parse_sid("<a_2><b_1><c_1>"), "z", 3)])
+    records = [
+        # hit at rank 0
+        {"input": "p", "output": "<a_1><b_1><c_1>\n", "predict": ["<a_1><b_1><c_1>", "<a_2><b_1><c_1>"], "item_id": 0},
+        # duplicate removed before ranking, then hit at rank 1; an invalid prediction counts in CC
+        {"input": "p", "output": "<a_2><b_1><c_1>\n", "predict": ["<a_9><b_9><c_9>", "<a_9><b_9><c_9>", "<a_2><b_1><c_1>"],
+         "item_id": 3},
+        # colliding SID: a SID-level hit at rank 0, item level ranks item 1 before item 2 -> rank 1
+        {"input": "p", "output": "<a_1><b_1><c_2>\n", "predict": ["<a_1><b_1><c_2>", "<a_1><b_1><c_1>"], "item_id": 2},
+        # miss
+        {"input": "p", "output": "<a_1><b_1><c_1>\n", "predict": ["<a_2><b_1><c_1>", "<a_1><b_1><c_2>"], "item_id": 0},
+    ]
+    result_json = tmp_path / "r.json"
+    result_json.write_text(json.dumps(records), encoding="utf-8")
+    m = evaluate.metrics_from_files(result_json, info, ks=(1, 3))
+    assert m["CC"] == 2
+    assert m["sid_level"]["HR@1"] == pytest.approx(2 / 4)
+    assert m["sid_level"]["NDCG@3"] == pytest.approx((1 + 1 / math.log2(3) + 1 + 0) / 4)
+    # item level: invalid SIDs expand to no items, so record 2's target ranks 0 there
+    assert m["item_level"]["HR@1"] == pytest.approx(2 / 4)
+    assert m["item_level"]["NDCG@3"] == pytest.approx((1 + 1 + 1 / math.log2(3)) / 4)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"input": "p", "predict": []}]), encoding="utf-8")
+    with pytest.raises(InputError, match="record 0"):
+        evaluate.metrics_from_files(bad, info)
+
+
+@pytest.mark.slow
+def test_industrial_catalogue_decodes_valid_distinct_items(tmp_path):
+    """Real data: the Industrial info/test files, a random tiny checkpoint, B=50 on a few users."""
+    from conftest import shared_path
+
+    info = shared_path("minionerec_amazon", "info", "Industrial_and_Scientific_5_2016-10-2018-11.txt")
+    test = shared_path("minionerec_amazon", "test", "Industrial_and_Scientific_5_2016-10-2018-11.csv")
+    from minionerec.io import read_info
+
+    sids = [i.sid_string for i in read_info(info)]
+    tokenizer = build_tokenizer(sid_vocabulary([parse_sid(s) for s in sids]))
+    model = build_model(len(tokenizer), seed=0)
+    model.save_pretrained(tmp_path / "ckpt")
+    tokenizer.save_pretrained(tmp_path / "ckpt")
+    cfg = load_config(evaluate.EvaluateConfig, None, {
+        "model_path": str(tmp_path / "ckpt"), "test_file": str(test), "info_file": str(info),
+        "output_dir": str(tmp_path / "out"), "num_beams": 50, "batch_size": 8, "max_samples": 16, "device": "cpu"})
+    metrics = evaluate.main(cfg)
+    assert metrics["CC"] == 0 and metrics["n_samples"] == 16
+    for record in read_json(tmp_path / "out" / "predictions.json"):
+        assert len(set(record["predict"])) == 50
