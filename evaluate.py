@@ -78,6 +78,9 @@ class EvaluateConfig:
     device: str = field(default="auto", metadata={"help": "'auto' (the accelerate device), 'cpu' or 'cuda'."})
     dtype: str = field(default="auto", metadata={"help": "'auto' (bf16 on GPU, fp32 on CPU), 'float32' or 'bfloat16'."})
     resume: bool = field(default=True, metadata={"help": "Reuse finished batches from <output_dir>/partial."})
+    shared_prefix: bool = field(
+        default=True, metadata={"help": "Keep each prompt's KV cache once for all its beams (false: expand it per beam)."})
+    num_threads: int = field(default=0, metadata={"help": "torch CPU threads per process (0 = torch's default)."})
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,7 +187,8 @@ def decode_shard(model: Any, tokenizer: Any, trie: SIDTrie, prompts: Sequence[st
         for start in tqdm(starts, desc="evaluate", disable=not starts):
             chunk = prompts[start:start + cfg.batch_size]
             result = sid_beam_search(model, trie, encode_prompts(tokenizer, chunk), cfg.num_beams, pad,
-                                     batch_size=cfg.batch_size, normalization=cfg.normalization)
+                                     batch_size=cfg.batch_size, normalization=cfg.normalization,
+                                     shared_prefix=cfg.shared_prefix)
             for preds in result.sid_strings(trie):
                 done.append(preds)
                 if handle is not None:
@@ -225,6 +229,8 @@ def main(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Catalogue], T
         raise InputError(f"evaluate.batch_size must be >= 1, got {cfg.batch_size}")
     state = PartialState(cpu=cfg.device == "cpu")
     seed_everything(cfg.seed)
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
     out_dir = output_dir_of(cfg)
 
     catalogue = Catalogue.from_info(read_info(cfg.info_file))

@@ -64,9 +64,11 @@ class PythonPrefixProcessor(LogitsProcessor):
     so that its outputs can be compared exactly with the other decoders.
     """
 
-    def __init__(self, sequences: list[list[int]], prompt_length: int, eos_token_id: int) -> None:
+    def __init__(self, sequences: list[list[int]], prompt_length: int, eos_token_id: int,
+                 renormalize_over: torch.Tensor | None = None) -> None:
         self.prompt_length = prompt_length
         self.eos = eos_token_id
+        self.renormalize_over = renormalize_over   # normalization="trie": log-softmax over these token ids
         self.allowed: dict[tuple[int, ...], list[int]] = {}
         for seq in sequences:
             for i in range(len(seq)):
@@ -75,6 +77,8 @@ class PythonPrefixProcessor(LogitsProcessor):
                     bucket.append(seq[i])
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.renormalize_over is not None:
+            scores = scores - torch.logsumexp(scores[:, self.renormalize_over], dim=-1, keepdim=True)
         mask = torch.full_like(scores, float("-inf"))
         for row in range(input_ids.shape[0]):
             key = tuple(input_ids[row, self.prompt_length:].tolist())
@@ -99,15 +103,15 @@ def load_data(users: int, seed: int) -> tuple[list[str], list[str], str]:
     return sids, prompts, "synthetic catalogue (shared data absent)"
 
 
-def build_checkpoint(folder: Path, sids: list[str], prompts: list[str], gpu: bool, hidden: int, layers: int, seed: int) -> None:
+def build_checkpoint(folder: Path, sids: list[str], prompts: list[str], gpu: bool, hidden: int, layers: int, seed: int,
+                     tokenizer_kind: str = "bpe") -> None:
     from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, qwen_tokenizer, train_bpe_tokenizer
 
+    tokenizer = qwen_tokenizer() if gpu or tokenizer_kind == "qwen" else train_bpe_tokenizer(prompts[:2000], 2000)
     if gpu:
-        tokenizer = qwen_tokenizer()
         spec = TinyModelSpec(hidden_size=896, num_layers=24, num_heads=14, num_kv_heads=2, intermediate_size=4864,
                              max_position_embeddings=4096)
     else:
-        tokenizer = train_bpe_tokenizer(prompts[:2000], 2000)
         spec = TinyModelSpec(hidden_size=hidden, num_layers=layers, num_heads=4, num_kv_heads=2,
                              intermediate_size=hidden * 4, max_position_embeddings=2048)
     add_sid_tokens(tokenizer, sid_vocabulary([parse_sid(s) for s in sids]))
@@ -134,17 +138,18 @@ def run_worker(args: argparse.Namespace) -> None:
     sids = spec["sids"]
     trie = SIDTrie.from_sids(sids, tokenizer, device)
     prompts = encode_prompts(tokenizer, spec["prompts"])
-    beams, mode, batch = spec["beams"], spec["mode"], spec["batch_size"]
+    beams, mode, batch, norm = spec["beams"], spec["mode"], spec["batch_size"], spec["normalization"]
     pad = pad_token_id_of(tokenizer)
 
     def decode(chunk: list[list[int]]) -> list[list[str]]:
         if mode == "dedicated":
-            return sid_beam_search(model, trie, chunk, beams, pad, batch_size=batch).sid_strings(trie)
+            return sid_beam_search(model, trie, chunk, beams, pad, batch_size=batch, normalization=norm).sid_strings(trie)
         ids, mask = left_pad(chunk, pad, device)
         if mode == "generate_trie":
-            generated = generate_with_trie(model, trie, ids, mask, num_beams=beams, pad_token_id=pad)
+            generated = generate_with_trie(model, trie, ids, mask, num_beams=beams, pad_token_id=pad, normalization=norm)
         else:
-            processor = PythonPrefixProcessor(trie.sequences, ids.shape[1], trie.eos_token_id)
+            processor = PythonPrefixProcessor(trie.sequences, ids.shape[1], trie.eos_token_id,
+                                              trie.vocab if norm == "trie" else None)
             kwargs = pinned_generation_kwargs(num_beams=beams, num_return_sequences=beams, max_new_tokens=trie.max_depth,
                                               eos_token_id=trie.eos_token_id, pad_token_id=pad)
             from transformers import GenerationConfig
@@ -181,7 +186,8 @@ def measure(folder: Path, mode: str, beams: int, prompts: list[str], sids: list[
     spec = folder / f"spec-{mode}-{beams}.json"
     out = folder / f"out-{mode}-{beams}.json"
     spec.write_text(json.dumps({"checkpoint": str(folder / "ckpt"), "gpu": args.gpu, "sids": sids, "prompts": prompts,
-                                "beams": beams, "mode": mode, "batch_size": args.batch_size}))
+                                "beams": beams, "mode": mode, "batch_size": args.batch_size,
+                                "normalization": args.normalization}))
     cmd = [sys.executable, __file__, "--worker", str(spec), "--worker_out", str(out), "--threads", str(args.threads)]
     subprocess.run(cmd, check=True, env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
     return json.loads(out.read_text())
@@ -198,7 +204,7 @@ def full_evaluation(folder: Path, args: argparse.Namespace) -> dict:
     cfg = load_config(evaluate.EvaluateConfig, None, {
         "model_path": str(folder / "ckpt"), "test_file": str(TEST), "info_file": str(INFO),
         "output_dir": str(folder / "full_eval"), "num_beams": 50, "batch_size": args.eval_batch_size,
-        "device": "cuda" if args.gpu else "cpu", "resume": False,
+        "device": "cuda" if args.gpu else "cpu", "resume": False, "normalization": args.normalization,
     })
     start = time.perf_counter()
     metrics = evaluate.main(cfg)
@@ -219,6 +225,10 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tokenizer", choices=("bpe", "qwen"), default="bpe",
+                        help="bpe: 2k-token BPE trained on the prompts; qwen: the real 151k Qwen vocabulary")
+    parser.add_argument("--normalization", choices=("full", "trie"), default="full",
+                        help="beam scores over the full vocabulary, or over the trie rows only (all three decoders)")
     parser.add_argument("--gpu", action="store_true", help="Qwen2.5-0.5B-shaped model, real Qwen vocabulary, bf16 on CUDA")
     parser.add_argument("--full_eval", action="store_true", help="also time evaluate.py on every test user at B=50")
     parser.add_argument("--skip_modes", action="store_true", help="only --full_eval")
@@ -237,10 +247,12 @@ def main() -> None:
                     "device": "cuda" if args.gpu else f"cpu ({args.threads} threads)",
                     "model": "Qwen2.5-0.5B-shaped (random, bf16)" if args.gpu else
                     f"tiny Qwen2 hidden {args.hidden} x {args.layers} layers (random, fp32)",
+                    "tokenizer": "qwen (151k)" if args.gpu or args.tokenizer == "qwen" else "bpe (2k, trained on prompts)",
+                    "normalization": args.normalization, "batch_size": args.batch_size,
                     "load_average_at_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        build_checkpoint(folder / "ckpt", sids, prompts, args.gpu, args.hidden, args.layers, args.seed)
+        build_checkpoint(folder / "ckpt", sids, prompts, args.gpu, args.hidden, args.layers, args.seed, args.tokenizer)
         if not args.skip_modes:
             rows = []
             for beams in [int(b) for b in args.beams.split(",")]:
