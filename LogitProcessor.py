@@ -28,25 +28,36 @@ batched with left padding) and shares that KV cache among the user's beams: with
 to [prompt KV ; the beam's own few generated tokens] through a registered attention function that
 merges the two parts by log-sum-exp (:func:`_shared_prefix_attention`; models with sliding-window
 layers fall back to expanding the cache to the beams, as ``shared_prefix=False`` does).  At every
-step it scores only the candidate tokens allowed by the trie.  With ``normalization="full"`` (default) a candidate's
-score is its log-probability under the full-vocabulary softmax, so the search reproduces
+step it scores only the candidate tokens allowed by the trie.  With ``normalization="full"``
+(default) a candidate's score is its log-probability under the full-vocabulary softmax, so the
+search reproduces
 ``model.generate(num_beams=B, num_return_sequences=B, length_penalty=0, do_sample=False)`` with
 :class:`TrieLogitsProcessor` (same selection rule: top-2B candidates, a candidate ending in EOS
 is finished when it ranks among the first B, the next running beams are the best B unfinished).
 With ``normalization="trie"`` only the trie-vocabulary rows of the LM head are computed (SID
 tokens, the newline and EOS: a few hundred rows instead of ~150k) and scores are normalised over
 those rows; the processor offers the same mode, so both modes are testable against ``generate``.
-Each user gets the top-B *distinct valid* SIDs (catalogue SIDs are distinct leaves), with the
-catalogue row index, the summed log-probability, and the completion token ids and mask (the
-tokens after the prompt, up to and including EOS) that a GRPO trainer needs to recompute
-log-probs.  Constrained sampling (:func:`sid_sample`, temperature) and constrained beam sampling
+Each user gets the top-B *distinct valid* SIDs (catalogue SIDs are distinct leaves) as a
+:class:`Decoded`: the SID index (into ``trie.sids``; :meth:`Decoded.item_rows` maps it to info-file
+rows through a :class:`Catalogue`), the summed log-probability, and the completion token ids and
+mask (the tokens after the prompt, up to and including EOS) that a GRPO trainer needs to
+recompute log-probs.  Constrained sampling (:func:`sid_sample`, temperature) and constrained beam sampling
 (``sid_beam_search(..., sample=True)``: Gumbel-top-k, the same as HF's multinomial without
 replacement) reuse the same machinery; every output is a valid catalogue SID by construction.
 
 **Pinned generation settings.**  The dedicated decoders never read ``generation_config``.  For
-``model.generate`` use :func:`pinned_generation_kwargs`, which sets every sampling/penalty field
-to a neutral value so a checkpoint's ``generation_config.json`` (top_k, top_p,
-repetition_penalty, do_sample, ...) cannot leak in.
+``model.generate`` use :func:`generate_with_trie` (or :func:`pinned_generation_kwargs`), which sets
+every sampling/penalty field to a neutral value and blanks ``model.generation_config`` during the
+call, so a checkpoint's ``generation_config.json`` (top_k, top_p, repetition_penalty, do_sample,
+...) cannot leak in.
+
+Typical use::
+
+    catalogue = Catalogue.from_info(read_info(info_file))
+    trie = SIDTrie.from_sids(catalogue.sids, tokenizer)
+    prompts = encode_prompts(tokenizer, [next_item_prompt(history) for history in histories])
+    decoded = sid_beam_search(model, trie, prompts, num_beams=50, pad_token_id=pad_token_id_of(tokenizer))
+    decoded.sid_strings(trie)        # [[sid, ...] * 50] per user, best first
 """
 
 from __future__ import annotations
@@ -548,6 +559,10 @@ class Decoded:
     def sid_strings(self, trie: SIDTrie) -> list[list[str]]:
         rows = self.sid_index.tolist()
         return [[trie.sids[i] for i in row if i >= 0] for row in rows]
+
+    def item_rows(self, catalogue: "Catalogue") -> list[list[int]]:
+        """First info-file row of every decoded SID (the trie must be built from ``catalogue.sids``)."""
+        return [[catalogue.sid_rows[i][0] for i in row if i >= 0] for row in self.sid_index.tolist()]
 
     @staticmethod
     def concat(parts: Sequence["Decoded"]) -> "Decoded":

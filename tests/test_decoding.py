@@ -286,3 +286,16 @@ def test_empty_prompt_is_an_input_error(setup):
         encode_prompts(tok, ["a prompt", ""])
     with pytest.raises(InputError, match="empty"):
         left_pad([[1, 2], []], 0)
+
+
+def test_catalogue_groups_colliding_rows_and_maps_decoded_items(setup):
+    from LogitProcessor import Catalogue, Decoded
+    from minionerec.io import CatalogueItem
+
+    items = [CatalogueItem(parse_sid(s), f"t{i}", 100 + i) for i, s in enumerate(HAND_MADE[:3] + [HAND_MADE[1]])]
+    catalogue = Catalogue.from_info(items)
+    assert catalogue.sids == HAND_MADE[:3] and catalogue.sid_rows == [[0], [1, 3], [2]]
+    assert catalogue.sid_to_items() == {HAND_MADE[0]: [100], HAND_MADE[1]: [101, 103], HAND_MADE[2]: [102]}
+    decoded = Decoded(torch.tensor([[1, 2, 0]]), torch.zeros(1, 3), torch.zeros(1, 3, 5, dtype=torch.long),
+                      torch.zeros(1, 3, 5, dtype=torch.long))
+    assert decoded.item_rows(catalogue) == [[1, 2, 0]]
