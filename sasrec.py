@@ -70,10 +70,12 @@ class Catalogue:
     def from_info(cls, info_path: str | Path) -> "Catalogue":
         items: list[CatalogueItem] = read_info(info_path)
         ids = tuple(item.item_id for item in items)
-        if len(set(ids)) != len(ids):
-            seen: set[int] = set()
-            dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-            raise InputError(f"info file {info_path}: item id {dup} appears on several lines; item ids must be unique")
+        seen: set[int] = set()
+        for line, item_id in enumerate(ids, start=1):
+            if item_id in seen:
+                raise InputError(f"info file {info_path}: item id {item_id} appears on several lines (again on item "
+                                 f"line {line}); item ids must be unique")
+            seen.add(item_id)
         return cls(ids, tuple(item.sid_string for item in items), file_sha256(info_path), str(info_path))
 
     @property
@@ -444,7 +446,8 @@ def train_sequential_model(
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     state_path = Path(out_dir) / TRAIN_STATE if out_dir else None
     if resume and state_path is not None and state_path.is_file():
-        saved = torch.load(state_path, map_location=dev, weights_only=True)
+        # On CPU: RNG states must stay CPU tensors; load_state_dict copies weights to ``dev``.
+        saved = torch.load(state_path, map_location="cpu", weights_only=True)
         if saved.get("run_hash") == run_hash:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
