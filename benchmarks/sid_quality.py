@@ -64,7 +64,9 @@ def runs(args) -> list[tuple[str, dict]]:
         ("rqkmeans_constrained (exact)", dict(method="rqkmeans_constrained", balance="exact")),
         ("rqkmeans_constrained (scalable)", dict(method="rqkmeans_constrained", balance="scalable")),
         ("rqvae", dict(method="rqvae", lr=1e-3, **vae)),
-        ("rqkmeans_plus", dict(method="rqkmeans_plus", lr=1e-4, **vae)),
+        # warm start from the exact constrained run above (reference 4.5)
+        ("rqkmeans_plus", dict(method="rqkmeans_plus", lr=1e-4, **vae, codebook_path=str(
+            args.out_dir / "rqkmeans_constrained_exact" / "Industrial.codebooks.npz"))),
         ("rqkmeans_faiss + extra_level", dict(method="rqkmeans_faiss", collision_mode="extra_level")),
     ], common
 
