@@ -36,7 +36,12 @@ search reproduces
 is finished when it ranks among the first B, the next running beams are the best B unfinished).
 With ``normalization="trie"`` only the trie-vocabulary rows of the LM head are computed (SID
 tokens, the newline and EOS: a few hundred rows instead of ~150k) and scores are normalised over
-those rows; the processor offers the same mode, so both modes are testable against ``generate``.
+those rows.  With ``normalization="allowed"`` each step is normalised over the tokens the trie
+allows there (the model conditioned on staying in the catalogue: item probabilities sum to 1);
+forced steps then cost nothing, so once every beam has a single way left to finish
+(``SIDTrie.forced_from_depth``, e.g. after the third token of 3-token SIDs) the search appends
+the forced ``"\\n"`` + EOS without model calls.  The processor offers all three modes, so each
+is tested against ``generate``.
 Each user gets the top-B *distinct valid* SIDs (catalogue SIDs are distinct leaves) as a
 :class:`Decoded`: the SID index (into ``trie.sids``; :meth:`Decoded.item_rows` maps it to info-file
 rows through a :class:`Catalogue`), the summed log-probability, and the completion token ids and
@@ -76,7 +81,7 @@ from minionerec.sid import check_sid_tokens, parse_sid, sid_vocabulary
 
 logger = logging.getLogger("minionerec.decoding")
 
-NORMALIZATIONS = ("full", "trie")
+NORMALIZATIONS = ("full", "trie", "allowed")
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,6 +136,35 @@ def pad_token_id_of(tokenizer: Any) -> int:
 # The trie
 # --------------------------------------------------------------------------------------------
 
+def _forced_tails(children: list[dict[int, int]], leaf_of: dict[int, int], max_depth: int,
+                  eos_token_id: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Per node: the forced rest of the completion when the subtree is a single chain."""
+    n_nodes = len(children)
+    depth = [0] * n_nodes
+    order = [0]
+    for node in order:  # breadth-first: parents before children
+        for child in children[node].values():
+            depth[child] = depth[node] + 1
+            order.append(child)
+    tail: list[list[int] | None] = [None] * n_nodes
+    leaf = [-1] * n_nodes
+    for node in reversed(order):
+        kids = children[node]
+        if not kids:
+            tail[node], leaf[node] = [], leaf_of.get(node, -1)
+        elif len(kids) == 1:
+            (token, child), = kids.items()
+            if tail[child] is not None:
+                tail[node], leaf[node] = [token] + tail[child], leaf[child]
+    tail_tokens = torch.full((n_nodes, max_depth), eos_token_id, dtype=torch.long)
+    for node, rest in enumerate(tail):
+        if rest:
+            tail_tokens[node, : len(rest)] = torch.tensor(rest)
+    branching_depths = [depth[n] for n in range(n_nodes) if tail[n] is None]
+    forced_from = (max(branching_depths) + 1) if branching_depths else 0
+    return tail_tokens, torch.tensor(leaf, dtype=torch.long), forced_from
+
+
 @dataclass
 class SIDTrie:
     """Catalogue SIDs as a token trie stored in tensors (see the module docstring)."""
@@ -145,6 +179,9 @@ class SIDTrie:
     eos_token_id: int
     eos_local: int                  # index of EOS in ``vocab``
     max_depth: int
+    tail_tokens: torch.Tensor       # (N, max_depth): the forced remaining tokens of a chain node, EOS-padded
+    tail_leaf: torch.Tensor         # (N,) SID index a chain node must end at, -1 for branching nodes
+    forced_from_depth: int          # every node this deep or deeper has at most one way to finish
 
     @classmethod
     def from_sids(cls, sids: Sequence[str], tokenizer: Any, device: torch.device | str = "cpu") -> "SIDTrie":
@@ -202,12 +239,15 @@ class SIDTrie:
             leaf_sid[node] = sid_index
         vocab = torch.unique(torch.tensor([t for seq in sequences for t in seq] + [eos_token_id]))
         child_local = torch.searchsorted(vocab, child_tokens)
+        max_depth = max(len(s) for s in sequences)
+        tail_tokens, tail_leaf, forced_from_depth = _forced_tails(children, leaf_of, max_depth, eos_token_id)
         return cls(
             sids=list(sids), sequences=[list(s) for s in sequences],
             child_tokens=child_tokens.to(device), child_nodes=child_nodes.to(device),
             child_local=child_local.to(device), leaf_sid=leaf_sid.to(device), vocab=vocab.to(device),
             eos_token_id=eos_token_id, eos_local=int(torch.searchsorted(vocab, torch.tensor(eos_token_id))),
-            max_depth=max(len(s) for s in sequences),
+            max_depth=max_depth, tail_tokens=tail_tokens.to(device), tail_leaf=tail_leaf.to(device),
+            forced_from_depth=forced_from_depth,
         )
 
     @property
@@ -221,7 +261,8 @@ class SIDTrie:
     def to(self, device: torch.device | str) -> "SIDTrie":
         return SIDTrie(self.sids, self.sequences, self.child_tokens.to(device), self.child_nodes.to(device),
                        self.child_local.to(device), self.leaf_sid.to(device), self.vocab.to(device),
-                       self.eos_token_id, self.eos_local, self.max_depth)
+                       self.eos_token_id, self.eos_local, self.max_depth, self.tail_tokens.to(device),
+                       self.tail_leaf.to(device), self.forced_from_depth)
 
     def allowed(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(tokens, next_nodes, local)`` of shape ``nodes.shape + (K,)`` for every row.
@@ -322,8 +363,10 @@ class TrieLogitsProcessor(LogitsProcessor):
         if self.normalization == "trie":
             sub = scores[:, trie.vocab]
             scores = scores - torch.logsumexp(sub.float(), dim=-1, keepdim=True).to(scores.dtype)
-        masked = torch.full_like(scores, float("-inf"))
-        return masked.scatter(1, tokens, scores.gather(1, tokens))
+        masked = torch.full_like(scores, float("-inf")).scatter(1, tokens, scores.gather(1, tokens))
+        if self.normalization == "allowed":
+            masked = torch.log_softmax(masked.float(), dim=-1).to(scores.dtype)
+        return masked
 
 
 def pinned_generation_kwargs(*, num_beams: int, num_return_sequences: int, max_new_tokens: int,
@@ -396,7 +439,7 @@ class _Stepper:
         self.bias = getattr(head, "bias", None)
         self.trie = trie
         self.normalization = normalization
-        if normalization == "trie":
+        if normalization in ("trie", "allowed"):
             self.sub_weight = self.weight[trie.vocab]
             self.sub_bias = self.bias[trie.vocab] if self.bias is not None else None
 
@@ -407,8 +450,16 @@ class _Stepper:
         return out.last_hidden_state[:, -1]
 
     def candidate_log_probs(self, hidden: torch.Tensor, tokens: torch.Tensor, local: torch.Tensor,
-                            temperature: float = 1.0) -> torch.Tensor:
-        """Log-probs (rows, K) of each row's candidate tokens, float32."""
+                            temperature: float = 1.0, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-probs (rows, K) of each row's candidate tokens, float32.
+
+        ``valid`` marks real candidates (padding repeats a token); "allowed" normalises over them.
+        """
+        if self.normalization == "allowed":
+            logits = F.linear(hidden, self.sub_weight, self.sub_bias).float().gather(1, local)
+            if valid is not None:
+                logits = logits.masked_fill(~(valid | ~valid.any(-1, keepdim=True)), float("-inf"))
+            return torch.log_softmax(logits / temperature, dim=-1)
         if self.normalization == "full":
             logits, index = F.linear(hidden, self.weight, self.bias).float(), tokens
         else:
@@ -613,7 +664,8 @@ def sid_beam_search_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, p
         width = nodes.shape[1]
         cand_tok, cand_next, cand_local = trie.allowed(nodes)                     # (U, W, K)
         k = cand_tok.shape[-1]
-        logp = stepper.candidate_log_probs(hidden, cand_tok.reshape(-1, k), cand_local.reshape(-1, k), temperature)
+        logp = stepper.candidate_log_probs(hidden, cand_tok.reshape(-1, k), cand_local.reshape(-1, k), temperature,
+                                           (cand_next >= 0).reshape(-1, k))
         cand_scores = scores.unsqueeze(-1) + logp.view(users, width, k)
         cand_scores = cand_scores.masked_fill(cand_next < 0, neg_inf).view(users, width * k)
         n_keep = min(2 * beams, width * k)
@@ -651,6 +703,19 @@ def sid_beam_search_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, p
         scores, pick = torch.topk(run_key, n_run, dim=-1)
         nodes = top_next.gather(1, pick).masked_fill(~torch.isfinite(scores), -1)
         tokens_so_far = top_seq.gather(1, pick.unsqueeze(-1).expand(-1, -1, step + 1))
+        if normalization == "allowed" and step + 1 >= trie.forced_from_depth:
+            # every running beam has one way left to finish, worth log 1 = 0: finish them all now
+            # (generate would keep all of them through the forced steps and finish them together)
+            safe = nodes.clamp(min=0)
+            finite = torch.isfinite(scores)
+            forced_seq = torch.cat([tokens_so_far, trie.tail_tokens[safe]], -1)[..., :depth]
+            merged_scores = torch.cat([done_scores, scores.masked_fill(~finite, neg_inf)], 1)
+            merged_sid = torch.cat([done_sid, torch.where(finite, trie.tail_leaf[safe], -1)], 1)
+            merged_tokens = torch.cat([done_tokens, forced_seq], 1)
+            done_scores, pick = torch.topk(merged_scores, beams, dim=-1)
+            done_sid = merged_sid.gather(1, pick).masked_fill(~torch.isfinite(done_scores), -1)
+            done_tokens = merged_tokens.gather(1, pick.unsqueeze(-1).expand(-1, -1, depth))
+            break
         parent_rows = (user_offset * width + parent.gather(1, pick)).reshape(-1)
         hidden = state.step(tokens_so_far[:, :, -1].reshape(-1), parent_rows, step)
 
@@ -710,7 +775,7 @@ def sid_sample_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, prompt
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
     for step in range(trie.max_depth):
         cand_tok, cand_next, cand_local = trie.allowed(nodes)
-        logp = stepper.candidate_log_probs(hidden, cand_tok, cand_local)
+        logp = stepper.candidate_log_probs(hidden, cand_tok, cand_local, valid=cand_next >= 0)
         keys = (logp / temperature).masked_fill(cand_next < 0, float("-inf"))
         gumbel = -torch.log(-torch.log(torch.rand(keys.shape, device=device, generator=generator).clamp_min(1e-20)))
         choice = torch.argmax(keys + gumbel, dim=-1, keepdim=True)
@@ -722,9 +787,14 @@ def sid_sample_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, prompt
         finished = finished | (active & (trie.leaf_sid[nodes.clamp(min=0)] >= 0))
         if step == trie.max_depth - 1:
             break
+        if normalization == "allowed" and step + 1 >= trie.forced_from_depth:
+            # the rest of every sample is forced (probability 1): append it without model calls
+            rest = trie.tail_tokens[nodes.clamp(min=0)][:, : trie.max_depth - step - 1]
+            tokens[:, step + 1:] = torch.where((~finished).unsqueeze(-1), rest, tokens[:, step + 1:])
+            break
         hidden = state.step(tokens[:, step], parent_rows, step)
         parent_rows = None
-    sid_index = trie.leaf_sid[nodes.clamp(min=0)].view(users, n)
+    sid_index = trie.tail_leaf[nodes.clamp(min=0)].masked_fill(nodes < 0, -1).view(users, n)
     ids, cmask = _completion_from_tokens(tokens.view(users, n, -1), sid_index, trie, pad_token_id)
     return Decoded(sid_index, logprob.view(users, n), ids, cmask)
 

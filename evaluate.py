@@ -71,7 +71,8 @@ class EvaluateConfig:
     normalization: str = field(
         default="full",
         metadata={"help": "'full': beam scores are full-vocabulary log-probs (upstream, exact vs generate); "
-                  "'trie': only the trie rows of the LM head are computed and normalised (faster, large vocab)."})
+                  "'trie': only the trie rows of the LM head are computed and normalised (faster, large vocab); "
+                  "'allowed': normalised over the allowed tokens of each step, forced steps skipped (fastest)."})
     ks: list[int] = field(default_factory=lambda: list(DEFAULT_KS),
                           metadata={"help": "K values of HR@K/NDCG@K (those > num_beams are dropped)."})
     max_samples: int = field(default=0, metadata={"help": "Evaluate only the first N test rows (0 = all)."})

@@ -65,10 +65,11 @@ class PythonPrefixProcessor(LogitsProcessor):
     """
 
     def __init__(self, sequences: list[list[int]], prompt_length: int, eos_token_id: int,
-                 renormalize_over: torch.Tensor | None = None) -> None:
+                 renormalize_over: torch.Tensor | None = None, allowed_only: bool = False) -> None:
         self.prompt_length = prompt_length
         self.eos = eos_token_id
         self.renormalize_over = renormalize_over   # normalization="trie": log-softmax over these token ids
+        self.allowed_only = allowed_only           # normalization="allowed": log-softmax over the allowed tokens
         self.allowed: dict[tuple[int, ...], list[int]] = {}
         for seq in sequences:
             for i in range(len(seq)):
@@ -83,6 +84,8 @@ class PythonPrefixProcessor(LogitsProcessor):
         for row in range(input_ids.shape[0]):
             key = tuple(input_ids[row, self.prompt_length:].tolist())
             mask[row, self.allowed.get(key, [self.eos])] = 0
+        if self.allowed_only:
+            return torch.log_softmax((scores + mask).float(), dim=-1).to(scores.dtype)
         return scores + mask
 
 
@@ -149,7 +152,7 @@ def run_worker(args: argparse.Namespace) -> None:
             generated = generate_with_trie(model, trie, ids, mask, num_beams=beams, pad_token_id=pad, normalization=norm)
         else:
             processor = PythonPrefixProcessor(trie.sequences, ids.shape[1], trie.eos_token_id,
-                                              trie.vocab if norm == "trie" else None)
+                                              trie.vocab if norm == "trie" else None, allowed_only=norm == "allowed")
             kwargs = pinned_generation_kwargs(num_beams=beams, num_return_sequences=beams, max_new_tokens=trie.max_depth,
                                               eos_token_id=trie.eos_token_id, pad_token_id=pad)
             from transformers import GenerationConfig
@@ -227,8 +230,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tokenizer", choices=("bpe", "qwen"), default="bpe",
                         help="bpe: 2k-token BPE trained on the prompts; qwen: the real 151k Qwen vocabulary")
-    parser.add_argument("--normalization", choices=("full", "trie"), default="full",
-                        help="beam scores over the full vocabulary, or over the trie rows only (all three decoders)")
+    parser.add_argument("--normalization", choices=("full", "trie", "allowed"), default="full",
+                        help="beam-score normalisation (LogitProcessor.NORMALIZATIONS), the same for all three decoders")
     parser.add_argument("--gpu", action="store_true", help="Qwen2.5-0.5B-shaped model, real Qwen vocabulary, bf16 on CUDA")
     parser.add_argument("--full_eval", action="store_true", help="also time evaluate.py on every test user at B=50")
     parser.add_argument("--skip_modes", action="store_true", help="only --full_eval")

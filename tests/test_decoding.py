@@ -103,6 +103,37 @@ def test_trie_hand_made_mixed_lengths_and_shared_prefixes():
         assert trie.leaf_sid[node].item() == index
         assert seq[-2:] == [nl[0], eos]
     assert trie.max_depth == 6
+    # forced tails: after <a_1><b_1><c_1> the completion still branches; deeper nodes never do
+    assert trie.forced_from_depth == 4
+    a3 = trie.walk(torch.tensor([[tid["<a_3>"]]]))
+    assert trie.tail_leaf[a3].item() == HAND_MADE.index("<a_3><b_4><c_5><d_0>")
+    assert trie.tail_tokens[a3][0, :5].tolist() == [tid["<b_4>"], tid["<c_5>"], tid["<d_0>"], nl[0], eos]
+    assert trie.tail_leaf[0].item() == -1
+
+
+def test_allowed_normalization_skips_forced_steps_and_equals_generate():
+    sids = _catalogue(seed=4)[:-3]            # uniform 3-token SIDs: the tail is forced from depth 3
+    tok = build_tokenizer(sid_vocabulary([parse_sid(s) for s in sids]))
+    model = build_model(len(tok), seed=2)
+    trie = SIDTrie.from_sids(sids, tok)
+    assert trie.forced_from_depth == 3
+    rng = random.Random(3)
+    prompts = encode_prompts(tok, [next_item_prompt(rng.sample(sids, 3)) for _ in range(3)])
+    pad = pad_token_id_of(tok)
+    mine = sid_beam_search(model, trie, prompts, 10, pad, normalization="allowed")
+    ids, mask = left_pad(prompts, pad)
+    generated = generate_with_trie(model, trie, ids, mask, num_beams=10, pad_token_id=pad, normalization="allowed")
+    assert mine.sid_strings(trie) == _hf_sids(tok, generated, 10)
+    for u in range(3):
+        for j in range(10):
+            comp = mine.completion_ids[u, j][mine.completion_mask[u, j].bool()].tolist()
+            assert comp == trie.sequences[mine.sid_index[u, j].item()]
+    sampled = sid_sample(model, trie, prompts, 5, pad, normalization="allowed", generator=torch.Generator().manual_seed(0))
+    assert (sampled.sid_index >= 0).all()
+    for u in range(3):
+        for j in range(5):
+            comp = sampled.completion_ids[u, j][sampled.completion_mask[u, j].bool()].tolist()
+            assert comp == trie.sequences[sampled.sid_index[u, j].item()]
 
 
 def test_trie_rejects_tokenizer_without_sid_tokens():
@@ -154,7 +185,7 @@ def test_processor_trie_normalization_sums_to_one(setup):
 # Dedicated search == generate + processor
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("normalization", ["full", "trie"])
+@pytest.mark.parametrize("normalization", ["full", "trie", "allowed"])
 @pytest.mark.parametrize("num_beams", [4, 12])
 def test_dedicated_search_equals_generate(setup, normalization, num_beams):
     sids, tok, model, trie, prompts = setup
@@ -241,6 +272,9 @@ def test_cc_is_zero_under_adversarial_logits(setup, adversarial):
         "beam-trie-norm": sid_beam_search(adversarial, trie, prompts, 8, pad, normalization="trie").sid_strings(trie),
         "beam-sample": sid_beam_search(adversarial, trie, prompts, 8, pad, sample=True, generator=gen).sid_strings(trie),
         "sample": sid_sample(adversarial, trie, prompts, 8, pad, temperature=1.5, generator=gen).sid_strings(trie),
+        "sample-allowed": sid_sample(adversarial, trie, prompts, 8, pad, normalization="allowed",
+                                     generator=gen).sid_strings(trie),
+        "beam-allowed": sid_beam_search(adversarial, trie, prompts, 8, pad, normalization="allowed").sid_strings(trie),
     }
     ids, mask = left_pad(prompts, pad)
     outputs["generate"] = _hf_sids(tok, generate_with_trie(adversarial, trie, ids, mask, num_beams=8, pad_token_id=pad), 8)
