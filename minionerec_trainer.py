@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import random
 import time
 from collections import defaultdict
@@ -104,7 +105,9 @@ class MiniOneRecGRPOConfig(TrainingArguments):
         default=False, metadata={"help": "Drop groups whose advantages are all zero and refill with fresh prompts."}
     )
     max_refill_rounds: int = field(
-        default=3, metadata={"help": "Dynamic sampling: refill rollouts per micro-step before keeping zero-advantage groups."}
+        default=3,
+        metadata={"help": "Dynamic sampling: refill rollouts per micro-step before keeping zero-advantage groups. Each "
+                  "round rolls out missing / (informative rate so far) fresh prompts, at most 4x the batch."},
     )
     share_prompt_prefill: bool = field(
         default=True,
@@ -212,8 +215,11 @@ def group_advantages(rewards: torch.Tensor, group_size: int, epsilon: float = 1e
 
 
 def nonzero_groups(advantages: torch.Tensor, group_size: int) -> torch.Tensor:
-    """(n_groups,) bool: groups with at least one non-zero advantage (the ones that carry signal)."""
-    return advantages.view(-1, group_size).abs().amax(dim=1) > 0
+    """(n_groups,) bool: groups with at least one non-zero advantage (the ones that carry signal).
+
+    ``advantages`` is (N,) or (N, K) (per-level advantages, rl_gpr.py); rows are grouped by prompt.
+    """
+    return advantages.reshape(advantages.shape[0] // group_size, -1).abs().amax(dim=1) > 0
 
 
 def k3_kl(logps: torch.Tensor, ref_logps: torch.Tensor) -> torch.Tensor:
@@ -250,10 +256,10 @@ def grpo_loss(
     """The clipped policy loss plus ``beta`` times the k3 KL; returns ``(loss, stats)``.
 
     Shapes: ``logps``/``old_logps``/``ref_logps``/``mask`` are (N, L) over completion tokens,
-    ``advantages`` is (N,).
+    ``advantages`` is (N,) (one per sequence) or (N, L) (one per token, e.g. rl_gpr.py's HEPO levels).
     """
     mask = mask.to(logps.dtype)
-    adv = advantages.unsqueeze(1)
+    adv = advantages.unsqueeze(1) if advantages.dim() == 1 else advantages
     kl = k3_kl(logps, ref_logps) if ref_logps is not None else torch.zeros_like(logps)
     if loss_type == "gspo":
         ratio = torch.exp(masked_mean(logps - old_logps, mask, dim=1)).unsqueeze(1)
@@ -562,7 +568,7 @@ class MiniOneRecGRPOTrainer(Trainer):
         expanded = [r for r in rows for _ in range(self.G)]
         total, parts = self.reward_fn(completions, expanded, self.G)
         rewards = torch.as_tensor(np.asarray(total), dtype=torch.float32)
-        advantages = group_advantages(rewards, self.G, self.args.advantage_epsilon, self.args.scale_rewards)
+        advantages = self.compute_advantages(rewards, completions, expanded)
         self._timing["scoring"] += time.perf_counter() - start
         return ScoredGroups(
             rows=list(rows),
@@ -572,6 +578,13 @@ class MiniOneRecGRPOTrainer(Trainer):
             parts={k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in parts.items()},
             advantages=advantages,
         )
+
+    def compute_advantages(self, rewards: torch.Tensor, completions: list[str], rows: list[Any]) -> torch.Tensor:
+        """Advantages of one scored batch (rows repeated G times): GRPO's group-normalised rewards, (N,).
+
+        The override point of variants: rl_gpr.py's HEPO returns per-level advantages (N, K).
+        """
+        return group_advantages(rewards, self.G, self.args.advantage_epsilon, self.args.scale_rewards)
 
     def _collect_groups(self, rows: list[Any]) -> tuple[ScoredGroups, dict[str, float]]:
         """Score ``rows``; with dynamic sampling replace zero-advantage groups by fresh prompts."""
@@ -587,7 +600,10 @@ class MiniOneRecGRPOTrainer(Trainer):
         rounds = 0
         while n_kept < len(rows) and rounds < self.args.max_refill_rounds:
             rounds += 1
-            extra = self._score(self._next_refill_rows(len(rows) - n_kept))
+            # Ask for enough prompts to fill the gap at the informative rate seen so far (at most 4x the batch).
+            rate = max((examined - dropped) / examined, 1.0 / 16)
+            request = min(4 * len(rows), math.ceil((len(rows) - n_kept) / rate))
+            extra = self._score(self._next_refill_rows(request))
             good = nonzero_groups(extra.advantages, self.G)
             examined += len(extra.rows)
             dropped += int((~good).sum())
