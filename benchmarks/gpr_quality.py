@@ -1,0 +1,133 @@
+"""GPR variants vs plain on one dataset, with the same evaluation: plain, +tokens, +VAFT, +HEPO.
+
+    python benchmarks/gpr_quality.py [--config configs/synthetic_gpr.yaml] [--json out.json]
+                                     [--sft_epochs 3] [--rl_steps 40] [--max_test 0]
+
+Needs a dataset with ratings, timestamps and prices (the GPR features come from them), so the
+default is the synthetic Amazon'18-format data of ``configs/synthetic_gpr.yaml``; the prepared
+Industrial files (../shared/data/minionerec_amazon) have neither ratings nor timestamps nor prices.
+Missing inputs are built first (synthetic raw files, GPR data stage, GPR text embeddings, SIDs,
+GPR conversion).  Then, each step a subprocess of the real stage scripts, skipped when its
+output exists (an interrupted run continues):
+
+=============  ==========================================================================
+plain          sft_gpr.py --gpr.use_tokens false            (= sft.py on the same rows)
+tokens         sft_gpr.py                                   (U/E/type tokens in the prompt)
+tokens+vaft    sft_gpr.py --gpr.vaft true
++grpo          rl_gpr.py from tokens+vaft, --gpr.hepo false (= rl.py with the GPR prompt)
++hepo          rl_gpr.py from tokens+vaft, --gpr.hepo true
+=============  ==========================================================================
+
+Every model is evaluated by evaluate_gpr.py on the same test rows with the same beams, with its
+own prompt.  Prints one table (item-level HR/NDCG@K, CC) and the wall time of each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+KS = (1, 5, 10)
+SFT_RECIPE = ["--sft.per_device_train_batch_size", "64", "--sft.learning_rate", "2e-3", "--sft.warmup_steps", "20",
+              "--sft.eval_steps", "100", "--sft.num_threads", "1", "--sft.logging_steps", "20",
+              "--sft.eval_samples", "150"]
+RL_RECIPE = ["--rl.per_device_train_batch_size", "32", "--rl.num_generations", "8", "--rl.learning_rate", "2e-5",
+             "--rl.validation_samples", "0", "--rl.save_steps", "1000", "--rl.train_subset", "-1"]
+
+
+def run(cmd: list[str], log: Path) -> float:
+    """Run a stage script (niced, one thread) with its output in ``log``; returns wall seconds."""
+    start = time.time()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env_cmd = ["env", "OMP_NUM_THREADS=1", "nice", "-n", "10", sys.executable, *cmd]
+    with open(log, "w") as f:
+        proc = subprocess.run(env_cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:2])} failed (exit {proc.returncode}); see {log}")
+    return time.time() - start
+
+
+def prepare(config: str, work: Path, dataset: str, logs: Path) -> None:
+    """Build the synthetic raw data, GPR data stage, embeddings, SIDs and GPR CSVs when missing."""
+    steps = [
+        (work / "raw" / f"{dataset}.json", ["data/synthetic.py", config]),
+        (work / "data" / dataset / f"{dataset}.gpr.json", ["data/amazon18_data_process_gpr.py", config]),
+        (work / "data" / dataset / f"{dataset}.emb-minilm-td.npy", ["rq/text2emb/amazon_text2emb_gpr.py", config]),
+        (work / "data" / dataset / f"{dataset}.index.json", ["rq/build_sids.py", config]),
+        (work / "llm" / "info" / f"{dataset}.gpr.json", ["convert_dataset_gpr.py", config]),
+    ]
+    for output, cmd in steps:
+        if not output.exists():
+            print(f"prepare: {' '.join(cmd)}", flush=True)
+            run(cmd, logs / f"prepare-{Path(cmd[0]).stem}.log")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/synthetic_gpr.yaml")
+    parser.add_argument("--sft_epochs", type=float, default=3.0)
+    parser.add_argument("--rl_steps", type=int, default=40)
+    parser.add_argument("--max_test", type=int, default=0, help="test rows evaluated (0 = all)")
+    parser.add_argument("--num_beams", type=int, default=20)
+    parser.add_argument("--json", default="", help="also write the results here")
+    args = parser.parse_args()
+
+    common = yaml.safe_load((ROOT / args.config).read_text())["common"]
+    work, dataset = ROOT / common["workdir"], common["dataset"]
+    bench, logs = work / "bench", work / "bench" / "logs"
+    prepare(args.config, work, dataset, logs)
+
+    sft_variants = {"plain": ["--gpr.use_tokens", "false"], "tokens": [], "tokens+vaft": ["--gpr.vaft", "true"]}
+    rl_variants = {"tokens+vaft+grpo": ["--gpr.hepo", "false"], "tokens+vaft+hepo": ["--gpr.hepo", "true"]}
+    uses_tokens = {name: name != "plain" for name in [*sft_variants, *rl_variants]}
+    model_dirs: dict[str, Path] = {}
+    wall: dict[str, float] = {}
+    for name, extra in sft_variants.items():
+        out = bench / f"sft-{name}"
+        model_dirs[name] = out
+        if not (out / "sft.summary.json").exists():
+            print(f"sft {name} ...", flush=True)
+            wall[f"sft {name}"] = run(["sft_gpr.py", args.config, "--sft.output_dir", str(out), "--sft.num_train_epochs",
+                                       str(args.sft_epochs), *SFT_RECIPE, *extra], logs / f"sft-{name}.log")
+    for name, extra in rl_variants.items():
+        out = bench / f"rl-{name}"
+        model_dirs[name] = out
+        if not (out / "rl_summary.json").exists():
+            print(f"rl {name} ...", flush=True)
+            wall[f"rl {name}"] = run(["rl_gpr.py", args.config, "--rl.model_path", str(model_dirs["tokens+vaft"]),
+                                      "--rl.output_dir", str(out), "--rl.max_steps", str(args.rl_steps), *RL_RECIPE,
+                                      *extra], logs / f"rl-{name}.log")
+    results = {}
+    for name, path in model_dirs.items():
+        out = bench / "eval" / name
+        if not (out / "metrics.json").exists():
+            print(f"evaluate {name} ...", flush=True)
+            wall[f"eval {name}"] = run(["evaluate_gpr.py", args.config, "--evaluate.model_path", str(path),
+                                        "--evaluate.output_dir", str(out), "--evaluate.max_samples", str(args.max_test),
+                                        "--evaluate.num_beams", str(args.num_beams),
+                                        "--gpr.use_tokens", str(uses_tokens[name]).lower()], logs / f"eval-{name}.log")
+        results[name] = json.loads((out / "metrics.json").read_text())
+
+    header = f"{'variant':<18}" + "".join(f"{m + '@' + str(k):>9}" for k in KS for m in ("HR", "NDCG")) + f"{'CC':>5}"
+    print(header)
+    for name, metrics in results.items():
+        item = metrics["item_level"]
+        print(f"{name:<18}" + "".join(f"{item[f'{m}@{k}']:>9.4f}" for k in KS for m in ("HR", "NDCG"))
+              + f"{metrics.get('CC', metrics.get('cc', 0)):>5}")
+    for step, seconds in wall.items():
+        print(f"  {step}: {seconds:.0f} s")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"config": args.config, "args": vars(args), "results": results,
+                                               "wall_seconds": wall}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
