@@ -633,6 +633,20 @@ def _completion_from_tokens(tokens: torch.Tensor, sid_index: torch.Tensor, trie:
 # Dedicated beam search
 # --------------------------------------------------------------------------------------------
 
+def _merge_finished(done: tuple[torch.Tensor, torch.Tensor, torch.Tensor], new_scores: torch.Tensor,
+                    new_sid: torch.Tensor, new_tokens: torch.Tensor, beams: int) -> tuple[torch.Tensor, ...]:
+    """Keep the best ``beams`` of the finished pool plus new finished candidates (-inf = not finished).
+
+    The pool comes first, so on equal scores earlier finishers win, as in ``generate``.
+    """
+    scores = torch.cat([done[0], new_scores], 1)
+    sid = torch.cat([done[1], torch.where(torch.isfinite(new_scores), new_sid, -1)], 1)
+    tokens = torch.cat([done[2], new_tokens], 1)
+    best, pick = torch.topk(scores, beams, dim=-1)
+    return (best, sid.gather(1, pick).masked_fill(~torch.isfinite(best), -1),
+            tokens.gather(1, pick.unsqueeze(-1).expand(-1, -1, tokens.shape[-1])))
+
+
 @torch.no_grad()
 def sid_beam_search_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
                           num_beams: int, pad_token_id: int, normalization: str = "full", sample: bool = False,
@@ -655,9 +669,9 @@ def sid_beam_search_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, p
     scores = torch.zeros((users, 1), device=device)
     tokens_so_far = torch.zeros((users, 1, 0), dtype=torch.long, device=device)
 
-    done_scores = torch.full((users, beams), neg_inf, device=device)
-    done_sid = torch.full((users, beams), -1, dtype=torch.long, device=device)
-    done_tokens = torch.full((users, beams, depth), trie.eos_token_id, dtype=torch.long, device=device)
+    done = (torch.full((users, beams), neg_inf, device=device),                      # scores
+            torch.full((users, beams), -1, dtype=torch.long, device=device),               # SID index
+            torch.full((users, beams, depth), trie.eos_token_id, dtype=torch.long, device=device))  # tokens
     user_offset = torch.arange(users, device=device).unsqueeze(-1)
 
     for step in range(depth):
@@ -685,15 +699,10 @@ def sid_beam_search_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, p
         is_leaf = (trie.leaf_sid[top_next.clamp(min=0)] >= 0) & (top_next >= 0)
         rank = torch.arange(n_keep, device=device).unsqueeze(0)
 
-        # finished: leaves among the first `beams` candidates, merged with the pool (pool first on ties)
+        # finished: leaves among the first `beams` candidates
         new_done = torch.where(finite & is_leaf & (rank < beams), top_scores, torch.full_like(top_scores, neg_inf))
-        padded_seq = F.pad(top_seq, (0, depth - step - 1), value=trie.eos_token_id)
-        merged_scores = torch.cat([done_scores, new_done], 1)
-        merged_sid = torch.cat([done_sid, torch.where(torch.isfinite(new_done), trie.leaf_sid[top_next.clamp(min=0)], -1)], 1)
-        merged_tokens = torch.cat([done_tokens, padded_seq], 1)
-        done_scores, pick = torch.topk(merged_scores, beams, dim=-1)
-        done_sid = merged_sid.gather(1, pick).masked_fill(~torch.isfinite(done_scores), -1)
-        done_tokens = merged_tokens.gather(1, pick.unsqueeze(-1).expand(-1, -1, depth))
+        done = _merge_finished(done, new_done, trie.leaf_sid[top_next.clamp(min=0)],
+                               F.pad(top_seq, (0, depth - step - 1), value=trie.eos_token_id), beams)
         if step == depth - 1:
             break
 
@@ -707,18 +716,13 @@ def sid_beam_search_batch(model: Any, trie: SIDTrie, prompt_ids: torch.Tensor, p
             # every running beam has one way left to finish, worth log 1 = 0: finish them all now
             # (generate would keep all of them through the forced steps and finish them together)
             safe = nodes.clamp(min=0)
-            finite = torch.isfinite(scores)
-            forced_seq = torch.cat([tokens_so_far, trie.tail_tokens[safe]], -1)[..., :depth]
-            merged_scores = torch.cat([done_scores, scores.masked_fill(~finite, neg_inf)], 1)
-            merged_sid = torch.cat([done_sid, torch.where(finite, trie.tail_leaf[safe], -1)], 1)
-            merged_tokens = torch.cat([done_tokens, forced_seq], 1)
-            done_scores, pick = torch.topk(merged_scores, beams, dim=-1)
-            done_sid = merged_sid.gather(1, pick).masked_fill(~torch.isfinite(done_scores), -1)
-            done_tokens = merged_tokens.gather(1, pick.unsqueeze(-1).expand(-1, -1, depth))
+            done = _merge_finished(done, scores, trie.tail_leaf[safe],
+                                   torch.cat([tokens_so_far, trie.tail_tokens[safe]], -1)[..., :depth], beams)
             break
         parent_rows = (user_offset * width + parent.gather(1, pick)).reshape(-1)
         hidden = state.step(tokens_so_far[:, :, -1].reshape(-1), parent_rows, step)
 
+    done_scores, done_sid, done_tokens = done
     ids, cmask = _completion_from_tokens(done_tokens, done_sid, trie, pad_token_id)
     return Decoded(done_sid, done_scores, ids, cmask)
 
