@@ -166,7 +166,7 @@ class ModelConfig:
     hidden_size: int = 64
     num_blocks: int = 2
     num_heads: int = 2
-    dropout: float = 0.2
+    dropout: float = 0.5
     max_history: int = 10
 
     def __post_init__(self) -> None:
@@ -321,8 +321,8 @@ class TrainConfig:
     loss: str = "ce"
     num_negatives: int = 64
     all_positions: bool = True
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.1
     batch_size: int = 256
     eval_batch_size: int = 1024
     max_epochs: int = 200
