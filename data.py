@@ -34,6 +34,7 @@ Each task is one function returning :class:`TaskSample` records (``task``, ``pro
   prompt, EOS appended, left-truncation.  ``encode_prompts(tokenizer, prompts)`` is the one way
   to turn prompts into ids for generation (no special tokens added).
 - ``category_phrase(category, dataset)``: the ``{category}`` phrase of the title prompts.
+- ``prompt_template_pieces(category)``: the constant pieces of all prompts (tokenizer building).
 """
 
 from __future__ import annotations
@@ -333,6 +334,25 @@ def build_task_mixture(weights: Mapping[str, float], rows: Sequence[SplitRow], i
         logger.info("task %-20s %7d samples (weight %g)", task, len(chosen), float(weights[task]))
         mixture += chosen
     return mixture
+
+
+_SENTINEL = "\x00"
+
+
+def prompt_template_pieces(category: str) -> list[str]:
+    """The constant text pieces of every task's prompt (what surrounds the variable parts), plus ``", "``.
+
+    A tokenizer that holds each piece as one token encodes the fixed part of any prompt in a
+    handful of tokens (see ``minionerec.modeling.train_bpe_tokenizer``).
+    """
+    s = _SENTINEL
+    row = SplitRow("A0", (s,), s, (0,), 0, (s,), s)
+    item = ItemText(0, s, s, s)
+    pieces = [", ", '", "']
+    for samples in build_task_samples(TASK_NAMES, [row], [item], category).values():
+        for sample in samples:
+            pieces += [p for p in sample.prompt.split(s) if p]
+    return list(dict.fromkeys(pieces))
 
 
 def find_leaks(samples: Iterable[TaskSample]) -> list[TaskSample]:

@@ -24,8 +24,11 @@ TEXTS = ["Below is an instruction. The user has interacted with items in chronol
 SPEC = TinyModelSpec(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1, intermediate_size=64)
 
 
-def tiny(tie: bool = True, extra_rows: int = 0, phrase_merges: bool = False):
-    tokenizer = train_bpe_tokenizer(TEXTS, 300, phrase_merges=phrase_merges)
+PIECES = ["Below is an instruction. The user has interacted with items ", ", "]
+
+
+def tiny(tie: bool = True, extra_rows: int = 0, template_tokens: bool = False):
+    tokenizer = train_bpe_tokenizer(TEXTS, 300, PIECES if template_tokens else ())
     spec = TinyModelSpec(**{**SPEC.__dict__, "tie_word_embeddings": tie})
     model = build_tiny_qwen2(len(tokenizer) + extra_rows, spec, tokenizer.eos_token_id, seed=0)
     return model, tokenizer
@@ -34,8 +37,8 @@ def tiny(tie: bool = True, extra_rows: int = 0, phrase_merges: bool = False):
 def test_sid_tokens_natural_order_and_single_token_round_trip() -> None:
     tokens = sid_tokens_of(SIDS)
     assert tokens[:4] == ["<a_0>", "<a_1>", "<a_2>", "<a_10>"]
-    for phrase_merges in (False, True):
-        model, tokenizer = tiny(phrase_merges=phrase_merges)
+    for template_tokens in (False, True):
+        model, tokenizer = tiny(template_tokens=template_tokens)
         ids = extend_with_sid_tokens(model, tokenizer, tokens)
         assert ids == sorted(ids) and len(set(ids)) == len(tokens)
         for sid in SIDS:
@@ -46,15 +49,36 @@ def test_sid_tokens_natural_order_and_single_token_round_trip() -> None:
 
 
 def test_bpe_is_deterministic() -> None:
-    a, b = train_bpe_tokenizer(TEXTS, 300, True), train_bpe_tokenizer(TEXTS, 300, True)
+    a, b = train_bpe_tokenizer(TEXTS, 300, PIECES), train_bpe_tokenizer(TEXTS, 300, PIECES)
     assert a.get_vocab() == b.get_vocab()
 
 
-def test_phrase_merges_shrink_recurring_prompts() -> None:
-    text = TEXTS[0]
-    words = len(train_bpe_tokenizer(TEXTS, 600).encode(text))
-    phrases = len(train_bpe_tokenizer(TEXTS, 600, phrase_merges=True).encode(text))
-    assert phrases < words / 3
+def test_template_tokens_shrink_recurring_prompts() -> None:
+    text = PIECES[0] + "<a_0><b_1><c_2>, <a_1><b_0><c_2> in chronological order."
+    plain = train_bpe_tokenizer(TEXTS, 300)
+    templated = train_bpe_tokenizer(TEXTS, 300, PIECES)
+    for tokenizer in (plain, templated):
+        tokenizer.add_tokens(sid_tokens_of(SIDS[:2]))
+    assert len(templated.encode(text)) < len(plain.encode(text)) / 2
+    assert templated.decode(templated.encode(text)) == text
+
+
+def test_tokenization_survives_save_and_autotokenizer_reload(tmp_path) -> None:
+    """transformers 5 reloads any qwen2 checkpoint's tokenizer as Qwen2Tokenizer: ids must not change."""
+    from transformers import AutoTokenizer
+
+    import data
+
+    model, tokenizer = tiny(template_tokens=True)
+    tokenizer.add_tokens(data.prompt_template_pieces("items"))
+    extend_with_sid_tokens(model, tokenizer, sid_tokens_of(SIDS))
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    texts = [data.next_item_prompt(SIDS[:3]), "Item title number 12, a fine thing: 3/4 in x 66 ft \u00e9\u0301",
+             data.format_response(SIDS[2])]
+    for text in texts:
+        assert reloaded.encode(text, add_special_tokens=False) == tokenizer.encode(text, add_special_tokens=False)
 
 
 def test_new_rows_are_initialised_including_old_padding_rows() -> None:
