@@ -12,7 +12,8 @@ plus the target ``item_id``), ``<output_dir>/metrics.json`` (``Evaluation.as_dic
 timing) and ``<output_dir>/evaluate.config.yaml``.  Prompts come from
 :func:`data.next_item_prompt`; decoding is :func:`LogitProcessor.sid_beam_search` with every
 generation setting pinned.  Long runs are resumable: each rank appends finished batches to
-``<output_dir>/partial/rank<i>-of-<n>.jsonl`` and skips them on restart.
+``<output_dir>/partial/rank<i>-of-<n>-<fingerprint>.jsonl`` and skips them on restart (the
+fingerprint covers the checkpoint files, test/info contents and decoding settings).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from LogitProcessor import (
 from minionerec.cli import exit_on_input_error, run_stage, seed_everything, setup_logging
 from minionerec.config import save_resolved_config
 from minionerec.errors import InputError, where
-from minionerec.io import read_info, read_json, read_split_csv, require_file, write_json
+from minionerec.io import file_sha256, read_info, read_json, read_split_csv, require_file, write_json
 from minionerec.metrics import DEFAULT_KS, evaluate_predictions, normalise_prediction
 from minionerec.sid import check_sid_tokens, parse_sid, sid_vocabulary
 
@@ -146,6 +147,17 @@ def load_checkpoint(model_path: str | Path, device: torch.device, dtype: torch.d
 # Sharding and resumable decoding
 # --------------------------------------------------------------------------------------------
 
+def run_fingerprint(cfg: EvaluateConfig) -> str:
+    """A short hash of everything that determines the predictions (partial results of another run are ignored)."""
+    import hashlib
+
+    model_files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in Path(cfg.model_path).iterdir() if p.is_file())
+    key = {"model": model_files, "test": file_sha256(cfg.test_file), "info": file_sha256(cfg.info_file),
+           "num_beams": cfg.num_beams, "normalization": cfg.normalization, "max_samples": cfg.max_samples,
+           "dtype": cfg.dtype}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def shard_bounds(n: int, num_shards: int, index: int) -> tuple[int, int]:
     """Contiguous ``[start, end)`` of shard ``index`` (sizes differ by at most one)."""
     return index * n // num_shards, (index + 1) * n // num_shards
@@ -243,7 +255,7 @@ def main(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Catalogue], T
     check_num_beams(cfg.num_beams, trie, cfg.info_file)
 
     start, end = shard_bounds(len(test.prompts), state.num_processes, state.process_index)
-    partial = out_dir / "partial" / f"rank{state.process_index}-of-{state.num_processes}.jsonl"
+    partial = out_dir / "partial" / f"rank{state.process_index}-of-{state.num_processes}-{run_fingerprint(cfg)}.jsonl"
     logger.info("rank %d/%d: users %d..%d of %d, %d beams, %d distinct SIDs, device %s %s",
                 state.process_index, state.num_processes, start, end, len(test.prompts), cfg.num_beams,
                 trie.num_sids, device, dtype)

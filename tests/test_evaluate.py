@@ -102,14 +102,18 @@ def test_metrics_subcommand_prints_json(experiment, one_process, capsys):
 def test_resume_reuses_finished_batches(experiment, one_process, tmp_path):
     out, _ = one_process
     records = read_json(out / "predictions.json")
-    partial = tmp_path / "partial" / "rank0-of-1.jsonl"
+    cfg = _cfg(experiment, tmp_path)
+    partial = tmp_path / "partial" / f"rank0-of-1-{evaluate.run_fingerprint(cfg)}.jsonl"
     partial.parent.mkdir()
+    (tmp_path / "partial" / "rank0-of-1-0123456789ab.jsonl").write_text(  # another run's leftovers: ignored
+        json.dumps(["<a_1><b_1><c_1>"] * 6) + "\n", encoding="utf-8")
     fake = [["<a_0><b_0><c_0>"] * 6] * 4   # what a killed run left behind; must be reused verbatim
     partial.write_text("".join(json.dumps(p) + "\n" for p in fake) + '["torn', encoding="utf-8")
-    evaluate.main(_cfg(experiment, tmp_path))
+    evaluate.main(cfg)
     resumed = read_json(tmp_path / "predictions.json")
     assert [r["predict"] for r in resumed[:4]] == fake
     assert [r["predict"] for r in resumed[4:]] == [r["predict"] for r in records[4:]]
+    assert not (tmp_path / "partial").exists()
 
 
 def test_bad_inputs_are_clear_errors(experiment, tmp_path):
