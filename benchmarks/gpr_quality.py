@@ -1,7 +1,7 @@
 """GPR variants vs plain on one dataset, with the same evaluation: plain, +tokens, +VAFT, +HEPO.
 
     python benchmarks/gpr_quality.py [--config configs/synthetic_gpr.yaml] [--json out.json]
-                                     [--sft_epochs 3] [--rl_steps 40] [--max_test 0]
+                                     [--sft_epochs 8] [--rl_steps 40] [--max_test 0] [--seeds 42 43]
 
 Needs a dataset with ratings, timestamps and prices (the GPR features come from them), so the
 default is the synthetic Amazon'18-format data of ``configs/synthetic_gpr.yaml``; the prepared
@@ -19,7 +19,9 @@ tokens+vaft    sft_gpr.py --gpr.vaft true
 =============  ==========================================================================
 
 Every model is evaluated by evaluate_gpr.py on the same test rows with the same beams, with its
-own prompt.  Prints one table (item-level HR/NDCG@K, CC) and the wall time of each step.
+own prompt.  Each variant is trained once per seed (``--seeds``: model init, data order, RL
+sampling); prints one table (item-level HR/NDCG@K, mean over seeds, and the min-max range of
+NDCG@10 across seeds) and the wall time of each step.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def prepare(config: str, work: Path, dataset: str, logs: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/synthetic_gpr.yaml")
-    parser.add_argument("--sft_epochs", type=float, default=3.0)
+    parser.add_argument("--sft_epochs", type=float, default=8.0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--rl_steps", type=int, default=40)
     parser.add_argument("--max_test", type=int, default=0, help="test rows evaluated (0 = all)")
     parser.add_argument("--num_beams", type=int, default=20)
@@ -87,40 +90,45 @@ def main() -> None:
     sft_variants = {"plain": ["--gpr.use_tokens", "false"], "tokens": [], "tokens+vaft": ["--gpr.vaft", "true"]}
     rl_variants = {"tokens+vaft+grpo": ["--gpr.hepo", "false"], "tokens+vaft+hepo": ["--gpr.hepo", "true"]}
     uses_tokens = {name: name != "plain" for name in [*sft_variants, *rl_variants]}
-    model_dirs: dict[str, Path] = {}
     wall: dict[str, float] = {}
-    for name, extra in sft_variants.items():
-        out = bench / f"sft-{name}"
-        model_dirs[name] = out
-        if not (out / "sft.summary.json").exists():
-            print(f"sft {name} ...", flush=True)
-            wall[f"sft {name}"] = run(["sft_gpr.py", args.config, "--sft.output_dir", str(out), "--sft.num_train_epochs",
-                                       str(args.sft_epochs), *SFT_RECIPE, *extra], logs / f"sft-{name}.log")
-    for name, extra in rl_variants.items():
-        out = bench / f"rl-{name}"
-        model_dirs[name] = out
-        if not (out / "rl_summary.json").exists():
-            print(f"rl {name} ...", flush=True)
-            wall[f"rl {name}"] = run(["rl_gpr.py", args.config, "--rl.model_path", str(model_dirs["tokens+vaft"]),
-                                      "--rl.output_dir", str(out), "--rl.max_steps", str(args.rl_steps), *RL_RECIPE,
-                                      *extra], logs / f"rl-{name}.log")
-    results = {}
-    for name, path in model_dirs.items():
-        out = bench / "eval" / name
-        if not (out / "metrics.json").exists():
-            print(f"evaluate {name} ...", flush=True)
-            wall[f"eval {name}"] = run(["evaluate_gpr.py", args.config, "--evaluate.model_path", str(path),
-                                        "--evaluate.output_dir", str(out), "--evaluate.max_samples", str(args.max_test),
-                                        "--evaluate.num_beams", str(args.num_beams),
-                                        "--gpr.use_tokens", str(uses_tokens[name]).lower()], logs / f"eval-{name}.log")
-        results[name] = json.loads((out / "metrics.json").read_text())
+    results: dict[str, dict[int, dict]] = {name: {} for name in [*sft_variants, *rl_variants]}
+    for seed in args.seeds:
+        model_dirs: dict[str, Path] = {}
+        for name, extra in sft_variants.items():
+            out = model_dirs[name] = bench / f"seed{seed}" / f"sft-{name}"
+            if not (out / "sft.summary.json").exists():
+                print(f"seed {seed}: sft {name} ...", flush=True)
+                wall[f"seed {seed} sft {name}"] = run(
+                    ["sft_gpr.py", args.config, "--sft.output_dir", str(out), "--sft.seed", str(seed),
+                     "--sft.num_train_epochs", str(args.sft_epochs), *SFT_RECIPE, *extra], logs / f"{seed}-sft-{name}.log")
+        for name, extra in rl_variants.items():
+            out = model_dirs[name] = bench / f"seed{seed}" / f"rl-{name}"
+            if not (out / "rl_summary.json").exists():
+                print(f"seed {seed}: rl {name} ...", flush=True)
+                wall[f"seed {seed} rl {name}"] = run(
+                    ["rl_gpr.py", args.config, "--rl.model_path", str(model_dirs["tokens+vaft"]), "--rl.seed", str(seed),
+                     "--rl.output_dir", str(out), "--rl.max_steps", str(args.rl_steps), *RL_RECIPE, *extra],
+                    logs / f"{seed}-rl-{name}.log")
+        for name, path in model_dirs.items():
+            out = bench / f"seed{seed}" / "eval" / name
+            if not (out / "metrics.json").exists():
+                print(f"seed {seed}: evaluate {name} ...", flush=True)
+                wall[f"seed {seed} eval {name}"] = run(
+                    ["evaluate_gpr.py", args.config, "--evaluate.model_path", str(path), "--evaluate.output_dir", str(out),
+                     "--evaluate.max_samples", str(args.max_test), "--evaluate.num_beams", str(args.num_beams),
+                     "--gpr.use_tokens", str(uses_tokens[name]).lower()], logs / f"{seed}-eval-{name}.log")
+            results[name][seed] = json.loads((out / "metrics.json").read_text())
 
-    header = f"{'variant':<18}" + "".join(f"{m + '@' + str(k):>9}" for k in KS for m in ("HR", "NDCG")) + f"{'CC':>5}"
-    print(header)
-    for name, metrics in results.items():
-        item = metrics["item_level"]
-        print(f"{name:<18}" + "".join(f"{item[f'{m}@{k}']:>9.4f}" for k in KS for m in ("HR", "NDCG"))
-              + f"{metrics.get('CC', metrics.get('cc', 0)):>5}")
+    print(f"item-level metrics, mean over seeds {args.seeds}; last column: NDCG@10 min-max over seeds")
+    print(f"{'variant':<18}" + "".join(f"{m + '@' + str(k):>9}" for k in KS for m in ("HR", "NDCG"))
+          + f"{'CC':>5}{'NDCG@10 range':>18}")
+    for name, per_seed in results.items():
+        items = [m["item_level"] for m in per_seed.values()]
+        mean = {key: sum(i[key] for i in items) / len(items) for key in items[0]}
+        ndcg10 = [i["NDCG@10"] for i in items]
+        cc = sum(m.get("CC", 0) for m in per_seed.values())
+        print(f"{name:<18}" + "".join(f"{mean[f'{m}@{k}']:>9.4f}" for k in KS for m in ("HR", "NDCG"))
+              + f"{cc:>5}{min(ndcg10):>9.4f}-{max(ndcg10):.4f}")
     for step, seconds in wall.items():
         print(f"  {step}: {seconds:.0f} s")
     if args.json:

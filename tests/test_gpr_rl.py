@@ -43,23 +43,37 @@ def fresh_tiny():
     return model, tokenizer, rows
 
 
+def rank_reward(completions, rows, group_size):
+    """Rank-dependent rewards: every group has non-zero advantages, so one step always moves the policy."""
+    out = [float(i % group_size) / group_size for i in range(len(completions))]
+    return out, {"rank": out}
+
+
 def one_step(cls, model, tokenizer, rows, tmp_path, **kwargs):
     args = MiniOneRecGRPOConfig(
         output_dir=str(tmp_path / cls.__name__), per_device_train_batch_size=2 * G, num_generations=G, max_steps=1,
         learning_rate=5e-2, beta=0.04, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True, seed=0,
         lr_scheduler_type="constant")
     trainer = cls(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
-                  reward_fn=build_reward_set({"rule": 1.0}), rollout_fn=TrieRollout(SIDTrie.from_sids(SIDS, tokenizer),
+                  reward_fn=rank_reward, rollout_fn=TrieRollout(SIDTrie.from_sids(SIDS, tokenizer),
                                                                                   tokenizer.pad_token_id, seed=0),
                   valid_sids=set(SIDS), **kwargs)
     trainer.train()
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
-def test_hepo_off_gives_the_same_update_as_rl_py(tmp_path):
+@pytest.fixture(scope="module")
+def plain_step(tmp_path_factory):
+    """The tiny policy, its initial weights, and its weights after one step of rl.py's trainer."""
     model, tokenizer, rows = fresh_tiny()
     start = copy.deepcopy(model.state_dict())
-    plain = one_step(MiniOneRecGRPOTrainer, model, tokenizer, rows, tmp_path)
+    plain = one_step(MiniOneRecGRPOTrainer, model, tokenizer, rows, tmp_path_factory.mktemp("plain"))
+    model.load_state_dict(start)
+    return model, tokenizer, rows, start, plain
+
+
+def test_hepo_off_gives_the_same_update_as_rl_py(plain_step, tmp_path):
+    model, tokenizer, rows, start, plain = plain_step
     model.load_state_dict(start)
     off = one_step(HEPOTrainer, model, tokenizer, rows, tmp_path, hepo=None)
     assert plain.keys() == off.keys()
@@ -68,11 +82,9 @@ def test_hepo_off_gives_the_same_update_as_rl_py(tmp_path):
         assert torch.equal(plain[name], off[name]), name
 
 
-def test_hepo_on_changes_the_update_and_is_deterministic(tmp_path):
-    model, tokenizer, rows = fresh_tiny()
-    start = copy.deepcopy(model.state_dict())
+def test_hepo_on_changes_the_update_and_is_deterministic(plain_step, tmp_path):
+    model, tokenizer, rows, start, plain = plain_step
     settings = HEPOSettings(alphas=(0.3, 0.3), gamma=1.0, coefs=(1.0,))
-    plain = one_step(MiniOneRecGRPOTrainer, model, tokenizer, rows, tmp_path)
     model.load_state_dict(start)
     hepo_a = one_step(HEPOTrainer, model, tokenizer, rows, tmp_path, hepo=settings)
     model.load_state_dict(start)
