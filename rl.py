@@ -283,7 +283,6 @@ class RLVariant:
 
 def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
     from LogitProcessor import pad_token_id_of
-
     from minionerec_trainer import TrieRollout
 
     variant = variant or RLVariant()
