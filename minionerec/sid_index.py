@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 COLLISION_MODES = ("extra_level", "reassign")
 _CHUNK = 65536
+_PAS_MAX_ITEMS = 100_000
 
 #: ``costs(items) -> (len(items), K)`` last-level distances of those items (lower = better).
 LastLevelCosts = Callable[[np.ndarray], np.ndarray]
@@ -271,7 +272,10 @@ def level_statistics(codes: np.ndarray, codebook_size: int) -> list[dict[str, An
 
 
 def path_average_similarity(codes: np.ndarray, embeddings: np.ndarray | None) -> float | None:
-    """Mean pairwise cosine similarity of items inside each colliding group (GPR's PAS)."""
+    """Mean pairwise cosine similarity of items inside each colliding group (GPR's PAS).
+
+    Beyond 100k colliding items it is estimated on the groups of the first 100k (in code order).
+    """
     if embeddings is None:
         return None
     keys = code_keys(codes)
@@ -280,6 +284,9 @@ def path_average_similarity(codes: np.ndarray, embeddings: np.ndarray | None) ->
     if colliding.size == 0:
         return None
     colliding = colliding[np.argsort(keys[colliding], kind="stable")]
+    if colliding.size > _PAS_MAX_ITEMS:  # whole groups, in key order, to bound memory on huge catalogues
+        cut = np.searchsorted(keys[colliding], keys[colliding][_PAS_MAX_ITEMS], side="left")
+        colliding = colliding[:max(cut, 2)]
     unit = embeddings[colliding].astype(np.float64)
     unit /= np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
     sorted_keys = keys[colliding]
