@@ -63,13 +63,14 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from minionerec.errors import InputError, where
 from minionerec.io import CSV_COLUMNS, SplitRow, atomic_write_text, read_split_csv, require_file, write_json
 from minionerec.sid import try_parse_sid
+
+if TYPE_CHECKING:  # torch is imported where HEPO needs it: the data scripts stay light
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -684,6 +685,8 @@ def level_rewards(completions: Sequence[str], targets: Sequence[str], terminal: 
                   alphas: Sequence[float], num_levels: int) -> torch.Tensor:
     """(N, num_levels) rewards: ``alpha_l * 1[first l levels equal the target's]`` for the levels before
     the candidate's last one, the terminal reward at its last level, 0 beyond it."""
+    import torch
+
     out = torch.zeros((len(completions), num_levels), dtype=torch.float32)
     for i, (completion, target) in enumerate(zip(completions, targets)):
         cand, gold = sid_levels(completion), sid_levels(target)
@@ -697,6 +700,8 @@ def level_rewards(completions: Sequence[str], targets: Sequence[str], terminal: 
 
 def level_returns(rewards: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
     """``R_l = sum_{m >= l} gamma^(m - l) r_m`` per row."""
+    import torch
+
     returns = torch.zeros_like(rewards)
     running = torch.zeros(rewards.shape[0], dtype=rewards.dtype)
     for level in range(rewards.shape[1] - 1, -1, -1):
@@ -719,6 +724,8 @@ def token_level_advantages(level_adv: torch.Tensor, completion_ids: torch.Tensor
                            sid_token_ids: torch.Tensor, coefs: Sequence[float]) -> torch.Tensor:
     """(N, L) per-token advantages: the k-th SID token of a completion gets ``c_k * A_k``; tokens before
     the first SID token (a type marker) get level 1's, tokens after the last SID token its level's."""
+    import torch
+
     is_sid = torch.isin(completion_ids, sid_token_ids.to(completion_ids.device)) & completion_mask.bool()
     level = (is_sid.long().cumsum(dim=1) - 1).clamp(min=0, max=level_adv.shape[1] - 1)
     coef = torch.tensor([coefs[min(k, len(coefs) - 1)] for k in range(level_adv.shape[1])],

@@ -338,3 +338,36 @@ def test_hepo_rejects_bad_settings():
         cfg.check()
     with pytest.raises(InputError, match="hepo_alphas"):
         gpr.GPRConfig(hepo_alphas=[float("nan")]).check()
+
+
+# ------------------------------------------------------------------------------ scripts
+
+def test_amazon23_gpr_script_writes_plain_outputs_and_side_files(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    meta = [{"parent_asin": f"P{i}", "title": f"Widget {i}", "price": [3.5, None, 120.0, 40.0][i], "store": "S"}
+            for i in range(4)]
+    reviews = [{"user_id": f"U{u}", "parent_asin": f"P{(u + k) % 4}", "rating": 5.0 - u, "timestamp": (T0 + k * DAY + u) * 1000}
+               for u in range(3) for k in range(4)]
+    (raw / "meta_Tiny.jsonl").write_text("\n".join(json.dumps(m) for m in meta) + "\n")
+    (raw / "Tiny.jsonl").write_text("\n".join(json.dumps(r) for r in reviews) + "\n")
+    cmd = [sys.executable, str(root / "data" / "amazon23_data_process_gpr.py"), "--dataset", "Tiny", "--input_path",
+           str(raw), "--output_path", str(tmp_path / "data"), "--user_k", "0", "--item_k", "0", "--st_year", "0",
+           "--ed_year", "0", "--gpr.context_rule", "weekday"]
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "data" / "Tiny"
+    assert (out / "Tiny.train.inter").read_text().startswith("user_id:token\titem_id_list:token_seq\titem_id:token\n")
+    feats = gpr.read_item_features(out / "Tiny.gpr.items.json")
+    item2id = dict(line.split("\t") for line in (out / "Tiny.item2id").read_text().splitlines())
+    assert feats[int(item2id["P1"])].price is None and feats[int(item2id["P1"])].type == "O"
+    assert feats[int(item2id["P2"])].price == 120.0 and feats[int(item2id["P2"])].type == "I"
+    contexts = gpr.read_contexts(out / "Tiny.test.gpr.tsv")
+    assert {t for _, _, t in contexts} <= set(gpr.CONTEXT_TOKENS["weekday"])
+    with pytest.raises(InputError, match="gpr.context_rule"):
+        gpr.load_gpr_config(None, {"gpr.context_rule": "moon", "user_k": "0"})
