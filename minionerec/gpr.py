@@ -712,6 +712,8 @@ def level_returns(rewards: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
 
 def level_advantages(returns: torch.Tensor, group_size: int, epsilon: float = 1e-4, scale: bool = True) -> torch.Tensor:
     """Group z-score of each level's return: ``(R - mean_g) / (std_g + eps)`` per level (unbiased std)."""
+    import torch
+
     grouped = returns.view(-1, group_size, returns.shape[1])
     centred = grouped - grouped.mean(dim=1, keepdim=True)
     if scale:
