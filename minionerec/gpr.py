@@ -298,7 +298,7 @@ def context_token(rule: str, timestamp: int, previous: int | None, rng: random.R
 
 
 def previous_timestamps(samples: Sequence[Any], sequences: Mapping[int, Sequence[tuple[int, int, float]]],
-                        max_history: int = 10) -> list[int | None]:
+                        max_history: int = 10) -> list[int]:
     """For each sample, the time of the interaction just before its target in the user's timeline.
 
     A sample is located by (user, target time, target, history) among the user's positions; the
@@ -314,7 +314,10 @@ def previous_timestamps(samples: Sequence[Any], sequences: Mapping[int, Sequence
     for s in samples:
         key = (s.user, s.timestamp, s.target, tuple(s.history))
         found = positions.get(key)
-        out.append(found.pop(0) if found else None)
+        if not found:
+            raise RuntimeError(f"sample {key} is not a position of user {s.user}'s timeline: the samples and the "
+                               "sequences come from different runs (or another history length)")
+        out.append(found.pop(0))
     return out
 
 
