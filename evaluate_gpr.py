@@ -21,6 +21,7 @@ from LogitProcessor import Catalogue, SIDTrie
 from minionerec.config import save_resolved_config
 from minionerec.gpr import (
     GPRConfig,
+    check_checkpoint_prompt,
     gpr_next_item_prompt,
     read_gpr_csv,
     read_info_side,
@@ -48,6 +49,7 @@ def catalogue_trie(catalogue: Catalogue, tokenizer: Any, device: torch.device, c
 
 
 def main(cfg: evaluate.EvaluateConfig, gcfg: GPRConfig) -> dict[str, Any]:
+    check_checkpoint_prompt(cfg.model_path, gcfg)
     metrics = evaluate.main(cfg, load_test=lambda c, cat: gpr_test_set(c, cat, gcfg),
                             build_trie=lambda cat, tok, dev: catalogue_trie(cat, tok, dev, cfg, gcfg))
     if metrics and int(os.environ.get("RANK", "0") or 0) == 0:

@@ -36,6 +36,7 @@ from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
 from minionerec.gpr import (
     GPRConfig,
+    check_checkpoint_prompt,
     gpr_next_sid_samples,
     level_advantages,
     level_returns,
@@ -136,6 +137,7 @@ class GPRVariant(rl.RLVariant):
 
 
 def main(cfg: rl.RLConfig, gcfg: GPRConfig) -> dict[str, Any]:
+    check_checkpoint_prompt(cfg.model_path, gcfg)
     summary = rl.main(cfg, GPRVariant(cfg, gcfg))
     if int(os.environ.get("RANK", "0") or 0) == 0:
         save_resolved_config(gcfg, cfg.output_dir)

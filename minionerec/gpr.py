@@ -597,6 +597,31 @@ def gpr_next_sid_samples(rows: Sequence[GPRRow], use_tokens: bool = True, type_p
     return out
 
 
+PROMPT_SETTINGS = ("use_tokens", "target_type_prefix")
+
+
+def check_checkpoint_prompt(model_path: str | Path, cfg: GPRConfig) -> None:
+    """InputError unless the checkpoint was trained with the same prompt settings as ``cfg``.
+
+    ``sft_gpr.py``/``rl_gpr.py`` save ``gpr.config.yaml`` beside the model; a checkpoint without it
+    (plain sft.py/rl.py) only matches the plain prompt.
+    """
+    import yaml
+
+    saved_path = Path(model_path) / "gpr.config.yaml"
+    if not saved_path.is_file():
+        if cfg.use_tokens or cfg.target_type_prefix:
+            raise InputError(f"{model_path} has no gpr.config.yaml, so it was not trained on the GPR prompt: train it "
+                             "with sft_gpr.py, or pass --gpr.use_tokens false --gpr.target_type_prefix false")
+        return
+    saved = (yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}).get("gpr", {})
+    for key in PROMPT_SETTINGS:
+        if key in saved and bool(saved[key]) != bool(getattr(cfg, key)):
+            raise InputError(f"{saved_path}: the model was trained with gpr.{key}={str(saved[key]).lower()} but this "
+                             f"run uses {str(getattr(cfg, key)).lower()}; pass --gpr.{key} {str(saved[key]).lower()} so "
+                             "the prompt matches the one it learned")
+
+
 # --------------------------------------------------------------------------------------------
 # Info side file (tokens for the tokenizer, item types for the type-prefixed trie)
 # --------------------------------------------------------------------------------------------

@@ -371,3 +371,19 @@ def test_amazon23_gpr_script_writes_plain_outputs_and_side_files(tmp_path):
     assert {t for _, _, t in contexts} <= set(gpr.CONTEXT_TOKENS["weekday"])
     with pytest.raises(InputError, match="gpr.context_rule"):
         gpr.load_gpr_config(None, {"gpr.context_rule": "moon", "user_k": "0"})
+
+
+def test_a_checkpoint_is_evaluated_with_the_prompt_it_learned(tmp_path):
+    import yaml
+
+    plain_ckpt = tmp_path / "plain"
+    plain_ckpt.mkdir()
+    with pytest.raises(InputError, match="not trained on the GPR prompt"):
+        gpr.check_checkpoint_prompt(plain_ckpt, gpr.GPRConfig())
+    gpr.check_checkpoint_prompt(plain_ckpt, gpr.GPRConfig(use_tokens=False))
+    gpr_ckpt = tmp_path / "gpr"
+    gpr_ckpt.mkdir()
+    (gpr_ckpt / "gpr.config.yaml").write_text(yaml.safe_dump({"gpr": {"use_tokens": True, "target_type_prefix": True}}))
+    gpr.check_checkpoint_prompt(gpr_ckpt, gpr.GPRConfig(use_tokens=True, target_type_prefix=True))
+    with pytest.raises(InputError, match="target_type_prefix=true"):
+        gpr.check_checkpoint_prompt(gpr_ckpt, gpr.GPRConfig(use_tokens=True, target_type_prefix=False))
