@@ -134,7 +134,7 @@ def load_checkpoint(model_path: str | Path, device: torch.device, dtype: torch.d
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(model_path)
-    require_file(path / "config.json", "model checkpoint (config.json)", "train one with sft.py or pass --model_path")
+    require_file(path / "config.json", "model checkpoint (config.json)", "run sft.py or rl.py first, or pass --model_path")
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="sdpa").to(device).eval()
     if model.get_output_embeddings().weight.shape[0] < len(tokenizer):
