@@ -387,3 +387,24 @@ def test_a_checkpoint_is_evaluated_with_the_prompt_it_learned(tmp_path):
     gpr.check_checkpoint_prompt(gpr_ckpt, gpr.GPRConfig(use_tokens=True, target_type_prefix=True))
     with pytest.raises(InputError, match="target_type_prefix=true"):
         gpr.check_checkpoint_prompt(gpr_ckpt, gpr.GPRConfig(use_tokens=True, target_type_prefix=False))
+
+
+def test_rl_samples_use_the_gpr_prompt_and_equal_rl_py_without_tokens(tmp_path, processed):
+    import rl
+    import rl_gpr
+
+    written = converted(tmp_path, processed)
+    cfg = rl.RLConfig(dataset="T", data_dir=str(tmp_path / "llm"), index_path=str(processed / "T.index.json"),
+                      title_history_samples=5, validation_samples=3)
+    items = data.load_items(cfg.index_path, processed / "T.item.json")
+    plain = rl.RLVariant().train_samples(cfg, written["train"], items)
+    off = rl_gpr.GPRVariant(cfg, gcfg(tmp_path, use_tokens=False))
+    assert off.train_samples(cfg, written["train"], items) == plain
+    assert off.validation_samples(cfg, written["valid"]) == rl.RLVariant().validation_samples(cfg, written["valid"])
+    on = rl_gpr.GPRVariant(cfg, gcfg(tmp_path)).train_samples(cfg, written["train"], items)
+    assert [s.task for s in on] == [s.task for s in plain]
+    for ours, theirs in zip(on, plain):
+        if ours.task == "next_sid":
+            assert ours.prompt != theirs.prompt and "[USER_" in ours.prompt and ours.target == theirs.target
+        else:
+            assert ours == theirs
