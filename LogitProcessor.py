@@ -184,7 +184,7 @@ class SIDTrie:
     forced_from_depth: int          # every node this deep or deeper has at most one way to finish
 
     @classmethod
-    def from_sids(cls, sids: Sequence[str], tokenizer: Any, device: torch.device | str = "cpu") -> "SIDTrie":
+    def from_sids(cls, sids: Sequence[str], tokenizer: Any, device: torch.device | str = "cpu") -> SIDTrie:
         """Build from catalogue SID strings (duplicates allowed; order of first occurrence kept).
 
         Raises InputError when the tokenizer lacks a SID token or a SID does not tokenize to its
@@ -206,7 +206,7 @@ class SIDTrie:
 
     @classmethod
     def from_sequences(cls, sids: Sequence[str], sequences: Sequence[Sequence[int]], eos_token_id: int,
-                       device: torch.device | str = "cpu") -> "SIDTrie":
+                       device: torch.device | str = "cpu") -> SIDTrie:
         """Build from explicit completion token sequences (each must end with ``eos_token_id``)."""
         children: list[dict[int, int]] = [{}]
         leaf_of: dict[int, int] = {}
@@ -258,7 +258,7 @@ class SIDTrie:
     def device(self) -> torch.device:
         return self.child_tokens.device
 
-    def to(self, device: torch.device | str) -> "SIDTrie":
+    def to(self, device: torch.device | str) -> SIDTrie:
         return SIDTrie(self.sids, self.sequences, self.child_tokens.to(device), self.child_nodes.to(device),
                        self.child_local.to(device), self.leaf_sid.to(device), self.vocab.to(device),
                        self.eos_token_id, self.eos_local, self.max_depth, self.tail_tokens.to(device),
@@ -308,7 +308,7 @@ class Catalogue:
     item_ids: list[int]             # item id of every info row
 
     @classmethod
-    def from_info(cls, items: Sequence[Any]) -> "Catalogue":
+    def from_info(cls, items: Sequence[Any]) -> Catalogue:
         """From :func:`minionerec.io.read_info` rows (``CatalogueItem``)."""
         index: dict[str, int] = {}
         sid_rows: list[list[int]] = []
@@ -475,7 +475,7 @@ class _Stepper:
 # --------------------------------------------------------------------------------------------
 
 SHARED_PREFIX_ATTENTION = "minionerec_shared_prefix"
-_PREFIX_STACK: list["_PrefixContext"] = []
+_PREFIX_STACK: list[_PrefixContext] = []
 
 
 @dataclass
@@ -496,7 +496,7 @@ def _shared_prefix_attention(module: Any, query: torch.Tensor, key: torch.Tensor
     """
     ctx = _PREFIX_STACK[-1]
     prompt_k, prompt_v = ctx.keys[module.layer_idx], ctx.values[module.layer_idx]
-    users, kv_heads, prompt_len, dim = prompt_k.shape
+    users, kv_heads, _, dim = prompt_k.shape
     rows, heads, q_len, _ = query.shape
     if q_len != 1 or rows % users:
         raise RuntimeError("shared-prefix attention expects one new token per row and whole users")
@@ -545,7 +545,7 @@ class _use_shared_prefix:
         self.config._attn_implementation = SHARED_PREFIX_ATTENTION
         _PREFIX_STACK.append(self.ctx)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         _PREFIX_STACK.pop()
         self.config._attn_implementation = self.saved
 
@@ -611,12 +611,12 @@ class Decoded:
         rows = self.sid_index.tolist()
         return [[trie.sids[i] for i in row if i >= 0] for row in rows]
 
-    def item_rows(self, catalogue: "Catalogue") -> list[list[int]]:
+    def item_rows(self, catalogue: Catalogue) -> list[list[int]]:
         """First info-file row of every decoded SID (the trie must be built from ``catalogue.sids``)."""
         return [[catalogue.sid_rows[i][0] for i in row if i >= 0] for row in self.sid_index.tolist()]
 
     @staticmethod
-    def concat(parts: Sequence["Decoded"]) -> "Decoded":
+    def concat(parts: Sequence[Decoded]) -> Decoded:
         return Decoded(*(torch.cat([getattr(p, f) for p in parts]) for f in ("sid_index", "scores", "completion_ids", "completion_mask")))
 
 
@@ -815,7 +815,20 @@ def sid_sample(model: Any, trie: SIDTrie, prompts: Sequence[Sequence[int]], num_
 
 
 __all__ = [
-    "Catalogue", "Decoded", "SIDTrie", "TrieLogitsProcessor", "check_num_beams", "completion_token_ids",
-    "encode_prompts", "left_pad", "pad_token_id_of", "pinned_generation_kwargs", "sid_beam_search",
-    "sid_beam_search_batch", "sid_sample", "sid_sample_batch", "generate_with_trie", "NORMALIZATIONS",
+    "NORMALIZATIONS",
+    "Catalogue",
+    "Decoded",
+    "SIDTrie",
+    "TrieLogitsProcessor",
+    "check_num_beams",
+    "completion_token_ids",
+    "encode_prompts",
+    "generate_with_trie",
+    "left_pad",
+    "pad_token_id_of",
+    "pinned_generation_kwargs",
+    "sid_beam_search",
+    "sid_beam_search_batch",
+    "sid_sample",
+    "sid_sample_batch",
 ]

@@ -35,11 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-from transformers import LogitsProcessor  # noqa: E402
+import torch
+from transformers import LogitsProcessor
 
-from data import next_item_prompt  # noqa: E402
-from LogitProcessor import (  # noqa: E402
+from data import next_item_prompt
+from LogitProcessor import (
     SIDTrie,
     encode_prompts,
     generate_with_trie,
@@ -48,8 +48,8 @@ from LogitProcessor import (  # noqa: E402
     pinned_generation_kwargs,
     sid_beam_search,
 )
-from minionerec.io import read_info, read_split_csv, write_json  # noqa: E402
-from minionerec.sid import add_sid_tokens, parse_sid, sid_vocabulary  # noqa: E402
+from minionerec.io import read_info, read_split_csv, write_json
+from minionerec.sid import add_sid_tokens, parse_sid, sid_vocabulary
 
 SHARED = Path(os.environ.get("MINIONEREC_SHARED_DATA", ROOT.parent / "shared" / "data")) / "minionerec_amazon"
 INFO = SHARED / "info" / "Industrial_and_Scientific_5_2016-10-2018-11.txt"

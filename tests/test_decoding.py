@@ -6,6 +6,7 @@ import random
 
 import pytest
 import torch
+from test_decoding_fixtures import build_model, build_tokenizer
 from transformers import GenerationConfig
 
 from data import next_item_prompt
@@ -22,7 +23,6 @@ from LogitProcessor import (
 from minionerec.errors import InputError
 from minionerec.metrics import evaluate_predictions
 from minionerec.sid import parse_sid, sid_vocabulary
-from test_decoding_fixtures import build_model, build_tokenizer
 
 HAND_MADE = [
     "<a_1><b_1><c_1>",
