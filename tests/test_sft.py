@@ -102,25 +102,26 @@ def test_labels_mask_the_prompt_with_the_real_tokenizer(toy: Path) -> None:
         assert tokenizer.decode(ids[n_prompt:-1]) == s.completion
 
 
-def test_next_item_prompt_identical_across_sft_rl_and_evaluation(toy: Path) -> None:
-    from minionerec.io import read_split_csv
+def test_next_item_prompt_identical_across_sft_rl_and_evaluation(toy: Path, tmp_path: Path) -> None:
+    from minionerec.io import CatalogueItem, read_info, read_split_csv, write_info
 
     rows = read_split_csv(toy / "llm" / "valid" / "Toy.csv")
     sft_prompts = [s.prompt for s in data.next_sid_samples(rows)]
     assert sft_prompts == [data.next_item_prompt(list(r.history_item_sid)) for r in rows]
-    evaluate = pytest.importorskip("evaluate", reason="evaluate.py not present")
-    catalogue = pytest.importorskip("LogitProcessor").Catalogue
-    if hasattr(evaluate, "load_test_set") and hasattr(catalogue, "from_info"):
-        pass
-    if hasattr(evaluate, "load_test_set"):
-        import inspect
+    items = data.load_items(toy / "Toy.index.json", toy / "Toy.item.json")
 
-        source = inspect.getsource(evaluate.load_test_set)
-        assert "next_item_prompt" in source, "evaluate.py must build prompts with data.next_item_prompt"
+    evaluate = pytest.importorskip("evaluate", reason="evaluate.py not present")
+    logit_processor = pytest.importorskip("LogitProcessor", reason="LogitProcessor.py not present")
+    info = tmp_path / "Toy.txt"
+    write_info(info, [CatalogueItem(tuple(f"<{x}" for x in i.sid.split("<")[1:]), i.title, i.item_id) for i in items])
+    catalogue = logit_processor.Catalogue.from_info(read_info(info))
+    eval_prompts = evaluate.load_test_set(toy / "llm" / "valid" / "Toy.csv", catalogue).prompts
+    assert eval_prompts == sft_prompts
+
     rl = pytest.importorskip("rl", reason="rl.py not present")
-    if hasattr(rl, "build_task_samples") or hasattr(rl, "build_rl_samples"):
-        per_task = data.build_task_samples(["next_sid"], rows, [], "x")["next_sid"]
-        assert [s.prompt for s in per_task] == sft_prompts
+    rl_cfg = load_config(rl.RLConfig, None, {"tasks": "[next_sid]", "dataset": "Toy"})
+    rl_prompts = [s.prompt for s in rl.build_rl_samples(rl_cfg, rows, items)]
+    assert rl_prompts == sft_prompts
 
 
 def test_a_few_steps_lower_the_loss_and_save_a_usable_checkpoint(toy: Path) -> None:
