@@ -182,16 +182,18 @@ def tiny_spec(cfg: SFTConfig) -> TinyModelSpec:
                          max(1024, cfg.max_len), cfg.tie_word_embeddings, cfg.bpe_vocab_size)
 
 
-def build_model(cfg: SFTConfig, items: list[data.ItemText],
-                extra_special_tokens: Sequence[str] = ()) -> tuple[Any, Any, list[int]]:
+def build_model(cfg: SFTConfig, items: list[data.ItemText], extra_special_tokens: Sequence[str] = (),
+                extra_template_pieces: Sequence[str] = ()) -> tuple[Any, Any, list[int]]:
     """``(model, tokenizer, SID token ids)`` with the catalogue's SID tokens added.
 
     ``extra_special_tokens`` (e.g. the GPR U/E/I/O tokens) are added before the SIDs, initialised
     like them, trained with them under ``freeze_llm``, and marked special (skipped when decoding).
+    ``extra_template_pieces`` are a variant's own constant prompt pieces (with ``template_tokens``).
     """
     if cfg.base_model == TINY_QWEN2:
         if cfg.tokenizer == "bpe":
             pieces = data.prompt_template_pieces(data.category_phrase(cfg.category, cfg.dataset)) if cfg.template_tokens else []
+            pieces += list(extra_template_pieces) if cfg.template_tokens else []
             tokenizer = train_bpe_tokenizer(tokenizer_corpus(items), cfg.bpe_vocab_size, pieces)
         elif cfg.tokenizer == "qwen":
             tokenizer = qwen_tokenizer()
@@ -401,9 +403,9 @@ def training_arguments(cfg: SFTConfig, has_eval: bool) -> Any:
 
 
 def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_data,
-         extra_special_tokens: Sequence[str] = ()) -> dict[str, Any]:
-    """Train and save.  ``load_data``/``extra_special_tokens`` let a variant (sft_gpr.py) change the data
-    (prompts, per-sample weights) and the added tokens; the defaults are plain SFT."""
+         extra_special_tokens: Sequence[str] = (), extra_template_pieces: Sequence[str] = ()) -> dict[str, Any]:
+    """Train and save.  ``load_data``/``extra_special_tokens``/``extra_template_pieces`` let a variant
+    (sft_gpr.py) change the data (prompts, per-sample weights) and the added tokens; the defaults are plain SFT."""
     from transformers import EarlyStoppingCallback
 
     seed_everything(cfg.seed)
@@ -413,7 +415,7 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
         logger.info("freeze_llm: weight_decay %.3g -> 0 so that frozen rows keep their values", cfg.weight_decay)
     output_dir = Path(cfg.output_dir)
     sft_data = load_data(cfg)
-    model, tokenizer, _ = build_model(cfg, sft_data.items, extra_special_tokens)
+    model, tokenizer, _ = build_model(cfg, sft_data.items, extra_special_tokens, extra_template_pieces)
     train_encoded = data.tokenize_samples(tokenizer, sft_data.train, cfg.max_len)
     if sft_data.train_weights is not None:
         train_encoded["sample_weight"] = list(sft_data.train_weights)
