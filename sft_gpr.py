@@ -35,6 +35,7 @@ from minionerec.gpr import (
     GPRRow,
     SideFiles,
     gpr_next_sid_samples,
+    gpr_template_pieces,
     read_gpr_csv,
     read_info_side,
     read_item_features,
@@ -113,7 +114,8 @@ def special_tokens(cfg: sft.SFTConfig, gcfg: GPRConfig) -> list[str]:
 
 def main(cfg: sft.SFTConfig, gcfg: GPRConfig) -> dict[str, Any]:
     summary = sft.main(cfg, load_data=lambda c: load_gpr_sft_data(c, gcfg),
-                       extra_special_tokens=special_tokens(cfg, gcfg))
+                       extra_special_tokens=special_tokens(cfg, gcfg),
+                       extra_template_pieces=gpr_template_pieces() if gcfg.use_tokens else ())
     if int(os.environ.get("RANK", "0") or 0) == 0:
         save_resolved_config(gcfg, cfg.output_dir)
     return summary

@@ -579,6 +579,22 @@ def gpr_next_item_prompt(row: GPRRow, use_tokens: bool = True) -> str:
     return format_prompt(NEXT_ITEM_INSTRUCTION, f"{row.user_token} {row.context_token} {text}")
 
 
+def gpr_template_pieces() -> list[str]:
+    """The constant text of the GPR next-item prompt between its variable parts (U, E, typed SIDs).
+
+    The plain prompt's pieces (``data.prompt_template_pieces``) do not cover it (the U/E tokens cut
+    the plain header), so a tokenizer that holds template pieces as whole tokens gets these too;
+    whitespace-only pieces are left out (an added token matches anywhere in any text).
+    """
+    sentinel = "\x00"
+    row = GPRRow(SplitRow("A0", (sentinel,), sentinel, (0,), 0, (sentinel,), sentinel), USER_UNKNOWN,
+                 CONTEXT_TOKENS["gap"][0], ("I",), "I")
+    prompt = gpr_next_item_prompt(row)
+    for token in (USER_UNKNOWN, CONTEXT_TOKENS["gap"][0], ITEM_TYPE_TOKENS["I"]):
+        prompt = prompt.replace(token, sentinel)
+    return list(dict.fromkeys(p for p in prompt.split(sentinel) if p.strip()))
+
+
 def gpr_next_sid_samples(rows: Sequence[GPRRow], use_tokens: bool = True, type_prefix: bool = False) -> list[Any]:
     """``data.TaskSample`` records of the GPR next-item task.
 

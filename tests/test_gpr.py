@@ -215,7 +215,7 @@ def test_heterogeneous_tokens_reach_the_tokenized_sft_inputs(tmp_path, processed
     converted(tmp_path, processed)
     cfg, g = sft_config(tmp_path, processed), gcfg(tmp_path, target_type_prefix=True)
     sft_data = sft_gpr.load_gpr_sft_data(cfg, g)
-    model, tokenizer, _ = sft.build_model(cfg, sft_data.items, sft_gpr.special_tokens(cfg, g))
+    model, tokenizer, _ = sft.build_model(cfg, sft_data.items, sft_gpr.special_tokens(cfg, g), gpr.gpr_template_pieces())
     encoded = data.tokenize_samples(tokenizer, sft_data.train, cfg.max_len)
     token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in gpr.gpr_vocabulary()}
     assert all(tokenizer.encode(t, add_special_tokens=False) == [i] for t, i in token_ids.items())
@@ -230,6 +230,10 @@ def test_heterogeneous_tokens_reach_the_tokenized_sft_inputs(tmp_path, processed
         answer = [i for i, lab in zip(ids, labels) if lab != -100]
         assert answer[0] in (token_ids["[I_TOKEN]"], token_ids["[O_TOKEN]"])  # the type-prefixed target is trained
     assert model.get_input_embeddings().weight.shape[0] >= len(tokenizer)
+    # the constant GPR prompt text is a few whole tokens, as the plain prompt's is
+    prompt_ids = tokenizer.encode(next_items[0][0].prompt, add_special_tokens=False)
+    n_history = len(next_items[0][0].history_items)
+    assert len(prompt_ids) <= 3 + 3 + 5 * n_history + 2
     # special tokens: decoding skips them, so rewards and metrics see plain SIDs
     ids = tokenizer.encode("[I_TOKEN]" + sft_data.items[0].sid, add_special_tokens=False)
     assert tokenizer.decode(ids, skip_special_tokens=True) == sft_data.items[0].sid
