@@ -1,7 +1,7 @@
 """SFT quality on real data: train the embedded tiny model on CPU, evaluate with 50 constrained beams,
 compare with popularity and Markov trained on the same rows.
 
-    python benchmarks/sft_quality.py industrial [--minutes 30] [--json out.json] [-- --key value ...]
+    python benchmarks/sft_quality.py industrial [--minutes 30] [--json out.json] [-- --sft_key value ...]
     python benchmarks/sft_quality.py ml-100k    [--minutes 30] [--json out.json]
 
 ``industrial`` reads ../shared/data/minionerec_amazon (train_reconstructed_partial + valid minus a
@@ -77,8 +77,8 @@ def main() -> None:
     parser.add_argument("--eval_batch_size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads of every step (0 = torch's default)")
     parser.add_argument("--json", default="", help="also write the figures here")
-    parser.add_argument("sft_overrides", nargs="*", help="extra sft.py options after --")
-    args = parser.parse_args()
+    args, sft_overrides = parser.parse_known_args()  # anything else (after --) goes to sft.py
+    sft_overrides = [a for a in sft_overrides if a != "--"]
 
     config, data_args, files = dataset_args(args.dataset)
     work = Path(args.workdir or ROOT / "runs" / "bench" / args.dataset)
@@ -87,7 +87,7 @@ def main() -> None:
 
     if not (sft_dir / "sft.summary.json").is_file():
         run(["sft.py", config, *data_args, "--output_dir", str(sft_dir), *TRAIN_RECIPE,
-             "--max_train_minutes", str(args.minutes), *args.sft_overrides], work / "sft.log", args.threads)
+             "--max_train_minutes", str(args.minutes), *sft_overrides], work / "sft.log", args.threads)
     sft_summary = json.loads((sft_dir / "sft.summary.json").read_text())
 
     if not (eval_dir / "metrics.json").is_file():

@@ -116,3 +116,13 @@ def test_repeat_in_history_is_not_a_leak_but_an_extra_copy_is() -> None:
     doubled = data.TaskSample(repeat.task, repeat.target + repeat.prompt, repeat.completion, repeat.target,
                               repeat.target_item, repeat.history_items, repeat.history)
     assert data.find_leaks([doubled]) == [doubled]
+
+
+def test_prompt_template_pieces_cover_the_fixed_text_of_every_prompt() -> None:
+    pieces = data.prompt_template_pieces("tools")
+    assert all("\x00" not in p for p in pieces) and ", " in pieces
+    for s in all_samples():
+        rest = s.prompt
+        for piece in sorted(pieces, key=len, reverse=True):
+            rest = rest.replace(piece, "")
+        assert data.PROMPT_HEADER not in rest and data.RESPONSE_TAG not in rest
