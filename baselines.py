@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import logging
 import time
 from collections import Counter
@@ -404,8 +405,7 @@ def run_baselines(cfg: BaselinesConfig) -> dict[str, dict[str, Any]]:
 
 
 def _read_summary(path: Path) -> dict[str, Any]:
-    import json
-
+    """The previous summary.json (so running one model keeps the others' entries)."""
     try:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     except json.JSONDecodeError:
