@@ -2,7 +2,7 @@
 compare with popularity and Markov trained on the same rows.
 
     python benchmarks/sft_quality.py industrial [--minutes 25] [--json out.json] [-- --sft_key value ...]
-    python benchmarks/sft_quality.py ml-100k    [--minutes 12] [--json out.json]
+    python benchmarks/sft_quality.py ml-100k    [--minutes 15] [--json out.json]
 
 ``industrial`` reads ../shared/data/minionerec_amazon (train_reconstructed_partial + valid minus a
 held-out set of users, evaluated on the full test CSV); ``ml-100k`` needs the converted files of
@@ -35,9 +35,9 @@ COMMON_RECIPE = [
 ]
 RECIPES = {
     "industrial": COMMON_RECIPE + ["--num_train_epochs", "6", "--eval_steps", "150"],
-    "ml-100k": COMMON_RECIPE + ["--num_train_epochs", "1", "--eval_steps", "300"],
+    "ml-100k": COMMON_RECIPE + ["--num_train_epochs", "2", "--eval_steps", "300"],
 }
-DEFAULT_MINUTES = {"industrial": 25.0, "ml-100k": 12.0}
+DEFAULT_MINUTES = {"industrial": 25.0, "ml-100k": 15.0}
 
 
 def dataset_args(name: str) -> tuple[str, list[str], dict[str, str]]:
@@ -77,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", choices=["industrial", "ml-100k"])
     parser.add_argument("--minutes", type=float, default=0.0,
-                        help="CPU training budget (sft.max_train_minutes); default 25 (industrial) / 12 (ml-100k)")
+                        help="CPU training budget (sft.max_train_minutes); default 25 (industrial) / 15 (ml-100k)")
     parser.add_argument("--workdir", default="", help="default: runs/bench/<dataset>")
     parser.add_argument("--num_beams", type=int, default=50)
     parser.add_argument("--eval_batch_size", type=int, default=16)
