@@ -3,5 +3,4 @@
 #   bash baselines.sh configs/ml-100k.yaml [--model all|popularity|markov|sasrec|gru4rec] [--key value ...]
 # Trains on train, selects on valid, prints HR/NDCG@K on test; writes <workdir>/baselines/.
 set -euo pipefail
-cd "$(dirname "$0")"
-exec python baselines.py "$@"
+exec python "$(dirname "${BASH_SOURCE[0]}")/baselines.py" "$@"

@@ -9,7 +9,7 @@
 # RL_SCRIPT picks the training script (rl_gpr.sh sets rl_gpr.py).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-NPROC="${NPROC:-1}"
+NPROC="${NUM_PROCESSES:-${NPROC:-1}}"   # NUM_PROCESSES, as in sft.sh/evaluate.sh (NPROC kept for compatibility)
 PORT="${MAIN_PORT:-29503}"
 SCRIPT="$HERE/${RL_SCRIPT:-rl.py}"
 if [[ "$NPROC" -le 1 ]]; then

@@ -9,18 +9,18 @@
 # ACCELERATE_CONFIG overrides the accelerate config file; MAIN_PROCESS_PORT the rendezvous port;
 # SFT_SCRIPT the training script (sft_gpr.sh sets sft_gpr.py).
 set -euo pipefail
-cd "$(dirname "$0")"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 NUM_PROCESSES="${NUM_PROCESSES:-1}"
-SFT_SCRIPT="${SFT_SCRIPT:-sft.py}"
+SFT_SCRIPT="$HERE/${SFT_SCRIPT:-sft.py}"
 if [[ "$NUM_PROCESSES" -le 1 && -z "${DEEPSPEED:-}" ]]; then
     exec python "$SFT_SCRIPT" "$@"
 fi
 
 if [[ -n "${DEEPSPEED:-}" ]]; then
-    default_config="configs/accelerate/deepspeed_${DEEPSPEED}.yaml"
+    default_config="$HERE/configs/accelerate/deepspeed_${DEEPSPEED}.yaml"
 else
-    default_config="configs/accelerate/multi_gpu.yaml"
+    default_config="$HERE/configs/accelerate/multi_gpu.yaml"
 fi
 config="${ACCELERATE_CONFIG:-$default_config}"
 if [[ ! -f "$config" ]]; then
