@@ -21,6 +21,7 @@ and the catalogue fingerprint: number of items + sha256 of the info file).  RL l
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import hashlib
 import json
@@ -176,7 +177,7 @@ class ModelConfig:
             raise InputError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
 
 
-class SequentialRecommender(nn.Module):
+class SequentialRecommender(nn.Module, abc.ABC):
     """Shared parts: item embeddings (tied with the output layer) and catalogue scoring."""
 
     def __init__(self, cfg: ModelConfig):
@@ -188,9 +189,9 @@ class SequentialRecommender(nn.Module):
         with torch.no_grad():
             self.item_embedding.weight[PAD].zero_()
 
+    @abc.abstractmethod
     def encode(self, seqs: torch.Tensor) -> torch.Tensor:
-        """(B, L) embedding rows -> (B, L, d) causal hidden states."""
-        raise NotImplementedError
+        """(B, L) embedding rows -> (B, L, d) causal hidden states (SASRec: attention; GRU4Rec: a GRU)."""
 
     def item_vectors(self) -> torch.Tensor:
         """(n_items, d) output vectors, in catalogue order."""
