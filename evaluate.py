@@ -41,7 +41,7 @@ from LogitProcessor import (
     sid_beam_search,
 )
 from minionerec.cli import exit_on_input_error, run_stage, seed_everything, setup_logging
-from minionerec.config import save_resolved_config
+from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError, where
 from minionerec.io import file_sha256, read_info, read_json, read_split_csv, require_file, write_json
 from minionerec.metrics import DEFAULT_KS, evaluate_predictions, normalise_prediction
@@ -51,14 +51,11 @@ logger = logging.getLogger("minionerec.evaluate")
 
 
 @dataclass
-class EvaluateConfig:
+class EvaluateConfig(CommonConfig):
     """Constrained beam-search evaluation of one checkpoint."""
 
     section: ClassVar[str] = "evaluate"
 
-    dataset: str = field(default="", metadata={"help": "Dataset name (from common)."})
-    workdir: str = field(default="runs/default", metadata={"help": "Experiment root (from common)."})
-    seed: int = field(default=42, metadata={"help": "Seed (decoding is deterministic; kept for the record)."})
     name: str = field(default="sft", metadata={"help": "Evaluation name; outputs go to <workdir>/eval/<name>."})
     model_path: str = field(default="${common.workdir}/sft",
                             metadata={"help": "Checkpoint folder with the model and the SID-extended tokenizer."})

@@ -26,7 +26,7 @@ import torch
 
 import data
 from minionerec.cli import run_stage, seed_everything
-from minionerec.config import save_resolved_config
+from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError
 from minionerec.io import CatalogueItem, find_llm_data_files, read_info, read_split_csv, require_file, write_json
 from minionerec.sid import check_sid_tokens, sid_vocabulary, try_parse_sid
@@ -38,14 +38,9 @@ SID_TASKS = ("next_sid", "title2sid", "title_history2sid", "description2sid")
 
 
 @dataclass
-class RLConfig:
+class RLConfig(CommonConfig):
     section: ClassVar[str] = "rl"
 
-    # experiment (defaults from `common`)
-    dataset: str = field(default="", metadata={"help": "Dataset name (file prefix of the CSVs and info file)."})
-    workdir: str = field(default="runs/default", metadata={"help": "Experiment root."})
-    seed: int = field(default=42, metadata={"help": "Seed of data order, sampling rollouts and refills."})
-    category: str = field(default="", metadata={"help": "Category phrase of the title prompts; empty: from the dataset name."})
     # inputs
     model_path: str = field(default="${common.workdir}/sft", metadata={"help": "SFT checkpoint (model + tokenizer with SID tokens)."})
     data_dir: str = field(default="${common.workdir}/llm", metadata={"help": "Folder with {train,valid,info}/ files."})

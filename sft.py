@@ -27,7 +27,7 @@ import torch
 
 import data
 from minionerec.cli import run_stage, seed_everything
-from minionerec.config import save_resolved_config
+from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
 from minionerec.io import SplitRow, find_llm_data_files, read_split_csv, require_file, write_json
@@ -48,14 +48,9 @@ SID_STRING = re.compile(r"(?:<[a-h]_\d+>)+")
 
 
 @dataclass
-class SFTConfig:
+class SFTConfig(CommonConfig):
     section: ClassVar[str] = "sft"
 
-    # experiment (defaults from `common`)
-    dataset: str = field(default="", metadata={"help": "Dataset name (file prefix of the CSVs)."})
-    workdir: str = field(default="runs/default", metadata={"help": "Experiment root."})
-    seed: int = field(default=42, metadata={"help": "Seed of model init, data order and task sampling."})
-    category: str = field(default="", metadata={"help": "Category phrase of the title prompts; empty: from the dataset name."})
     # data
     data_dir: str = field(default="${common.workdir}/llm", metadata={"help": "Folder with {train,valid,test,info}/ CSVs."})
     train_subdir: str = field(default="train", metadata={"help": "Sub-folder of data_dir holding the train CSV."})

@@ -58,7 +58,7 @@ _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][\w]*)\.([A-Za-z_][\w.]*)\}")
 
 @dataclasses.dataclass
 class CommonConfig:
-    """Values shared by every stage of one experiment."""
+    """Values shared by every stage of one experiment; stage configs that need them subclass this."""
 
     section: ClassVar[str] = "common"
 
