@@ -104,6 +104,12 @@ class MiniOneRecGRPOConfig(TrainingArguments):
     dynamic_sampling: bool = field(
         default=False, metadata={"help": "Drop groups whose advantages are all zero and refill with fresh prompts."}
     )
+    add_gt: bool = field(
+        default=False,
+        metadata={"help": "In a group whose rollouts miss the row's target, replace the last (lowest-ranked) rollout by "
+                  "the target (upstream's add_gt, which replaced it in every group): every group then holds a hit, "
+                  "and the model's own top beams serve as hard negatives."},
+    )
     max_refill_rounds: int = field(
         default=3,
         metadata={"help": "Dynamic sampling: refill rollouts per micro-step before keeping zero-advantage groups. Each "
@@ -491,6 +497,7 @@ class MiniOneRecGRPOTrainer(Trainer):
         self._rollout_buffer: dict[int, dict[str, torch.Tensor]] = {}
         self._refill_rng = random.Random(args.seed + 7919 * (self.accelerator.process_index + 1))
         self._refill_order: list[int] = []
+        self._completion_cache: dict[str, list[int]] = {}
         self.ref_model = None
         if args.beta != 0.0:
             self.ref_model = frozen_copy(model)
@@ -560,11 +567,36 @@ class MiniOneRecGRPOTrainer(Trainer):
         texts = self.processing_class.batch_decode(ids, skip_special_tokens=True)
         return ids, [normalise_prediction(t) for t in texts]
 
+    def _insert_missing_targets(self, rows: Sequence[Any], completion_ids: list[list[int]], completions: list[str]) -> None:
+        """add_gt: the last rollout of each group that misses its row's target becomes the target (in place).
+
+        The target is tokenized as SFT tokenizes a completion (``completion`` + EOS), which is also
+        what the constrained decoder emits for a valid item.
+        """
+        eos = self.processing_class.eos_token_id
+        for index, row in enumerate(rows):
+            target = normalise_prediction(row.target)
+            group = slice(index * self.G, (index + 1) * self.G)
+            if target in completions[group]:
+                continue
+            last = (index + 1) * self.G - 1
+            completion_ids[last] = self._encode_completion(row.completion) + [eos]
+            completions[last] = target
+
+    def _encode_completion(self, text: str) -> list[int]:
+        cached = self._completion_cache.get(text)
+        if cached is None:
+            cached = self.processing_class(text, add_special_tokens=False)["input_ids"]
+            self._completion_cache[text] = cached
+        return list(cached)
+
     def _score(self, rows: list[Any]) -> ScoredGroups:
         start = time.perf_counter()
         completion_ids, completions = self._rollout(rows)
         self._timing["rollout"] += time.perf_counter() - start
         start = time.perf_counter()
+        if self.args.add_gt:
+            self._insert_missing_targets(rows, completion_ids, completions)
         expanded = [r for r in rows for _ in range(self.G)]
         total, parts = self.reward_fn(completions, expanded, self.G)
         rewards = torch.as_tensor(np.asarray(total), dtype=torch.float32)

@@ -18,6 +18,9 @@ Rewards (config ``rl.rewards: {ranking: 1.0}``, or ``--rl.rewards.semantic 0.5``
   at rank i gets ``-D_i / Z`` with ``D_i = 1 / log2(i + 2)`` and ``Z = sum_j D_j`` over the
   group; the correct one gets 0; a group without the target gets 0 everywhere.
 - ``ranking``: ``rule + ranking_only`` (upstream's default ``ranking``).
+- ``prefix``: partial credit along the SID hierarchy, ``(leading levels equal to the target's) /
+  (levels of the target)``: 1 for the target, 1/3 for a rollout in the target's level-a cluster
+  of a 3-level SID.  Residual codes nest, so most groups without the target still carry signal.
 - ``semantic``: cosine similarity between the item embeddings (text2emb ``.npy``) of the
   rollout's item and the target item.
 - ``sasrec``: the collaborative score of the rollout's item given the row's history, from a
@@ -40,13 +43,14 @@ import numpy as np
 from minionerec.errors import InputError
 from minionerec.io import CatalogueItem, load_npy
 from minionerec.metrics import normalise_prediction
+from minionerec.sid import try_parse_sid
 
 logger = logging.getLogger(__name__)
 
 RewardFn = Callable[[list[str], Sequence["RewardRow"], int], list[float]]
 
 #: Names accepted in ``rl.rewards``.
-REWARD_NAMES = ("rule", "ranking", "ranking_only", "semantic", "sasrec")
+REWARD_NAMES = ("rule", "ranking", "ranking_only", "prefix", "semantic", "sasrec")
 
 
 class RewardRow(Protocol):
@@ -106,6 +110,29 @@ def ranking_reward(completions: list[str], rows: Sequence[RewardRow], group_size
     rule = rule_reward(completions, rows, group_size)
     penalty = ranking_only_reward(completions, rows, group_size)
     return [a + b for a, b in zip(rule, penalty)]
+
+
+def shared_prefix_levels(a: Sequence[str], b: Sequence[str]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def prefix_reward(completions: list[str], rows: Sequence[RewardRow], group_size: int) -> list[float]:
+    """Leading SID levels shared with the row's target, as a fraction of the target's levels."""
+    _check_groups(completions, rows, group_size)
+    rewards = []
+    for completion, row in zip(completions, rows):
+        target = try_parse_sid(row.target)
+        produced = try_parse_sid(completion)
+        if not target or produced is None:
+            rewards.append(0.0)
+            continue
+        rewards.append(shared_prefix_levels(produced, target) / len(target))
+    return rewards
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,6 +274,8 @@ def build_reward_set(
             functions[name] = ranking_reward
         elif name == "ranking_only":
             functions[name] = ranking_only_reward
+        elif name == "prefix":
+            functions[name] = prefix_reward
         elif name == "semantic":
             if not embedding_path or catalogue is None:
                 raise InputError("reward 'semantic' needs rl.embedding_path (the text2emb .npy of this dataset)")

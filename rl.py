@@ -55,7 +55,7 @@ class RLConfig(CommonConfig):
     validation_samples: int = field(default=0, metadata={"help": "Valid rows for periodic HR/NDCG (0 = no validation)."})
     # rewards
     rewards: dict[str, float] = field(default_factory=lambda: {"ranking": 1.0},
-                                      metadata={"help": "{reward: weight}; rule, ranking, ranking_only, semantic, sasrec."})
+                                      metadata={"help": "{reward: weight}; rule, ranking, ranking_only, prefix, semantic, sasrec."})
     embedding_path: str = field(default="", metadata={"help": "semantic reward: item-embedding .npy (row = item id)."})
     cf_model_path: str = field(default="", metadata={"help": "sasrec reward: model folder written by baselines.py."})
     cf_score_kind: str = field(default="logit", metadata={"help": "sasrec reward: logit (upstream), prob or log_prob."})
@@ -76,6 +76,7 @@ class RLConfig(CommonConfig):
     ref_model_mixup_alpha: float = field(default=0.6, metadata={"help": "EMA weight of the policy at a sync."})
     dynamic_sampling: bool = field(default=False, metadata={"help": "Drop all-zero-advantage groups and refill."})
     max_refill_rounds: int = field(default=3, metadata={"help": "Refill rollouts per micro-step."})
+    add_gt: bool = field(default=False, metadata={"help": "Put the target in place of the last rollout of a group that misses it."})
     validation_beams: int = field(default=20, metadata={"help": "Beams of the periodic validation."})
     # optimisation
     output_dir: str = field(default="${common.workdir}/rl", metadata={"help": "Where the policy is saved."})
@@ -206,6 +207,7 @@ def grpo_arguments(cfg: RLConfig, has_validation: bool) -> Any:
         ref_model_mixup_alpha=cfg.ref_model_mixup_alpha,
         dynamic_sampling=cfg.dynamic_sampling,
         max_refill_rounds=cfg.max_refill_rounds,
+        add_gt=cfg.add_gt,
         validation_beams=cfg.validation_beams,
         per_device_train_batch_size=cfg.per_device_train_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,

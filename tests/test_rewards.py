@@ -15,6 +15,7 @@ from rewards import (
     CollaborativeReward,
     SemanticReward,
     build_reward_set,
+    prefix_reward,
     rank_discounts,
     ranking_only_reward,
     ranking_reward,
@@ -54,6 +55,14 @@ def test_ranking_rewards_by_hand():
     assert ranking_reward([A, B, C, D], rows, g) == pytest.approx([expected[0], expected[1], 1.0, expected[3]])
     # A group without its target is all zero.
     assert ranking_reward([A, B, D, D], rows, g) == [0.0] * g
+
+
+def test_prefix_reward_credits_the_shared_sid_levels():
+    rows = [row(A)] * 4
+    # B shares only <a_1> with A; C and D share nothing.
+    assert prefix_reward([A, B, C, D], rows, 4) == pytest.approx([1.0, 1 / 3, 0.0, 0.0])
+    assert prefix_reward(["<a_1><b_1><c_9>", "not a sid"], [row(A)] * 2, 2) == pytest.approx([2 / 3, 0.0])
+    assert build_reward_set({"prefix": 1.0}).functions["prefix"] is prefix_reward
 
 
 def test_each_group_uses_its_own_rows_target_with_duplicate_history():
