@@ -176,6 +176,28 @@ def test_duplicate_history_rows_each_get_their_own_reward(tiny, tmp_path):
     assert scored.parts["ranking"][2].item() < 0 and scored.parts["ranking"][G].item() < 0
 
 
+def test_add_gt_puts_the_missing_target_last_and_leaves_groups_with_a_hit_alone(tiny, tmp_path):
+    model, tokenizer, trie, rows = tiny
+    base = rows[0]
+    plain = make_trainer(tiny, tmp_path)._score([base])
+    beams = plain.completions[:G]
+    missing = next(s for s in SIDS if s not in beams)
+    row_hit = TaskSample("next_sid", base.prompt, format_response(beams[1]), beams[1], SIDS.index(beams[1]),
+                         base.history_items)
+    row_miss = TaskSample("next_sid", base.prompt, format_response(missing), missing, SIDS.index(missing),
+                          base.history_items)
+    scored = make_trainer(tiny, tmp_path, add_gt=True)._score([row_hit, row_miss])
+    assert scored.completions[:G] == beams  # the target was among the beams: unchanged
+    assert scored.completions[G:2 * G - 1] == beams[:-1] and scored.completions[-1] == missing
+    expected_ids = tokenizer(format_response(missing), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    assert scored.completion_ids[-1] == expected_ids
+    # ... tokenized exactly as the constrained decoder emits an item:
+    assert plain.completion_ids[0] == tokenizer(format_response(beams[0]), add_special_tokens=False)["input_ids"] + [
+        tokenizer.eos_token_id]
+    assert scored.parts["ranking"][-1].item() == 1.0
+    assert nonzero_groups(scored.advantages, G).all()
+
+
 def test_dynamic_sampling_drops_exactly_the_zero_variance_groups(tiny, tmp_path):
     rows = make_rows()
     informative = {r.prompt for i, r in enumerate(rows) if i % 2 == 0}
