@@ -28,7 +28,9 @@ import data
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError
+from minionerec.holdout import split_valid_by_user
 from minionerec.io import CatalogueItem, find_llm_data_files, read_info, read_split_csv, require_file, write_json
+from minionerec.metrics import DEFAULT_KS
 from minionerec.sid import check_sid_tokens, sid_vocabulary, try_parse_sid
 
 logger = logging.getLogger("minionerec.rl")
@@ -52,7 +54,9 @@ class RLConfig(CommonConfig):
                              metadata={"help": "RL tasks (SID answers only): " + ", ".join(SID_TASKS)})
     title_history_samples: int = field(default=10000, metadata={"help": "Rows sampled for title_history2sid (upstream 10000); 0 = all."})
     train_subset: int = field(default=-1, metadata={"help": "Keep a seeded random N of the RL prompts (-1 = all)."})
-    validation_samples: int = field(default=0, metadata={"help": "Valid rows for periodic HR/NDCG (0 = no validation)."})
+    validation_samples: int = field(
+        default=0, metadata={"help": "Valid rows for periodic HR/NDCG (0 = no validation): every row of a seeded set of users, "
+                             "the same users as SFT's held-out slice when equal to sft.eval_samples (same seed)."})
     # rewards
     rewards: dict[str, float] = field(default_factory=lambda: {"ranking": 1.0},
                                       metadata={"help": "{reward: weight}; rule, ranking, ranking_only, prefix, semantic, sasrec."})
@@ -77,6 +81,12 @@ class RLConfig(CommonConfig):
     dynamic_sampling: bool = field(default=False, metadata={"help": "Drop all-zero-advantage groups and refill."})
     max_refill_rounds: int = field(default=3, metadata={"help": "Refill rollouts per micro-step."})
     add_gt: bool = field(default=False, metadata={"help": "Put the target in place of the last rollout of a group that misses it."})
+    select_best: bool = field(
+        default=False,
+        metadata={"help": "With validation: checkpoint at every validation and end on the checkpoint with the best "
+                  "validation NDCG@10 (NDCG@K, K <= validation_beams; HF load_best_model_at_end); validation also runs "
+                  "once before the first step."},
+    )
     validation_beams: int = field(default=20, metadata={"help": "Beams of the periodic validation."})
     # optimisation
     output_dir: str = field(default="${common.workdir}/rl", metadata={"help": "Where the policy is saved."})
@@ -187,9 +197,17 @@ def resolve_resume(setting: str, output_dir: Path) -> str | None:
     return value
 
 
+def selection_metric(validation_beams: int) -> str:
+    """``NDCG@10``, or NDCG at the largest reported K that ``validation_beams`` beams can fill."""
+    return f"NDCG@{max(k for k in DEFAULT_KS if k <= max(validation_beams, 1) and k <= 10)}"
+
+
 def grpo_arguments(cfg: RLConfig, has_validation: bool) -> Any:
     from minionerec_trainer import MiniOneRecGRPOConfig
 
+    select_best = cfg.select_best and has_validation
+    if cfg.select_best and not has_validation:
+        raise InputError("rl.select_best needs validation: set rl.validation_samples > 0 (and a valid CSV)")
     return MiniOneRecGRPOConfig(
         output_dir=cfg.output_dir,
         num_generations=cfg.num_generations,
@@ -221,7 +239,11 @@ def grpo_arguments(cfg: RLConfig, has_validation: bool) -> Any:
         eval_strategy="steps" if has_validation else "no",
         eval_steps=cfg.eval_steps if has_validation else None,
         save_strategy="steps",
-        save_steps=cfg.save_steps,
+        save_steps=cfg.eval_steps if select_best else cfg.save_steps,
+        load_best_model_at_end=select_best,
+        metric_for_best_model=selection_metric(cfg.validation_beams) if select_best else None,
+        greater_is_better=True if select_best else None,
+        eval_on_start=select_best,
         save_total_limit=cfg.save_total_limit,
         logging_steps=cfg.logging_steps,
         bf16=use_bf16(cfg.bf16),
@@ -259,10 +281,8 @@ class RLVariant:
         return build_rl_samples(cfg, rows, items)
 
     def validation_samples(self, cfg: RLConfig, path: Path) -> list[data.TaskSample]:
-        rows = read_split_csv(path)
-        if cfg.validation_samples < len(rows):
-            rows = random.Random(cfg.seed).sample(rows, cfg.validation_samples)
-        return data.next_sid_samples(rows)
+        held_out, _ = split_valid_by_user(read_split_csv(path), cfg.validation_samples, cfg.seed)
+        return data.next_sid_samples(held_out)
 
     def build_trie(self, catalogue: list[CatalogueItem], tokenizer: Any) -> Any:
         from LogitProcessor import SIDTrie
@@ -327,6 +347,11 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
         if values:
             summary[f"mean_{key}"] = sum(values) / len(values)
     if validation:
+        metric = selection_metric(cfg.validation_beams)
+        summary["validation_curve"] = [{"step": h["step"], metric: h[f"eval_{metric}"]}
+                                       for h in trainer.state.log_history if f"eval_{metric}" in h]
+        if cfg.select_best:
+            summary["best_checkpoint"] = trainer.state.best_model_checkpoint
         summary["validation"] = trainer.evaluate()
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(output_dir))

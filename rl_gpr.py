@@ -34,6 +34,7 @@ import data
 import rl
 from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
+from minionerec.holdout import split_valid_by_user
 from minionerec.gpr import (
     GPRConfig,
     check_checkpoint_prompt,
@@ -116,9 +117,9 @@ class GPRVariant(rl.RLVariant):
 
     def validation_samples(self, cfg: rl.RLConfig, path: Path) -> list[data.TaskSample]:
         rows = read_gpr_csv(path)
-        if cfg.validation_samples < len(rows):
-            rows = random.Random(cfg.seed).sample(rows, cfg.validation_samples)
-        return gpr_next_sid_samples(rows, self.gcfg.use_tokens)
+        held_out, _ = split_valid_by_user([g.row for g in rows], cfg.validation_samples, cfg.seed)
+        keep = {id(r) for r in held_out}  # rl.RLVariant's users, so HEPO on/off validate on the same rows
+        return gpr_next_sid_samples([g for g in rows if id(g.row) in keep], self.gcfg.use_tokens)
 
     def build_trie(self, catalogue: list[CatalogueItem], tokenizer: Any) -> Any:
         if not self.gcfg.target_type_prefix:

@@ -83,6 +83,18 @@ def test_rl_runs_saves_and_resumes(workdir):
     assert main(cfg)["steps"] == 3
 
 
+def test_select_best_validates_before_training_and_ends_on_the_best_checkpoint(workdir):
+    cfg = load_config(RLConfig, None, overrides(workdir, "best", validation_samples=4, validation_beams=4, eval_steps=1,
+                                                max_steps=2, select_best=True))
+    summary = main(cfg)
+    assert [p["step"] for p in summary["validation_curve"]][:3] == [0, 1, 2]
+    best = max(summary["validation_curve"][1:], key=lambda p: p["NDCG@3"])  # 4 beams: NDCG@3 selects
+    assert summary["best_checkpoint"].endswith(f"checkpoint-{best['step']}")
+    assert summary["validation"]["eval_NDCG@3"] == pytest.approx(best["NDCG@3"])
+    with pytest.raises(InputError, match="select_best needs validation"):
+        main(load_config(RLConfig, None, overrides(workdir, "best2", select_best=True)))
+
+
 def test_checkpoint_without_sid_tokens_is_an_input_error(workdir):
     cfg = load_config(RLConfig, None, overrides(workdir, "bad", model_path=workdir / "plain"))
     with pytest.raises(InputError, match="lacks .* SID token"):
