@@ -27,6 +27,7 @@ import torch
 import data
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
+from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
 from minionerec.io import CatalogueItem, find_llm_data_files, read_info, read_split_csv, require_file, write_json
@@ -185,18 +186,6 @@ def use_bf16(setting: str) -> bool:
     raise InputError(f"rl.bf16 must be auto, true or false, got {setting!r}")
 
 
-def resolve_resume(setting: str, output_dir: Path) -> str | None:
-    value = setting.strip()
-    if not value or value.lower() in ("false", "no", "none"):
-        return None
-    if value.lower() in ("auto", "true", "yes"):
-        checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-        return str(checkpoints[-1]) if checkpoints else None
-    if not Path(value).is_dir():
-        raise InputError(f"rl.resume_from_checkpoint {value} is not a checkpoint folder")
-    return value
-
-
 def selection_metric(validation_beams: int) -> str:
     """``NDCG@10``, or NDCG at the largest reported K that ``validation_beams`` beams can fill."""
     return f"NDCG@{max(k for k in DEFAULT_KS if k <= max(validation_beams, 1) and k <= 10)}"
@@ -330,10 +319,12 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
         valid_sids=set(sid_strings), eval_dataset=validation or None, catalogue=sid_to_items,
         **variant.trainer_kwargs(),
     )
-    resume = resolve_resume(cfg.resume_from_checkpoint, output_dir)
+    resume = resolve_resume(cfg.resume_from_checkpoint, output_dir, "rl")
     if resume:
         trainer.load_synced_ref_model(resume)
         logger.info("resuming from %s", resume)
+    elif trainer.is_world_process_zero():
+        remove_stale_checkpoints(output_dir)
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     elapsed = time.perf_counter() - start

@@ -28,6 +28,7 @@ import torch
 import data
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
+from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
 from minionerec.io import SplitRow, find_llm_data_files, read_split_csv, require_file, write_json
@@ -340,21 +341,6 @@ def use_bf16(setting: str) -> bool:
     raise InputError(f"sft.bf16 must be auto, true or false, got {setting!r}")
 
 
-def resolve_resume(setting: str, output_dir: Path) -> str | bool | None:
-    value = setting.strip()
-    if not value or value.lower() in ("false", "no", "none"):
-        return None
-    if value.lower() in ("auto", "true", "yes"):
-        checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-        if not checkpoints:
-            logger.info("resume_from_checkpoint=%s but %s has no checkpoint: starting fresh", value, output_dir)
-            return None
-        return str(checkpoints[-1])
-    if not Path(value).is_dir():
-        raise InputError(f"sft.resume_from_checkpoint {value} is not a checkpoint folder")
-    return value
-
-
 def training_arguments(cfg: SFTConfig, has_eval: bool) -> Any:
     from transformers import TrainingArguments
 
@@ -434,8 +420,11 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    resume = resolve_resume(cfg.resume_from_checkpoint, output_dir, "sft")
+    if resume is None and trainer.is_world_process_zero():
+        remove_stale_checkpoints(output_dir)
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=resolve_resume(cfg.resume_from_checkpoint, output_dir))
+    result = trainer.train(resume_from_checkpoint=resume)
     wall = time.time() - start
     summary: dict[str, Any] = {
         "train_loss": result.training_loss,
