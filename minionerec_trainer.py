@@ -58,6 +58,7 @@ from trl.models.utils import prepare_deepspeed
 from trl.trainer.callbacks import SyncRefModelCallback
 from trl.trainer.utils import selective_log_softmax
 
+from LogitProcessor import completion_token_ids, left_pad
 from minionerec.errors import InputError
 from minionerec.metrics import normalise_prediction
 
@@ -385,17 +386,6 @@ class RepeatChunkSampler(Sampler[int]):
         return (self.n // self.chunk) * self.chunk * self.repeats
 
 
-def left_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for i, s in enumerate(sequences):
-        if s:
-            ids[i, width - len(s) :] = torch.tensor(s, dtype=torch.long)
-            mask[i, width - len(s) :] = 1
-    return ids, mask
-
-
 def right_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(1, max(len(s) for s in sequences))
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
@@ -497,7 +487,7 @@ class MiniOneRecGRPOTrainer(Trainer):
         self._rollout_buffer: dict[int, dict[str, torch.Tensor]] = {}
         self._refill_rng = random.Random(args.seed + 7919 * (self.accelerator.process_index + 1))
         self._refill_order: list[int] = []
-        self._completion_cache: dict[str, list[int]] = {}
+        self._completion_cache: dict[str, list[int]] = {}  # add_gt: target SID -> its response token ids
         self.ref_model = None
         if args.beta != 0.0:
             self.ref_model = frozen_copy(model)
@@ -570,25 +560,19 @@ class MiniOneRecGRPOTrainer(Trainer):
     def _insert_missing_targets(self, rows: Sequence[Any], completion_ids: list[list[int]], completions: list[str]) -> None:
         """add_gt: the last rollout of each group that misses its row's target becomes the target (in place).
 
-        The target is tokenized as SFT tokenizes a completion (``completion`` + EOS), which is also
-        what the constrained decoder emits for a valid item.
+        The target is tokenized as SFT tokenizes a response (:func:`LogitProcessor.completion_token_ids`),
+        which is also what the constrained decoder emits for a valid item.
         """
-        eos = self.processing_class.eos_token_id
         for index, row in enumerate(rows):
             target = normalise_prediction(row.target)
             group = slice(index * self.G, (index + 1) * self.G)
             if target in completions[group]:
                 continue
             last = (index + 1) * self.G - 1
-            completion_ids[last] = self._encode_completion(row.completion) + [eos]
+            if target not in self._completion_cache:
+                self._completion_cache[target] = completion_token_ids(self.processing_class, target)
+            completion_ids[last] = list(self._completion_cache[target])
             completions[last] = target
-
-    def _encode_completion(self, text: str) -> list[int]:
-        cached = self._completion_cache.get(text)
-        if cached is None:
-            cached = self.processing_class(text, add_special_tokens=False)["input_ids"]
-            self._completion_cache[text] = cached
-        return list(cached)
 
     def _score(self, rows: list[Any]) -> ScoredGroups:
         start = time.perf_counter()
