@@ -99,7 +99,7 @@ def plot_training_curves(stage_cfgs: dict[str, Any], out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     panels = []
-    for name, keys in (("sft", ("loss", "eval_loss")), ("rl", ("reward", "kl"))):
+    for name, keys in (("sft", ("loss", "eval_loss")), ("rl", ("reward", "kl", "eval_NDCG@10"))):
         cfg = stage_cfgs.get(name)
         if cfg is None or not Path(cfg.output_dir).is_dir():
             continue
@@ -192,6 +192,22 @@ def _machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
 
 
+def rl_validation_line(stage_cfgs: dict[str, Any]) -> str | None:
+    """One sentence on the RL validation curve (``rl_summary.json``), e.g. whether RL beat its step-0 policy."""
+    cfg = stage_cfgs.get("rl")
+    summary_path = Path(cfg.output_dir) / "rl_summary.json" if cfg is not None else None
+    if summary_path is None or not summary_path.is_file():
+        return None
+    curve = _read(summary_path).get("validation_curve") or []
+    if not curve:
+        return None
+    metric = next(k for k in curve[0] if k != "step")
+    points = ", ".join(f"{p['step']}: {p[metric]:.4f}" for p in curve)
+    line = f"RL validation {metric} by step ({points})"
+    best = _read(summary_path).get("best_checkpoint")
+    return line + (f"; the policy is `{Path(best).name}`." if best else ".")
+
+
 def write_report(config_path: str, overrides: dict[str, Any] | None = None, total_seconds: float | None = None,
                  results_root: str | Path = "results") -> Path:
     """Write ``results/<config name>/`` and return its path."""
@@ -225,6 +241,9 @@ def write_report(config_path: str, overrides: dict[str, Any] | None = None, tota
                                                                   if total_seconds else ""), "",
              "Test split, constrained beam search for SFT / SFT+RL; metrics at SID level (the paper's convention).", "",
              markdown_table(rows), ""]
+    validation = rl_validation_line(cfgs)
+    if validation:
+        lines += [validation, ""]
     if figures:
         lines += [f"![{p.stem}]({p.name})" for p in figures] + [""]
     lines += ["Sources: " + ", ".join(f"{LABELS.get(n, n)}: `{r['source']}`" for n, r in rows.items()), ""]

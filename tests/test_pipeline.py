@@ -57,6 +57,10 @@ def test_report_table_and_files(tmp_path, monkeypatch):
         (workdir / "eval" / name / "metrics.json").write_text(json.dumps(metrics))
     (workdir / "baselines").mkdir()
     (workdir / "baselines" / "summary.json").write_text(json.dumps({"markov": {"test": metrics}}))
+    (workdir / "rl").mkdir()
+    (workdir / "rl" / "rl_summary.json").write_text(json.dumps({
+        "validation_curve": [{"step": 0, "NDCG@10": 0.05}, {"step": 50, "NDCG@10": 0.06}],
+        "best_checkpoint": str(workdir / "rl" / "checkpoint-50")}))
     config = tmp_path / "exp.yaml"
     config.write_text(yaml.safe_dump({
         "common": {"dataset": "X", "workdir": str(workdir)},
@@ -68,6 +72,7 @@ def test_report_table_and_files(tmp_path, monkeypatch):
     text = (out / "results.md").read_text()
     assert "| SFT+RL | 0.1000 | 0.0500 | 0.2000 | 0.0800 | 0.3000 | 0.1000 |" in text
     assert "| Markov |" in text
+    assert "RL validation NDCG@10 by step (0: 0.0500, 50: 0.0600); the policy is `checkpoint-50`." in text
     assert (out / "hr_at_k.png").is_file() and (out / "configs" / "exp.yaml").is_file()
     assert json.loads((out / "results.json").read_text())["models"]["sft"]["sid_level"]["HR@10"] == 0.3
 
