@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from minionerec.sid import codes_to_sid, sid_to_string
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -30,3 +32,31 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def shared_data() -> Path:
     return shared_path()
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """Tiny models run fastest single-threaded on a shared 2-core machine (thread start-up costs more than it saves)."""
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+#: A 12-item 3-level catalogue for the GRPO tests (rl and rl_gpr).
+TOY_SIDS = [sid_to_string(codes_to_sid((i // 4, i % 4, i % 3))) for i in range(12)]
+
+
+def toy_next_sid_rows(n: int) -> list:
+    """``n`` next-SID rows over :data:`TOY_SIDS`: three history items, the following item as target."""
+    from data import TaskSample, format_response, next_item_prompt
+
+    rows = []
+    for r in range(n):
+        history = [TOY_SIDS[(r + k) % len(TOY_SIDS)] for k in range(3)]
+        target = (r + 3) % len(TOY_SIDS)
+        rows.append(TaskSample("next_sid", next_item_prompt(history), format_response(TOY_SIDS[target]),
+                               TOY_SIDS[target], target, tuple((r + k) % len(TOY_SIDS) for k in range(3))))
+    return rows

@@ -41,13 +41,7 @@ def _catalogue(seed: int = 0, n: int = 40) -> list[str]:
     return sids + [sids[0] + "<d_0>", sids[0] + "<d_1>", sids[2] + "<d_0>"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded on a shared machine."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture(scope="module")

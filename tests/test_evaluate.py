@@ -45,14 +45,7 @@ def _make_experiment(folder: Path, n_users: int = 9) -> dict[str, Path]:
     return {"model": folder / "ckpt", "test": folder / "test.csv", "info": folder / "info.txt"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -6,28 +6,23 @@ import copy
 
 import pytest
 import torch
+from conftest import TOY_SIDS, toy_next_sid_rows
 
-from data import TaskSample, format_response, next_item_prompt
+from data import TaskSample
 from LogitProcessor import SIDTrie, sid_beam_search
 from minionerec import gpr
 from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
-from minionerec.sid import codes_to_sid, parse_sid, sid_to_string, sid_vocabulary
+from minionerec.sid import parse_sid, sid_vocabulary
 from minionerec_trainer import MiniOneRecGRPOConfig, MiniOneRecGRPOTrainer, TrieRollout
 from rewards import build_reward_set
 from rl_gpr import HEPOSettings, HEPOTrainer
 
-SIDS = [sid_to_string(codes_to_sid((i // 4, i % 4, i % 3))) for i in range(12)]
+SIDS = TOY_SIDS
 G = 4
 
 
 def make_rows(n: int = 8) -> list[TaskSample]:
-    rows = []
-    for r in range(n):
-        history = [SIDS[(r + k) % len(SIDS)] for k in range(3)]
-        target = (r + 3) % len(SIDS)
-        rows.append(TaskSample("next_sid", next_item_prompt(history), format_response(SIDS[target]), SIDS[target],
-                               target, tuple((r + k) % len(SIDS) for k in range(3))))
-    return rows
+    return toy_next_sid_rows(n)
 
 
 def fresh_tiny():

@@ -6,37 +6,32 @@ import math
 
 import pytest
 import torch
+from conftest import TOY_SIDS, toy_next_sid_rows
 
-from data import TaskSample, format_response, next_item_prompt
+from data import TaskSample, format_response
 from LogitProcessor import SIDTrie
 from minionerec.errors import InputError
 from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
-from minionerec.sid import codes_to_sid, sid_to_string, sid_vocabulary, parse_sid
+from minionerec.sid import parse_sid, sid_vocabulary
 from minionerec_trainer import (
     MiniOneRecGRPOConfig,
     MiniOneRecGRPOTrainer,
     TrieRollout,
     full_sequence_logps,
-    grpo_loss,
     group_advantages,
+    grpo_loss,
     k3_kl,
     nonzero_groups,
     shared_prefix_logps,
 )
 from rewards import build_reward_set
 
-SIDS = [sid_to_string(codes_to_sid((i // 4, i % 4, i % 3))) for i in range(12)]
+SIDS = TOY_SIDS
 G = 4
 
 
 def make_rows(n: int = 16) -> list[TaskSample]:
-    rows = []
-    for r in range(n):
-        history = [SIDS[(r + k) % len(SIDS)] for k in range(3)]
-        target = (r + 3) % len(SIDS)
-        rows.append(TaskSample("next_sid", next_item_prompt(history), format_response(SIDS[target]), SIDS[target],
-                               target, tuple((r + k) % len(SIDS) for k in range(3))))
-    return rows
+    return toy_next_sid_rows(n)
 
 
 @pytest.fixture(scope="module")
