@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 import torch
 
 import data
+from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
-from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
 from minionerec.io import CatalogueItem, find_llm_data_files, read_info, read_split_csv, require_file, write_json
@@ -194,9 +194,9 @@ def selection_metric(validation_beams: int) -> str:
 def grpo_arguments(cfg: RLConfig, has_validation: bool) -> Any:
     from minionerec_trainer import MiniOneRecGRPOConfig
 
-    select_best = cfg.select_best and has_validation
     if cfg.select_best and not has_validation:
         raise InputError("rl.select_best needs validation: set rl.validation_samples > 0 (and a valid CSV)")
+    select_best = cfg.select_best
     return MiniOneRecGRPOConfig(
         output_dir=cfg.output_dir,
         num_generations=cfg.num_generations,

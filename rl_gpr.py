@@ -33,7 +33,6 @@ import data
 import rl
 from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
-from minionerec.holdout import split_valid_by_user
 from minionerec.gpr import (
     GPRConfig,
     check_checkpoint_prompt,
@@ -49,6 +48,7 @@ from minionerec.gpr import (
     token_level_advantages,
     type_prefixed_trie,
 )
+from minionerec.holdout import split_valid_by_user
 from minionerec.io import CatalogueItem, find_llm_data_files
 from minionerec.sid import check_sid_tokens, sid_vocabulary
 from minionerec_trainer import MiniOneRecGRPOTrainer

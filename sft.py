@@ -26,9 +26,9 @@ from typing import Any, ClassVar
 import torch
 
 import data
+from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
-from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
 from minionerec.io import SplitRow, find_llm_data_files, read_split_csv, require_file, write_json

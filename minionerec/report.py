@@ -198,13 +198,14 @@ def rl_validation_line(stage_cfgs: dict[str, Any]) -> str | None:
     summary_path = Path(cfg.output_dir) / "rl_summary.json" if cfg is not None else None
     if summary_path is None or not summary_path.is_file():
         return None
-    curve = _read(summary_path).get("validation_curve") or []
+    summary = _read(summary_path)
+    curve = summary.get("validation_curve") or []
     if not curve:
         return None
     metric = next(k for k in curve[0] if k != "step")
     points = ", ".join(f"{p['step']}: {p[metric]:.4f}" for p in curve)
     line = f"RL validation {metric} by step ({points})"
-    best = _read(summary_path).get("best_checkpoint")
+    best = summary.get("best_checkpoint")
     return line + (f"; the policy is `{Path(best).name}`." if best else ".")
 
 
