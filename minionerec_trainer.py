@@ -487,7 +487,6 @@ class MiniOneRecGRPOTrainer(Trainer):
         self._rollout_buffer: dict[int, dict[str, torch.Tensor]] = {}
         self._refill_rng = random.Random(args.seed + 7919 * (self.accelerator.process_index + 1))
         self._refill_order: list[int] = []
-        self._completion_cache: dict[str, list[int]] = {}  # add_gt: target SID -> its response token ids
         self.ref_model = None
         if args.beta != 0.0:
             self.ref_model = frozen_copy(model)
@@ -569,9 +568,7 @@ class MiniOneRecGRPOTrainer(Trainer):
             if target in completions[group]:
                 continue
             last = (index + 1) * self.G - 1
-            if target not in self._completion_cache:
-                self._completion_cache[target] = completion_token_ids(self.processing_class, target)
-            completion_ids[last] = list(self._completion_cache[target])
+            completion_ids[last] = completion_token_ids(self.processing_class, target)
             completions[last] = target
 
     def _score(self, rows: list[Any]) -> ScoredGroups:
