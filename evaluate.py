@@ -5,6 +5,7 @@ Usage::
     python evaluate.py CONFIG.yaml [--model_path DIR --test_file CSV --info_file TXT --num_beams 50
                                     --batch_size 8 --output_dir DIR --normalization full|trie]
     python evaluate.py metrics --result_json predictions.json --info_file info.txt [--ks 1,5,10]
+    python evaluate.py compare --a sft/predictions.json --b rl/predictions.json [--ks 10]   # paired bootstrap
     accelerate launch --num_processes 2 evaluate.py CONFIG.yaml ...   # each rank decodes a shard
 
 Writes ``<output_dir>/predictions.json`` (upstream shape: ``[{"input", "output", "predict"}]``
@@ -44,7 +45,7 @@ from minionerec.cli import exit_on_input_error, run_stage, seed_everything, setu
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError, where
 from minionerec.io import file_sha256, read_info, read_json, read_split_csv, require_file, write_json
-from minionerec.metrics import DEFAULT_KS, evaluate_predictions, normalise_prediction
+from minionerec.metrics import DEFAULT_KS, evaluate_predictions, normalise_prediction, paired_bootstrap, per_sample_ndcg, sid_rank
 from minionerec.sid import check_sid_tokens, parse_sid, sid_vocabulary
 
 logger = logging.getLogger("minionerec.evaluate")
@@ -289,20 +290,33 @@ def main(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Catalogue], T
 # `evaluate.py metrics`: recompute from a predictions file
 # --------------------------------------------------------------------------------------------
 
-def metrics_from_files(result_json: str | Path, info_file: str | Path, ks: Sequence[int] = DEFAULT_KS) -> dict[str, Any]:
-    """Metrics of a predictions file (upstream shape; ``item_id`` enables item-level ranks)."""
+def read_predictions(result_json: str | Path) -> list[dict[str, Any]]:
+    """The records of a predictions file (upstream shape), checked."""
     records = read_json(result_json, "predictions file", "run evaluate.py first")
     if not isinstance(records, list) or not records:
         raise InputError(f"{result_json}: expected a non-empty JSON list of {{input, output, predict}} objects")
     for i, r in enumerate(records):
         if not isinstance(r, dict) or "output" not in r or not isinstance(r.get("predict"), list):
             raise InputError(f"{result_json}: record {i} lacks 'output' or a 'predict' list")
+    return records
+
+
+def metrics_from_files(result_json: str | Path, info_file: str | Path, ks: Sequence[int] = DEFAULT_KS) -> dict[str, Any]:
+    """Metrics of a predictions file (upstream shape; ``item_id`` enables item-level ranks)."""
+    records = read_predictions(result_json)
     catalogue = Catalogue.from_info(read_info(info_file))
     targets = [normalise_prediction(r["output"]) for r in records]
     items = [r.get("item_id") for r in records]
     target_items = [int(i) for i in items] if all(i is not None for i in items) else None
     evaluation = evaluate_predictions([r["predict"] for r in records], targets, catalogue.sid_to_items(), target_items, ks)
     return evaluation.as_dict()
+
+
+def parse_ks(text: str) -> list[int]:
+    try:
+        return [int(k) for k in text.split(",") if k.strip()]
+    except ValueError:
+        raise InputError(f"--ks must be comma-separated integers, got {text!r}") from None
 
 
 @exit_on_input_error
@@ -314,19 +328,53 @@ def metrics_command(argv: Sequence[str]) -> dict[str, Any]:
     parser.add_argument("--info_file", required=True)
     parser.add_argument("--ks", default=",".join(map(str, DEFAULT_KS)), help="comma-separated K values")
     args = parser.parse_args(list(argv))
-    try:
-        ks = [int(k) for k in args.ks.split(",") if k.strip()]
-    except ValueError:
-        raise InputError(f"--ks must be comma-separated integers, got {args.ks!r}") from None
-    result = metrics_from_files(args.result_json, args.info_file, ks)
+    result = metrics_from_files(args.result_json, args.info_file, parse_ks(args.ks))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def compare_predictions(result_a: str | Path, result_b: str | Path, ks: Sequence[int] = (10,),
+                        n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """B minus A in SID-level HR@K and NDCG@K over the same rows, with paired-bootstrap 95% intervals."""
+    a, b = read_predictions(result_a), read_predictions(result_b)
+    if len(a) != len(b):
+        raise InputError(f"{result_a} has {len(a)} rows and {result_b} {len(b)}: compare evaluations of the same test file")
+    for i, (ra, rb) in enumerate(zip(a, b)):
+        if normalise_prediction(ra["output"]) != normalise_prediction(rb["output"]) or ra.get("input") != rb.get("input"):
+            raise InputError(f"row {i} differs between {result_a} and {result_b} (prompt or target): "
+                             "compare evaluations of the same test file with the same --max_samples")
+    ranks = {}
+    for name, records in (("a", a), ("b", b)):
+        ranks[name] = [sid_rank([normalise_prediction(p) for p in r["predict"]], normalise_prediction(r["output"]))
+                       for r in records]
+    out: dict[str, Any] = {"a": str(result_a), "b": str(result_b)}
+    for k in ks:
+        hits = {n: [1.0 if r is not None and r < k else 0.0 for r in rs] for n, rs in ranks.items()}
+        ndcg = {n: per_sample_ndcg(rs, k) for n, rs in ranks.items()}
+        out[f"HR@{k}"] = paired_bootstrap(hits["a"], hits["b"], n_resamples, seed=seed).as_dict()
+        out[f"NDCG@{k}"] = paired_bootstrap(ndcg["a"], ndcg["b"], n_resamples, seed=seed).as_dict()
+    return out
+
+
+@exit_on_input_error
+def compare_command(argv: Sequence[str]) -> dict[str, Any]:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="evaluate.py compare", description=compare_predictions.__doc__)
+    parser.add_argument("--a", required=True, help="predictions.json of the reference model (e.g. SFT)")
+    parser.add_argument("--b", required=True, help="predictions.json of the model compared with it (e.g. SFT+RL)")
+    parser.add_argument("--ks", default="10", help="comma-separated K values")
+    parser.add_argument("--n_resamples", type=int, default=2000)
+    args = parser.parse_args(list(argv))
+    result = compare_predictions(args.a, args.b, parse_ks(args.ks), args.n_resamples)
     print(json.dumps(result, indent=2))
     return result
 
 
 if __name__ == "__main__":
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if len(sys.argv) > 1 and sys.argv[1] == "metrics":
+    if len(sys.argv) > 1 and sys.argv[1] in ("metrics", "compare"):
         setup_logging()
-        metrics_command(sys.argv[2:])
+        (metrics_command if sys.argv[1] == "metrics" else compare_command)(sys.argv[2:])
     else:
         run_stage(EvaluateConfig, main)

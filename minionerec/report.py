@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from minionerec.cli import exit_on_input_error, setup_logging
+from minionerec.errors import InputError
 from minionerec.config import load_config, parse_cli, read_config_file
 from minionerec.io import atomic_path, atomic_write_text, write_json
 
@@ -209,6 +210,30 @@ def rl_validation_line(stage_cfgs: dict[str, Any]) -> str | None:
     return line + (f"; the policy is `{Path(best).name}`." if best else ".")
 
 
+def rl_vs_sft_line(stage_cfgs: dict[str, Any], k: int = 10) -> str | None:
+    """SFT+RL minus SFT on the same test rows, with paired-bootstrap 95% intervals."""
+    from evaluate import compare_predictions
+    from minionerec.pipeline import _eval_dir
+
+    if "eval_sft" not in stage_cfgs or "eval_rl" not in stage_cfgs:
+        return None
+    paths = [_eval_dir(stage_cfgs[name]) / "predictions.json" for name in ("eval_sft", "eval_rl")]
+    if not all(p.is_file() for p in paths):
+        return None
+    try:
+        result = compare_predictions(paths[0], paths[1], ks=(k,))
+    except InputError as err:
+        logger.warning("no paired SFT / SFT+RL comparison: %s", err)
+        return None
+    cells = []
+    for metric in (f"HR@{k}", f"NDCG@{k}"):
+        d = result[metric]
+        verdict = "significant" if d["significant"] else "not significant"
+        cells.append(f"{metric} {d['delta']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] ({verdict})")
+    n_rows = result[f"NDCG@{k}"]["n_samples"]
+    return f"SFT+RL minus SFT on the same {n_rows} test rows (paired bootstrap, 95% interval): " + "; ".join(cells) + "."
+
+
 def write_report(config_path: str, overrides: dict[str, Any] | None = None, total_seconds: float | None = None,
                  results_root: str | Path = "results") -> Path:
     """Write ``results/<config name>/`` and return its path."""
@@ -242,9 +267,9 @@ def write_report(config_path: str, overrides: dict[str, Any] | None = None, tota
                                                                   if total_seconds else ""), "",
              "Test split, constrained beam search for SFT / SFT+RL; metrics at SID level (the paper's convention).", "",
              markdown_table(rows), ""]
-    validation = rl_validation_line(cfgs)
-    if validation:
-        lines += [validation, ""]
+    for line in (rl_vs_sft_line(cfgs), rl_validation_line(cfgs)):
+        if line:
+            lines += [line, ""]
     if figures:
         lines += [f"![{p.stem}]({p.name})" for p in figures] + [""]
     lines += ["Sources: " + ", ".join(f"{LABELS.get(n, n)}: `{r['source']}`" for n, r in rows.items()), ""]

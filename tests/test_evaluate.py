@@ -181,6 +181,30 @@ def test_metrics_from_files_hand_computed(tmp_path):
         evaluate.metrics_from_files(bad, info)
 
 
+def test_compare_gives_paired_deltas_and_refuses_different_rows(tmp_path, capsys):
+    def write(name, predicts, outputs=None):
+        outputs = outputs or ["<a_1><b_1>"] * len(predicts)
+        path = tmp_path / name
+        path.write_text(json.dumps([{"input": f"p{i}", "output": o + "\n", "predict": p}
+                                    for i, (p, o) in enumerate(zip(predicts, outputs))]), encoding="utf-8")
+        return path
+
+    # A: a hit at rank 1 on every row; B: the same row set with the hit moved to rank 0 on half the rows
+    a = write("a.json", [["<a_2><b_1>", "<a_1><b_1>"]] * 40)
+    b = write("b.json", [["<a_1><b_1>", "<a_2><b_1>"]] * 20 + [["<a_2><b_1>", "<a_1><b_1>"]] * 20)
+    result = evaluate.compare_command(["--a", str(a), "--b", str(b), "--ks", "1,2", "--n_resamples", "500"])
+    assert json.loads(capsys.readouterr().out)["HR@1"]["delta"] == pytest.approx(0.5)
+    assert result["HR@2"]["delta"] == 0 and not result["HR@2"]["significant"]
+    ndcg = result["NDCG@2"]
+    assert ndcg["delta"] == pytest.approx(0.5 * (1 - 1 / math.log2(3)))
+    assert ndcg["significant"] and ndcg["ci_low"] > 0
+    other = write("other.json", [["<a_1><b_1>"]] * 40, ["<a_2><b_1>"] * 40)
+    with pytest.raises(InputError, match="row 0 differs"):
+        evaluate.compare_predictions(a, other)
+    with pytest.raises(InputError, match="40 rows"):
+        evaluate.compare_predictions(a, write("short.json", [["<a_1><b_1>"]] * 39))
+
+
 @pytest.mark.slow
 def test_industrial_catalogue_decodes_valid_distinct_items(tmp_path):
     """Real data: the Industrial info/test files, a random tiny checkpoint, B=50 on a few users."""

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
-from minionerec.metrics import evaluate_predictions, hr_ndcg, item_rank, sid_rank
+from minionerec.metrics import evaluate_predictions, hr_ndcg, item_rank, paired_bootstrap, per_sample_ndcg, sid_rank
 
 CAT = {"<a_1><b_1>": [0], "<a_1><b_2>": [1, 2], "<a_2><b_1>": [3]}
 
@@ -41,3 +42,26 @@ def test_ks_limited_to_beams_and_empty():
     ev = evaluate_predictions([["<a_1><b_1>"] * 3], ["<a_1><b_1>"], CAT)
     assert ev.ks == (1, 3)
     assert hr_ndcg([], (1,)) == {"HR@1": 0.0, "NDCG@1": 0.0}
+
+
+def test_per_sample_ndcg_matches_the_mean_metric():
+    ranks = [0, 1, None, 4, 12]
+    per_sample = per_sample_ndcg(ranks, 10)
+    assert per_sample[:3] == [1.0, pytest.approx(1 / math.log2(3)), 0.0]
+    assert per_sample[4] == 0.0  # rank 12 is outside the top 10
+    assert sum(per_sample) / len(ranks) == pytest.approx(hr_ndcg(ranks, (10,))["NDCG@10"])
+
+
+def test_paired_bootstrap_interval_covers_the_delta_and_detects_a_shift():
+    rng = random.Random(0)
+    a = [rng.random() for _ in range(400)]
+    same = paired_bootstrap(a, list(a))
+    assert same.delta == 0 and same.ci_low == 0 and same.ci_high == 0 and not same.significant
+    shifted = paired_bootstrap(a, [x + 0.05 + rng.gauss(0, 0.01) for x in a], seed=1)
+    assert shifted.ci_low < shifted.delta < shifted.ci_high
+    assert shifted.significant and shifted.ci_low > 0.04
+    noisy = paired_bootstrap(a, [x + rng.gauss(0, 0.3) for x in a], seed=1)
+    assert noisy.ci_low < 0 < noisy.ci_high  # zero-mean noise: no significant difference
+    assert paired_bootstrap(a, list(a), seed=3).as_dict()["significant"] is False
+    with pytest.raises(ValueError, match="length"):
+        paired_bootstrap(a, a[:-1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,10 @@ def test_report_table_and_files(tmp_path, monkeypatch):
     for name in ("sft", "rl"):
         (workdir / "eval" / name).mkdir(parents=True)
         (workdir / "eval" / name / "metrics.json").write_text(json.dumps(metrics))
+        # RL moves the target from rank 1 to rank 0 on every row: a significant paired gain
+        predict = ["<a_1>", "<a_2>"] if name == "rl" else ["<a_2>", "<a_1>"]
+        (workdir / "eval" / name / "predictions.json").write_text(json.dumps(
+            [{"input": f"p{i}", "output": "<a_1>", "predict": predict} for i in range(10)]))
     (workdir / "baselines").mkdir()
     (workdir / "baselines" / "summary.json").write_text(json.dumps({"markov": {"test": metrics}}))
     (workdir / "rl").mkdir()
@@ -72,6 +77,9 @@ def test_report_table_and_files(tmp_path, monkeypatch):
     text = (out / "results.md").read_text()
     assert "| SFT+RL | 0.1000 | 0.0500 | 0.2000 | 0.0800 | 0.3000 | 0.1000 |" in text
     assert "| Markov |" in text
+    gain = 1 - 1 / math.log2(3)
+    assert (f"SFT+RL minus SFT on the same 10 test rows (paired bootstrap, 95% interval): HR@10 +0.0000 "
+            f"[+0.0000, +0.0000] (not significant); NDCG@10 +{gain:.4f} [+{gain:.4f}, +{gain:.4f}] (significant).") in text
     assert "RL validation NDCG@10 by step (0: 0.0500, 50: 0.0600); the policy is `checkpoint-50`." in text
     assert (out / "hr_at_k.png").is_file() and (out / "configs" / "exp.yaml").is_file()
     assert json.loads((out / "results.json").read_text())["models"]["sft"]["sid_level"]["HR@10"] == 0.3

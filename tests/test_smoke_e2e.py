@@ -39,6 +39,7 @@ def test_run_all_on_synthetic_data(tmp_path):
     table = (results / "results.md").read_text()
     for row in ("| SFT |", "| SFT+RL |", "| Popularity |", "| Markov |"):
         assert row in table, table
+    assert "SFT+RL minus SFT on the same 24 test rows (paired bootstrap, 95% interval)" in table, table
     models = json.loads((results / "results.json").read_text())["models"]
     for name in ("sft", "rl"):
         assert models[name]["CC"] == 0  # constrained decoding: every prediction is a catalogue item
