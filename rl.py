@@ -20,7 +20,8 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
@@ -30,7 +31,16 @@ from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
-from minionerec.io import CatalogueItem, find_llm_data_files, read_info, read_split_csv, require_file, write_json
+from minionerec.io import (
+    CatalogueItem,
+    LLMDataFiles,
+    SplitRow,
+    find_llm_data_files,
+    read_info,
+    read_split_csv,
+    require_file,
+    write_json,
+)
 from minionerec.metrics import DEFAULT_KS
 from minionerec.sid import check_sid_tokens, sid_vocabulary, try_parse_sid
 
@@ -54,6 +64,12 @@ class RLConfig(CommonConfig):
     tasks: list[str] = field(default_factory=lambda: ["next_sid", "title2sid", "title_history2sid"],
                              metadata={"help": "RL tasks (SID answers only): " + ", ".join(SID_TASKS)})
     title_history_samples: int = field(default=10000, metadata={"help": "Rows sampled for title_history2sid (upstream 10000); 0 = all."})
+    train_on_valid: bool = field(
+        default=False, metadata={"help": "Also train on the valid rows outside the validation users (as sft.train_on_valid): "
+                                 "RL then sees exactly SFT's rows when validation_samples equals sft.eval_samples."})
+    recent_rows: int = field(
+        default=0, metadata={"help": "Keep only the N most recent rows (the split CSVs are in time order; with "
+                             "train_on_valid the valid rows are the most recent); 0 = all rows."})
     train_subset: int = field(default=-1, metadata={"help": "Keep a seeded random N of the RL prompts (-1 = all)."})
     validation_samples: int = field(
         default=0, metadata={"help": "Valid rows for periodic HR/NDCG (0 = no validation): every row of a seeded set of users, "
@@ -261,13 +277,44 @@ def build_rewards(cfg: RLConfig, catalogue: list[CatalogueItem], info_path: Path
 # Main
 # --------------------------------------------------------------------------------------------
 
+Row = TypeVar("Row")
+
+
+def rows_to_train_on(cfg: RLConfig, train_rows: list[Row], valid_rows: list[Row] | None,
+                     plain: Callable[[Row], SplitRow] = lambda r: r) -> list[Row]:
+    """The train rows, plus the valid rows outside the validation users (``train_on_valid``), cut to ``recent_rows``.
+
+    Rows stay in file order (time order), train first.  ``plain`` maps a variant's row to its SplitRow.
+    """
+    rows = list(train_rows)
+    if cfg.train_on_valid:
+        if valid_rows is None:
+            raise InputError(f"rl.train_on_valid is set but there is no valid CSV under {cfg.data_dir}/valid")
+        if not 0 < cfg.validation_samples < len(valid_rows):
+            raise InputError(f"rl.train_on_valid needs 0 < rl.validation_samples < {len(valid_rows)} (the valid rows): "
+                             "set it to sft.eval_samples so that RL holds out the users SFT held out")
+        held_out, _ = split_valid_by_user([plain(r) for r in valid_rows], cfg.validation_samples, cfg.seed)
+        held = {id(r) for r in held_out}
+        rest = [r for r in valid_rows if id(plain(r)) not in held]
+        rows += rest
+        logger.info("train_on_valid: %d train rows + %d valid rows outside the validation users", len(train_rows), len(rest))
+    if 0 < cfg.recent_rows < len(rows):
+        rows = rows[-cfg.recent_rows:]
+        logger.info("recent_rows: kept the %d most recent rows", len(rows))
+    return rows
+
+
 class RLVariant:
     """The parts of the RL stage a variant (rl_gpr.py) may replace; these defaults are plain rl.py."""
 
-    def train_samples(self, cfg: RLConfig, path: Path, items: list[data.ItemText]) -> list[data.TaskSample]:
-        rows = read_split_csv(path)
-        data.check_rows_against_index(rows, items, path)
-        return build_rl_samples(cfg, rows, items)
+    def train_samples(self, cfg: RLConfig, files: LLMDataFiles, items: list[data.ItemText]) -> list[data.TaskSample]:
+        rows = read_split_csv(files.train)
+        data.check_rows_against_index(rows, items, files.train)
+        valid = None
+        if cfg.train_on_valid and files.valid is not None:
+            valid = read_split_csv(files.valid)
+            data.check_rows_against_index(valid, items, files.valid)
+        return build_rl_samples(cfg, rows_to_train_on(cfg, rows, valid), items)
 
     def validation_samples(self, cfg: RLConfig, path: Path) -> list[data.TaskSample]:
         held_out, _ = split_valid_by_user(read_split_csv(path), cfg.validation_samples, cfg.seed)
@@ -300,7 +347,7 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
                          f"{cfg.dataset}*.txt: run convert_dataset.py or set rl.data_dir")
     catalogue = read_info(files.info)
     items = catalogue_items(catalogue, cfg)
-    samples = variant.train_samples(cfg, files.train, items)
+    samples = variant.train_samples(cfg, files, items)
     validation: list[data.TaskSample] = []
     if cfg.validation_samples and files.valid is not None:
         validation = variant.validation_samples(cfg, files.valid)

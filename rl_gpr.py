@@ -49,7 +49,7 @@ from minionerec.gpr import (
     type_prefixed_trie,
 )
 from minionerec.holdout import split_valid_by_user
-from minionerec.io import CatalogueItem, find_llm_data_files
+from minionerec.io import CatalogueItem, LLMDataFiles, find_llm_data_files
 from minionerec.sid import check_sid_tokens, sid_vocabulary
 from minionerec_trainer import MiniOneRecGRPOTrainer
 
@@ -107,10 +107,15 @@ class GPRVariant(rl.RLVariant):
         self.gcfg = gcfg
         self.info = find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir).info
 
-    def train_samples(self, cfg: rl.RLConfig, path: Path, items: list[data.ItemText]) -> list[data.TaskSample]:
-        rows = read_gpr_csv(path)
+    def train_samples(self, cfg: rl.RLConfig, files: LLMDataFiles, items: list[data.ItemText]) -> list[data.TaskSample]:
+        rows = read_gpr_csv(files.train)
+        data.check_rows_against_index([g.row for g in rows], items, files.train)
+        valid = None
+        if cfg.train_on_valid and files.valid is not None:
+            valid = read_gpr_csv(files.valid)
+            data.check_rows_against_index([g.row for g in valid], items, files.valid)
+        rows = rl.rows_to_train_on(cfg, rows, valid, plain=lambda g: g.row)
         plain = [g.row for g in rows]
-        data.check_rows_against_index(plain, items, path)
         replace = {"next_sid": gpr_next_sid_samples(rows, self.gcfg.use_tokens)} if "next_sid" in cfg.tasks else {}
         return rl.build_rl_samples(cfg, plain, items, replace)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -14,7 +15,8 @@ from minionerec.errors import InputError
 from minionerec.io import CatalogueItem, SplitRow, write_info, write_split_csv
 from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
 from minionerec.sid import codes_to_sid, sid_to_string, sid_vocabulary
-from rl import RLConfig, main
+from minionerec.holdout import split_valid_by_user
+from rl import RLConfig, main, rows_to_train_on
 
 ROOT = Path(__file__).resolve().parents[1]
 N_ITEMS = 12
@@ -91,6 +93,33 @@ def test_select_best_validates_before_training_and_ends_on_the_best_checkpoint(w
     assert summary["validation"]["eval_NDCG@3"] == pytest.approx(best["NDCG@3"])
     with pytest.raises(InputError, match="select_best needs validation"):
         main(load_config(RLConfig, None, overrides(workdir, "best2", select_best=True)))
+
+
+def test_train_on_valid_adds_the_valid_rows_outside_the_validation_users(workdir):
+    train = split_rows(6)
+    valid = [dataclasses.replace(r, user_id=f"V{i // 2}") for i, r in enumerate(split_rows(8, offset=2))]  # 4 users
+    cfg = load_config(RLConfig, None, overrides(workdir, "tov", train_on_valid=True, validation_samples=2))
+    held_out, _ = split_valid_by_user(valid, 2, cfg.seed)
+    rows = rows_to_train_on(cfg, train, valid)
+    assert rows == train + [r for r in valid if r not in held_out]  # file (time) order, train first
+    assert len(rows) == 6 + 6 and not {r.user_id for r in held_out} & {r.user_id for r in rows[6:]}
+    cfg.recent_rows = 4
+    assert rows_to_train_on(cfg, train, valid) == rows[-4:]  # the newest rows are the valid rows
+    cfg.train_on_valid = False
+    assert rows_to_train_on(cfg, train, valid) == train[-4:]
+    cfg.train_on_valid, cfg.validation_samples = True, 0
+    with pytest.raises(InputError, match="train_on_valid needs 0 < rl.validation_samples < 8"):
+        rows_to_train_on(cfg, train, valid)
+    with pytest.raises(InputError, match="no valid CSV"):
+        rows_to_train_on(cfg, train, None)
+    # the whole stage: 16 train rows + the 2 valid rows of the users outside validation, then the newest 5
+    summary = main(load_config(RLConfig, None, overrides(workdir, "tov", tasks="next_sid", train_on_valid=True,
+                                                         validation_samples=2, validation_beams=4, max_steps=1)))
+    assert summary["train_prompts"] == 18
+    summary = main(load_config(RLConfig, None, overrides(workdir, "tov", tasks="next_sid", train_on_valid=True,
+                                                         validation_samples=2, validation_beams=4, recent_rows=5,
+                                                         max_steps=1)))
+    assert summary["train_prompts"] == 5
 
 
 def test_checkpoint_without_sid_tokens_is_an_input_error(workdir):
