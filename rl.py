@@ -304,6 +304,21 @@ def rows_to_train_on(cfg: RLConfig, train_rows: list[Row], valid_rows: list[Row]
     return rows
 
 
+def step_zero_is_best(curve: list[dict[str, float]], metric: str) -> bool:
+    """Whether the validation before any RL step is at least as good as every later validation."""
+    if not curve or curve[0]["step"] != 0:
+        return False
+    return all(curve[0][metric] >= point[metric] for point in curve[1:])
+
+
+def restore_policy(model: Any, path: str | Path) -> None:
+    """Load the weights of the checkpoint at ``path`` into ``model`` in place."""
+    from transformers import AutoModelForCausalLM
+
+    initial = AutoModelForCausalLM.from_pretrained(path, dtype=next(model.parameters()).dtype)
+    model.load_state_dict(initial.state_dict())
+
+
 class RLVariant:
     """The parts of the RL stage a variant (rl_gpr.py) may replace; these defaults are plain rl.py."""
 
@@ -375,7 +390,6 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     elapsed = time.perf_counter() - start
-    trainer.save_model(str(output_dir))
     summary: dict[str, Any] = {"train_prompts": len(samples), "steps": trainer.state.global_step,
                                "train_seconds": elapsed, "train_loss": result.training_loss}
     timing_keys = ("time/rollout", "time/scoring", "time/update", "reward", "kl", "zero_adv_frac", "valid_rate")
@@ -386,10 +400,19 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
             summary[f"mean_{key}"] = sum(values) / len(values)
     if validation:
         metric = selection_metric(cfg.validation_beams)
-        summary["validation_curve"] = [{"step": h["step"], metric: h[f"eval_{metric}"]}
-                                       for h in trainer.state.log_history if f"eval_{metric}" in h]
+        curve = [{"step": h["step"], metric: h[f"eval_{metric}"]}
+                 for h in trainer.state.log_history if f"eval_{metric}" in h]
+        summary["validation_curve"] = curve
         if cfg.select_best:
             summary["best_checkpoint"] = trainer.state.best_model_checkpoint
+            if step_zero_is_best(curve, metric):
+                # HF only loads saved checkpoints; step 0 is the SFT policy, which no RL checkpoint beat
+                restore_policy(trainer.model, cfg.model_path)
+                summary["best_checkpoint"] = str(cfg.model_path)
+                summary["kept_initial_policy"] = True
+                logger.info("no RL checkpoint beat step 0 on validation: keeping the SFT policy of %s", cfg.model_path)
+    trainer.save_model(str(output_dir))
+    if validation:
         summary["validation"] = trainer.evaluate()
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(output_dir))

@@ -206,6 +206,8 @@ def rl_validation_line(stage_cfgs: dict[str, Any]) -> str | None:
     metric = next(k for k in curve[0] if k != "step")
     points = ", ".join(f"{p['step']}: {p[metric]:.4f}" for p in curve)
     line = f"RL validation {metric} by step ({points})"
+    if summary.get("kept_initial_policy"):
+        return line + "; no RL checkpoint beat step 0, so the RL stage kept the SFT policy."
     best = summary.get("best_checkpoint")
     return line + (f"; the policy is `{Path(best).name}`." if best else ".")
 

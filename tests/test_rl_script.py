@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 from minionerec.config import load_config
 from minionerec.errors import InputError
@@ -16,7 +17,7 @@ from minionerec.io import CatalogueItem, SplitRow, write_info, write_split_csv
 from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
 from minionerec.sid import codes_to_sid, sid_to_string, sid_vocabulary
 from minionerec.holdout import split_valid_by_user
-from rl import RLConfig, main, rows_to_train_on
+from rl import RLConfig, main, rows_to_train_on, step_zero_is_best
 
 ROOT = Path(__file__).resolve().parents[1]
 N_ITEMS = 12
@@ -84,15 +85,35 @@ def test_rl_runs_saves_and_resumes(workdir):
 
 
 def test_select_best_validates_before_training_and_ends_on_the_best_checkpoint(workdir):
-    cfg = load_config(RLConfig, None, overrides(workdir, "best", validation_samples=4, validation_beams=4, eval_steps=1,
-                                                max_steps=2, select_best=True))
+    # the valid rows repeat train patterns; with add_gt every group holds its target, so RL learns them and
+    # lifts validation above step 0
+    cfg = load_config(RLConfig, None, overrides(workdir, "best", validation_samples=4, validation_beams=4, eval_steps=2,
+                                                max_steps=6, select_best=True, tasks="next_sid", learning_rate=0.01,
+                                                rewards="{rule: 1.0}", add_gt=True))
     summary = main(cfg)
-    assert [p["step"] for p in summary["validation_curve"]][:3] == [0, 1, 2]
-    best = max(summary["validation_curve"][1:], key=lambda p: p["NDCG@3"])  # 4 beams: NDCG@3 selects
-    assert summary["best_checkpoint"].endswith(f"checkpoint-{best['step']}")
+    curve = summary["validation_curve"]
+    assert [p["step"] for p in curve] == [0, 2, 4, 6]
+    best = max(curve[1:], key=lambda p: p["NDCG@3"])  # 4 beams: NDCG@3 selects
+    assert best["NDCG@3"] > curve[0]["NDCG@3"], curve
+    assert summary["best_checkpoint"].endswith(f"checkpoint-{best['step']}") and "kept_initial_policy" not in summary
     assert summary["validation"]["eval_NDCG@3"] == pytest.approx(best["NDCG@3"])
     with pytest.raises(InputError, match="select_best needs validation"):
         main(load_config(RLConfig, None, overrides(workdir, "best2", select_best=True)))
+
+
+def test_select_best_keeps_the_sft_policy_when_no_checkpoint_beats_step_zero(workdir):
+    from safetensors.torch import load_file
+
+    # learning rate 0: every validation ties with step 0, and ties keep the SFT policy
+    cfg = load_config(RLConfig, None, overrides(workdir, "keep", validation_samples=4, validation_beams=4, eval_steps=1,
+                                                max_steps=2, select_best=True, learning_rate=0.0))
+    summary = main(cfg)
+    assert summary["kept_initial_policy"] and summary["best_checkpoint"] == str(workdir / "sft")
+    saved, sft = load_file(workdir / "keep" / "model.safetensors"), load_file(workdir / "sft" / "model.safetensors")
+    assert saved.keys() == sft.keys() and all(torch.equal(saved[k], sft[k]) for k in sft)
+    assert step_zero_is_best([{"step": 0, "m": 0.2}, {"step": 1, "m": 0.2}, {"step": 2, "m": 0.1}], "m")
+    assert not step_zero_is_best([{"step": 0, "m": 0.2}, {"step": 1, "m": 0.3}], "m")
+    assert not step_zero_is_best([{"step": 1, "m": 0.2}], "m")  # no step-0 validation (resumed or eval_on_start off)
 
 
 def test_train_on_valid_adds_the_valid_rows_outside_the_validation_users(workdir):
