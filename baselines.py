@@ -37,7 +37,7 @@ import torch
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
-from minionerec.holdout import split_valid_by_user
+from minionerec.holdout import holdout_seed_of, split_valid_by_user
 from minionerec.io import SplitRow, find_llm_data_files, read_split_csv, write_json
 from minionerec.metrics import DEFAULT_KS, Evaluation, hr_ndcg, ranked_items_metrics, sid_rank
 from sasrec import (
@@ -64,6 +64,7 @@ class BaselinesConfig:
 
     dataset: str = field(default="", metadata={"help": "Dataset name: the CSVs are <data_dir>/{train,valid,test}/<dataset>*.csv."})
     seed: int = field(default=42, metadata={"help": "Seed of model initialisation and batch order."})
+    holdout_seed: int = field(default=-1, metadata={"help": "Seed of the held-out selection users; -1 = seed (common.holdout_seed)."})
     data_dir: str = field(default="${common.workdir}/llm",
                           metadata={"help": "Folder with train/, valid/, test/ and info/ (convert_dataset.py output or upstream's)."})
     train_subdir: str = field(default="train", metadata={"help": "Sub-folder of data_dir holding the train CSV "
@@ -376,7 +377,8 @@ def run_baselines(cfg: BaselinesConfig) -> dict[str, dict[str, Any]]:
     seed_everything(cfg.seed)
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)
-    splits = load_splits(cfg.data_dir, cfg.dataset, cfg.train_subdir, cfg.eval_samples, cfg.train_on_valid, cfg.seed)
+    splits = load_splits(cfg.data_dir, cfg.dataset, cfg.train_subdir, cfg.eval_samples, cfg.train_on_valid,
+                         holdout_seed_of(cfg))
     logger.info("data: %d train, %d valid (selection), %d test rows, %d catalogue items (%s)", len(splits.train),
                 len(splits.valid), len(splits.test), splits.catalogue.n_items, cfg.data_dir)
     batches = {name: split_rows_to_batch(rows, splits.catalogue, cfg.max_history, splits.paths[name])

@@ -30,7 +30,7 @@ from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError
-from minionerec.holdout import split_valid_by_user
+from minionerec.holdout import holdout_seed_of, split_valid_by_user
 from minionerec.io import (
     CatalogueItem,
     LLMDataFiles,
@@ -293,7 +293,7 @@ def rows_to_train_on(cfg: RLConfig, train_rows: list[Row], valid_rows: list[Row]
         if not 0 < cfg.validation_samples < len(valid_rows):
             raise InputError(f"rl.train_on_valid needs 0 < rl.validation_samples < {len(valid_rows)} (the valid rows): "
                              "set it to sft.eval_samples so that RL holds out the users SFT held out")
-        held_out, _ = split_valid_by_user([plain(r) for r in valid_rows], cfg.validation_samples, cfg.seed)
+        held_out, _ = split_valid_by_user([plain(r) for r in valid_rows], cfg.validation_samples, holdout_seed_of(cfg))
         held = {id(r) for r in held_out}
         rest = [r for r in valid_rows if id(plain(r)) not in held]
         rows += rest
@@ -332,7 +332,7 @@ class RLVariant:
         return build_rl_samples(cfg, rows_to_train_on(cfg, rows, valid), items)
 
     def validation_samples(self, cfg: RLConfig, path: Path) -> list[data.TaskSample]:
-        held_out, _ = split_valid_by_user(read_split_csv(path), cfg.validation_samples, cfg.seed)
+        held_out, _ = split_valid_by_user(read_split_csv(path), cfg.validation_samples, holdout_seed_of(cfg))
         return data.next_sid_samples(held_out)
 
     def build_trie(self, catalogue: list[CatalogueItem], tokenizer: Any) -> Any:

@@ -48,7 +48,7 @@ from minionerec.gpr import (
     token_level_advantages,
     type_prefixed_trie,
 )
-from minionerec.holdout import split_valid_by_user
+from minionerec.holdout import holdout_seed_of, split_valid_by_user
 from minionerec.io import CatalogueItem, LLMDataFiles, find_llm_data_files
 from minionerec.sid import check_sid_tokens, sid_vocabulary
 from minionerec_trainer import MiniOneRecGRPOTrainer
@@ -121,7 +121,7 @@ class GPRVariant(rl.RLVariant):
 
     def validation_samples(self, cfg: rl.RLConfig, path: Path) -> list[data.TaskSample]:
         rows = read_gpr_csv(path)
-        held_out, _ = split_valid_by_user([g.row for g in rows], cfg.validation_samples, cfg.seed)
+        held_out, _ = split_valid_by_user([g.row for g in rows], cfg.validation_samples, holdout_seed_of(cfg))
         keep = {id(r) for r in held_out}  # rl.RLVariant's users, so HEPO on/off validate on the same rows
         return gpr_next_sid_samples([g for g in rows if id(g.row) in keep], self.gcfg.use_tokens)
 

@@ -30,7 +30,7 @@ from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError
-from minionerec.holdout import split_valid_by_user
+from minionerec.holdout import holdout_seed_of, split_valid_by_user
 from minionerec.io import SplitRow, find_llm_data_files, read_split_csv, require_file, write_json
 from minionerec.modeling import (
     TINY_QWEN2,
@@ -141,7 +141,7 @@ def load_sft_data(cfg: SFTConfig) -> SFTData:
     if valid_path is not None:
         valid_rows = read_split_csv(valid_path)
         data.check_rows_against_index(valid_rows, items, valid_path)
-        eval_rows, rest = split_valid_by_user(valid_rows, cfg.eval_samples, cfg.seed)
+        eval_rows, rest = split_valid_by_user(valid_rows, cfg.eval_samples, holdout_seed_of(cfg))
         if cfg.train_on_valid:
             if not rest:
                 raise InputError("sft.train_on_valid needs sft.eval_samples smaller than the valid CSV "

@@ -42,7 +42,7 @@ from minionerec.gpr import (
     run_gpr_stage,
     vaft_weights,
 )
-from minionerec.holdout import split_valid_by_user
+from minionerec.holdout import holdout_seed_of, split_valid_by_user
 from minionerec.io import find_llm_data_files
 
 logger = logging.getLogger("minionerec.sft_gpr")
@@ -76,7 +76,7 @@ def load_gpr_sft_data(cfg: sft.SFTConfig, gcfg: GPRConfig) -> sft.SFTData:
     train_rows = read_checked_rows(train_path, items)
     eval_rows: list[GPRRow] = []
     if valid_path is not None:
-        eval_rows, rest = split_valid_by_user(read_checked_rows(valid_path, items), cfg.eval_samples, cfg.seed)
+        eval_rows, rest = split_valid_by_user(read_checked_rows(valid_path, items), cfg.eval_samples, holdout_seed_of(cfg))
         if cfg.train_on_valid:
             if not rest:
                 raise InputError("sft.train_on_valid needs sft.eval_samples smaller than the valid CSV")

@@ -69,6 +69,10 @@ class CommonConfig:
         default="runs/default", metadata={"help": "Root folder of every output of this experiment."}
     )
     seed: int = dataclasses.field(default=42, metadata={"help": "Global seed; every stage derives its RNGs from it."})
+    holdout_seed: int = dataclasses.field(
+        default=-1, metadata={"help": "Seed that picks the held-out valid users (sft/baselines eval_samples, "
+                              "rl validation_samples); -1 = seed.  Fix it to vary one stage's seed without "
+                              "changing which users every stage holds out."})
     category: str = dataclasses.field(
         default="",
         metadata={"help": "Category phrase used in prompts, e.g. 'industrial and scientific items'. "

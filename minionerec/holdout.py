@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from minionerec.io import SplitRow
 
@@ -36,3 +37,8 @@ def split_valid_by_user(rows: Sequence[SplitRow], eval_samples: int, seed: int) 
         held.add(user)
         count += per_user[user]
     return [r for r in rows if r.user_id in held], [r for r in rows if r.user_id not in held]
+
+
+def holdout_seed_of(cfg: Any) -> int:
+    """The seed that picks the held-out users: ``cfg.holdout_seed``, or ``cfg.seed`` when it is -1."""
+    return cfg.seed if cfg.holdout_seed < 0 else cfg.holdout_seed

@@ -119,7 +119,13 @@ def is_current(stage: Stage, config_path: str, overrides: dict[str, Any]) -> boo
     if not marker.is_file():
         return False
     saved = (yaml.safe_load(marker.read_text(encoding="utf-8")) or {}).get(stage.section)
-    return saved == to_dict(cfg)
+    if not isinstance(saved, dict):
+        return False
+    current = to_dict(cfg)
+    # a key added to the schema after the run does not make it stale while it holds its default
+    added_at_default = {f.name for f in dataclasses.fields(cfg) if f.name not in saved and f.name in current
+                        and f.default is not dataclasses.MISSING and current[f.name] == f.default}
+    return saved == {k: v for k, v in current.items() if k not in added_at_default}
 
 
 def fetch_raw_data(stage: Stage, config_path: str, overrides: dict[str, Any]) -> None:

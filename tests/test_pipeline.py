@@ -11,6 +11,7 @@ import yaml
 
 from minionerec.errors import InputError
 from minionerec.pipeline import plan, run
+from minionerec.preprocess import ProtocolOptions
 from minionerec.report import markdown_table, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,15 @@ def test_runs_then_skips_then_redoes_from_a_stage(tmp_path, monkeypatch):
     assert run(config, {}, start="data") == ["data"]
     # a changed key re-runs the stage that reads it and every stage after it
     assert run(config, {"data.user_k": "3"}) == ["data"]
+    # a schema key the saved config lacks (added after that run) keeps the stage current at its default only
+    marker = next((tmp_path / "run").rglob("data.config.yaml"))
+    saved = yaml.safe_load(marker.read_text())
+    assert saved["data"].pop("item_k") == 2
+    marker.write_text(yaml.safe_dump(saved))
+    with monkeypatch.context() as patch:
+        patch.setattr(ProtocolOptions.__dataclass_fields__["item_k"], "default", 2)  # as if item_k were new, default 2
+        assert run(config, {"data.user_k": "3"}) == []
+    assert run(config, {"data.user_k": "3"}) == ["data"]  # item_k's real default (5) differs from the config's 2
     with pytest.raises(InputError, match="unknown stage"):
         run(config, {}, start="nope")
 
