@@ -15,7 +15,8 @@ import sft
 import sft_gpr
 from minionerec import gpr
 from minionerec.errors import InputError
-from minionerec.io import read_split_csv, write_index_json
+from minionerec.holdout import split_valid_by_user
+from minionerec.io import find_llm_data_files, read_split_csv, write_index_json
 from minionerec.preprocess import Interaction, ProtocolOptions, RawData, build_dataset
 from minionerec.sid import codes_to_sid
 
@@ -401,11 +402,18 @@ def test_rl_samples_use_the_gpr_prompt_and_equal_rl_py_without_tokens(tmp_path, 
     cfg = rl.RLConfig(dataset="T", data_dir=str(tmp_path / "llm"), index_path=str(processed / "T.index.json"),
                       title_history_samples=5, validation_samples=3)
     items = data.load_items(cfg.index_path, processed / "T.item.json")
-    plain = rl.RLVariant().train_samples(cfg, written["train"], items)
+    files = find_llm_data_files(cfg.data_dir, cfg.dataset)
+    plain = rl.RLVariant().train_samples(cfg, files, items)
     off = rl_gpr.GPRVariant(cfg, gcfg(tmp_path, use_tokens=False))
-    assert off.train_samples(cfg, written["train"], items) == plain
+    assert off.train_samples(cfg, files, items) == plain
     assert off.validation_samples(cfg, written["valid"]) == rl.RLVariant().validation_samples(cfg, written["valid"])
-    on = rl_gpr.GPRVariant(cfg, gcfg(tmp_path)).train_samples(cfg, written["train"], items)
+    cfg.train_on_valid, cfg.validation_samples = True, 1  # both variants add the same valid rows
+    with_valid = rl.RLVariant().train_samples(cfg, files, items)
+    next_sid_count = sum(x.task == "next_sid" for x in with_valid) - sum(x.task == "next_sid" for x in plain)
+    _, rest = split_valid_by_user(read_split_csv(written["valid"]), 1, cfg.seed)
+    assert off.train_samples(cfg, files, items) == with_valid and next_sid_count == len(rest)
+    cfg.train_on_valid, cfg.validation_samples = False, 3
+    on = rl_gpr.GPRVariant(cfg, gcfg(tmp_path)).train_samples(cfg, files, items)
     assert [s.task for s in on] == [s.task for s in plain]
     for ours, theirs in zip(on, plain):
         if ours.task == "next_sid":
