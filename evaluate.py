@@ -44,8 +44,8 @@ from LogitProcessor import (
 from minionerec.cli import exit_on_input_error, run_stage, seed_everything, setup_logging
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError, where
-from minionerec.io import file_sha256, read_info, read_json, read_split_csv, require_file, write_json
-from minionerec.metrics import DEFAULT_KS, evaluate_predictions, normalise_prediction, paired_bootstrap, per_sample_ndcg, sid_rank
+from minionerec.io import file_sha256, read_info, read_predictions, read_split_csv, require_file, write_json
+from minionerec.metrics import DEFAULT_KS, compare_predictions, evaluate_predictions, normalise_prediction
 from minionerec.sid import check_sid_tokens, parse_sid, sid_vocabulary
 
 logger = logging.getLogger("minionerec.evaluate")
@@ -290,17 +290,6 @@ def main(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Catalogue], T
 # `evaluate.py metrics`: recompute from a predictions file
 # --------------------------------------------------------------------------------------------
 
-def read_predictions(result_json: str | Path) -> list[dict[str, Any]]:
-    """The records of a predictions file (upstream shape), checked."""
-    records = read_json(result_json, "predictions file", "run evaluate.py first")
-    if not isinstance(records, list) or not records:
-        raise InputError(f"{result_json}: expected a non-empty JSON list of {{input, output, predict}} objects")
-    for i, r in enumerate(records):
-        if not isinstance(r, dict) or "output" not in r or not isinstance(r.get("predict"), list):
-            raise InputError(f"{result_json}: record {i} lacks 'output' or a 'predict' list")
-    return records
-
-
 def metrics_from_files(result_json: str | Path, info_file: str | Path, ks: Sequence[int] = DEFAULT_KS) -> dict[str, Any]:
     """Metrics of a predictions file (upstream shape; ``item_id`` enables item-level ranks)."""
     records = read_predictions(result_json)
@@ -331,29 +320,6 @@ def metrics_command(argv: Sequence[str]) -> dict[str, Any]:
     result = metrics_from_files(args.result_json, args.info_file, parse_ks(args.ks))
     print(json.dumps(result, indent=2))
     return result
-
-
-def compare_predictions(result_a: str | Path, result_b: str | Path, ks: Sequence[int] = (10,),
-                        n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """B minus A in SID-level HR@K and NDCG@K over the same rows, with paired-bootstrap 95% intervals."""
-    a, b = read_predictions(result_a), read_predictions(result_b)
-    if len(a) != len(b):
-        raise InputError(f"{result_a} has {len(a)} rows and {result_b} {len(b)}: compare evaluations of the same test file")
-    for i, (ra, rb) in enumerate(zip(a, b)):
-        if normalise_prediction(ra["output"]) != normalise_prediction(rb["output"]) or ra.get("input") != rb.get("input"):
-            raise InputError(f"row {i} differs between {result_a} and {result_b} (prompt or target): "
-                             "compare evaluations of the same test file with the same --max_samples")
-    ranks = {}
-    for name, records in (("a", a), ("b", b)):
-        ranks[name] = [sid_rank([normalise_prediction(p) for p in r["predict"]], normalise_prediction(r["output"]))
-                       for r in records]
-    out: dict[str, Any] = {"a": str(result_a), "b": str(result_b)}
-    for k in ks:
-        hits = {n: [1.0 if r is not None and r < k else 0.0 for r in rs] for n, rs in ranks.items()}
-        ndcg = {n: per_sample_ndcg(rs, k) for n, rs in ranks.items()}
-        out[f"HR@{k}"] = paired_bootstrap(hits["a"], hits["b"], n_resamples, seed=seed).as_dict()
-        out[f"NDCG@{k}"] = paired_bootstrap(ndcg["a"], ndcg["b"], n_resamples, seed=seed).as_dict()
-    return out
 
 
 @exit_on_input_error

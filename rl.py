@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import torch
@@ -322,18 +322,34 @@ def restore_policy(model: Any, path: str | Path) -> None:
 class RLVariant:
     """The parts of the RL stage a variant (rl_gpr.py) may replace; these defaults are plain rl.py."""
 
+    def read_rows(self, path: Path) -> list[Any]:
+        """A split CSV's rows in this variant's row type."""
+        return read_split_csv(path)
+
+    def plain_row(self, row: Any) -> SplitRow:
+        return row
+
+    def samples_from_rows(self, cfg: RLConfig, rows: list[Any], items: list[data.ItemText]) -> list[data.TaskSample]:
+        return build_rl_samples(cfg, [self.plain_row(r) for r in rows], items)
+
+    def next_sid_samples(self, rows: list[Any]) -> list[data.TaskSample]:
+        return data.next_sid_samples([self.plain_row(r) for r in rows])
+
+    def checked_rows(self, path: Path, items: list[data.ItemText]) -> list[Any]:
+        rows = self.read_rows(path)
+        data.check_rows_against_index([self.plain_row(r) for r in rows], items, path)
+        return rows
+
     def train_samples(self, cfg: RLConfig, files: LLMDataFiles, items: list[data.ItemText]) -> list[data.TaskSample]:
-        rows = read_split_csv(files.train)
-        data.check_rows_against_index(rows, items, files.train)
-        valid = None
-        if cfg.train_on_valid and files.valid is not None:
-            valid = read_split_csv(files.valid)
-            data.check_rows_against_index(valid, items, files.valid)
-        return build_rl_samples(cfg, rows_to_train_on(cfg, rows, valid), items)
+        valid = self.checked_rows(files.valid, items) if cfg.train_on_valid and files.valid is not None else None
+        rows = rows_to_train_on(cfg, self.checked_rows(files.train, items), valid, self.plain_row)
+        return self.samples_from_rows(cfg, rows, items)
 
     def validation_samples(self, cfg: RLConfig, path: Path) -> list[data.TaskSample]:
-        held_out, _ = split_valid_by_user(read_split_csv(path), cfg.validation_samples, holdout_seed_of(cfg))
-        return data.next_sid_samples(held_out)
+        rows = self.read_rows(path)
+        held_out, _ = split_valid_by_user([self.plain_row(r) for r in rows], cfg.validation_samples, holdout_seed_of(cfg))
+        keep = {id(r) for r in held_out}
+        return self.next_sid_samples([r for r in rows if id(self.plain_row(r)) in keep])
 
     def build_trie(self, catalogue: list[CatalogueItem], tokenizer: Any) -> Any:
         from LogitProcessor import SIDTrie

@@ -48,8 +48,7 @@ from minionerec.gpr import (
     token_level_advantages,
     type_prefixed_trie,
 )
-from minionerec.holdout import holdout_seed_of, split_valid_by_user
-from minionerec.io import CatalogueItem, LLMDataFiles, find_llm_data_files
+from minionerec.io import CatalogueItem, find_llm_data_files
 from minionerec.sid import check_sid_tokens, sid_vocabulary
 from minionerec_trainer import MiniOneRecGRPOTrainer
 
@@ -107,23 +106,18 @@ class GPRVariant(rl.RLVariant):
         self.gcfg = gcfg
         self.info = find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir).info
 
-    def train_samples(self, cfg: rl.RLConfig, files: LLMDataFiles, items: list[data.ItemText]) -> list[data.TaskSample]:
-        rows = read_gpr_csv(files.train)
-        data.check_rows_against_index([g.row for g in rows], items, files.train)
-        valid = None
-        if cfg.train_on_valid and files.valid is not None:
-            valid = read_gpr_csv(files.valid)
-            data.check_rows_against_index([g.row for g in valid], items, files.valid)
-        rows = rl.rows_to_train_on(cfg, rows, valid, plain=lambda g: g.row)
-        plain = [g.row for g in rows]
-        replace = {"next_sid": gpr_next_sid_samples(rows, self.gcfg.use_tokens)} if "next_sid" in cfg.tasks else {}
-        return rl.build_rl_samples(cfg, plain, items, replace)
+    def read_rows(self, path: Path) -> list[Any]:
+        return read_gpr_csv(path)
 
-    def validation_samples(self, cfg: rl.RLConfig, path: Path) -> list[data.TaskSample]:
-        rows = read_gpr_csv(path)
-        held_out, _ = split_valid_by_user([g.row for g in rows], cfg.validation_samples, holdout_seed_of(cfg))
-        keep = {id(r) for r in held_out}  # rl.RLVariant's users, so HEPO on/off validate on the same rows
-        return gpr_next_sid_samples([g for g in rows if id(g.row) in keep], self.gcfg.use_tokens)
+    def plain_row(self, row: Any) -> Any:
+        return row.row
+
+    def samples_from_rows(self, cfg: rl.RLConfig, rows: list[Any], items: list[data.ItemText]) -> list[data.TaskSample]:
+        replace = {"next_sid": gpr_next_sid_samples(rows, self.gcfg.use_tokens)} if "next_sid" in cfg.tasks else {}
+        return rl.build_rl_samples(cfg, [g.row for g in rows], items, replace)
+
+    def next_sid_samples(self, rows: list[Any]) -> list[data.TaskSample]:
+        return gpr_next_sid_samples(rows, self.gcfg.use_tokens)
 
     def build_trie(self, catalogue: list[CatalogueItem], tokenizer: Any) -> Any:
         if not self.gcfg.target_type_prefix:

@@ -27,9 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluate import compare_predictions  # noqa: E402
 from minionerec.config import load_config  # noqa: E402
 from minionerec.io import find_llm_data_files, read_json, read_split_csv, write_split_csv  # noqa: E402
+from minionerec.metrics import compare_predictions  # noqa: E402
 from rl import RLConfig, rows_to_train_on  # noqa: E402
 
 

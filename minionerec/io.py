@@ -134,6 +134,17 @@ def read_json(path: str | Path, what: str = "JSON file", fix: str = "") -> Any:
         raise InputError(f"{what} {where(path, exc.lineno)} is not valid JSON: {exc.msg}") from None
 
 
+def read_predictions(result_json: str | Path) -> list[dict[str, Any]]:
+    """The records of an evaluate.py predictions file (upstream shape: ``{input, output, predict}``), checked."""
+    records = read_json(result_json, "predictions file", "run evaluate.py first")
+    if not isinstance(records, list) or not records:
+        raise InputError(f"{result_json}: expected a non-empty JSON list of {{input, output, predict}} objects")
+    for i, r in enumerate(records):
+        if not isinstance(r, dict) or "output" not in r or not isinstance(r.get("predict"), list):
+            raise InputError(f"{result_json}: record {i} lacks 'output' or a 'predict' list")
+    return records
+
+
 def load_npy(path: str | Path, what: str = "embedding file", fix: str = "") -> Any:
     import numpy as np
 

@@ -19,6 +19,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from minionerec.errors import InputError
+from minionerec.io import read_predictions
 
 DEFAULT_KS = (1, 3, 5, 10, 20, 50)
 
@@ -184,3 +189,26 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], n_resamples: int = 
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return PairedDelta(n_samples=len(diff), mean_a=float(np.mean(a)), mean_b=float(np.mean(b)),
                        delta=float(diff.mean()), ci_low=float(low), ci_high=float(high), confidence=confidence)
+
+
+def compare_predictions(result_a: str | Path, result_b: str | Path, ks: Sequence[int] = (10,),
+                        n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """B minus A in SID-level HR@K and NDCG@K over the same rows, with paired-bootstrap 95% intervals."""
+    a, b = read_predictions(result_a), read_predictions(result_b)
+    if len(a) != len(b):
+        raise InputError(f"{result_a} has {len(a)} rows and {result_b} {len(b)}: compare evaluations of the same test file")
+    for i, (ra, rb) in enumerate(zip(a, b)):
+        if normalise_prediction(ra["output"]) != normalise_prediction(rb["output"]) or ra.get("input") != rb.get("input"):
+            raise InputError(f"row {i} differs between {result_a} and {result_b} (prompt or target): "
+                             "compare evaluations of the same test file with the same --max_samples")
+    ranks = {}
+    for name, records in (("a", a), ("b", b)):
+        ranks[name] = [sid_rank([normalise_prediction(p) for p in r["predict"]], normalise_prediction(r["output"]))
+                       for r in records]
+    out: dict[str, Any] = {"a": str(result_a), "b": str(result_b)}
+    for k in ks:
+        hits = {n: [1.0 if r is not None and r < k else 0.0 for r in rs] for n, rs in ranks.items()}
+        ndcg = {n: per_sample_ndcg(rs, k) for n, rs in ranks.items()}
+        out[f"HR@{k}"] = paired_bootstrap(hits["a"], hits["b"], n_resamples, seed=seed).as_dict()
+        out[f"NDCG@{k}"] = paired_bootstrap(ndcg["a"], ndcg["b"], n_resamples, seed=seed).as_dict()
+    return out

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from minionerec.cli import exit_on_input_error, setup_logging
-from minionerec.errors import InputError
 from minionerec.config import load_config, parse_cli, read_config_file
+from minionerec.errors import InputError
 from minionerec.io import atomic_path, atomic_write_text, write_json
+from minionerec.metrics import compare_predictions
 
 logger = logging.getLogger("minionerec.report")
 
@@ -214,7 +215,6 @@ def rl_validation_line(stage_cfgs: dict[str, Any]) -> str | None:
 
 def rl_vs_sft_line(stage_cfgs: dict[str, Any], k: int = 10) -> str | None:
     """SFT+RL minus SFT on the same test rows, with paired-bootstrap 95% intervals."""
-    from evaluate import compare_predictions
     from minionerec.pipeline import _eval_dir
 
     if "eval_sft" not in stage_cfgs or "eval_rl" not in stage_cfgs:

@@ -13,10 +13,10 @@ import torch
 
 from minionerec.config import load_config
 from minionerec.errors import InputError
+from minionerec.holdout import split_valid_by_user
 from minionerec.io import CatalogueItem, SplitRow, write_info, write_split_csv
 from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
 from minionerec.sid import codes_to_sid, sid_to_string, sid_vocabulary
-from minionerec.holdout import split_valid_by_user
 from rl import RLConfig, main, rows_to_train_on, step_zero_is_best
 
 ROOT = Path(__file__).resolve().parents[1]
