@@ -340,16 +340,22 @@ class RLVariant:
         data.check_rows_against_index([self.plain_row(r) for r in rows], items, path)
         return rows
 
-    def train_samples(self, cfg: RLConfig, files: LLMDataFiles, items: list[data.ItemText]) -> list[data.TaskSample]:
-        valid = self.checked_rows(files.valid, items) if cfg.train_on_valid and files.valid is not None else None
-        rows = rows_to_train_on(cfg, self.checked_rows(files.train, items), valid, self.plain_row)
-        return self.samples_from_rows(cfg, rows, items)
+    def samples(self, cfg: RLConfig, files: LLMDataFiles,
+                items: list[data.ItemText]) -> tuple[list[data.TaskSample], list[data.TaskSample]]:
+        """The RL prompts and the validation prompts (empty without ``validation_samples``); each CSV is read once."""
+        needs_valid = files.valid is not None and (cfg.train_on_valid or cfg.validation_samples > 0)
+        valid = self.checked_rows(files.valid, items) if needs_valid else None
+        rows = rows_to_train_on(cfg, self.checked_rows(files.train, items), valid if cfg.train_on_valid else None,
+                                self.plain_row)
+        validation = self.validation_samples(cfg, valid) if valid is not None and cfg.validation_samples else []
+        return self.samples_from_rows(cfg, rows, items), validation
 
-    def validation_samples(self, cfg: RLConfig, path: Path) -> list[data.TaskSample]:
-        rows = self.read_rows(path)
-        held_out, _ = split_valid_by_user([self.plain_row(r) for r in rows], cfg.validation_samples, holdout_seed_of(cfg))
+    def validation_samples(self, cfg: RLConfig, valid_rows: list[Any]) -> list[data.TaskSample]:
+        """Every valid row of the held-out users (the users SFT held out)."""
+        held_out, _ = split_valid_by_user([self.plain_row(r) for r in valid_rows], cfg.validation_samples,
+                                          holdout_seed_of(cfg))
         keep = {id(r) for r in held_out}
-        return self.next_sid_samples([r for r in rows if id(self.plain_row(r)) in keep])
+        return self.next_sid_samples([r for r in valid_rows if id(self.plain_row(r)) in keep])
 
     def build_trie(self, catalogue: list[CatalogueItem], tokenizer: Any) -> Any:
         from LogitProcessor import SIDTrie
@@ -378,10 +384,7 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
                          f"{cfg.dataset}*.txt: run convert_dataset.py or set rl.data_dir")
     catalogue = read_info(files.info)
     items = catalogue_items(catalogue, cfg)
-    samples = variant.train_samples(cfg, files, items)
-    validation: list[data.TaskSample] = []
-    if cfg.validation_samples and files.valid is not None:
-        validation = variant.validation_samples(cfg, files.valid)
+    samples, validation = variant.samples(cfg, files, items)
 
     reward_set = build_rewards(cfg, catalogue, files.info)
     model, tokenizer = load_policy(cfg, catalogue)

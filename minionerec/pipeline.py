@@ -124,8 +124,17 @@ def is_current(stage: Stage, config_path: str, overrides: dict[str, Any]) -> boo
     current = to_dict(cfg)
     # a key added to the schema after the run does not make it stale while it holds its default
     added_at_default = {f.name for f in dataclasses.fields(cfg) if f.name not in saved and f.name in current
-                        and f.default is not dataclasses.MISSING and current[f.name] == f.default}
+                        and current[f.name] == _default_of(f)}
     return saved == {k: v for k, v in current.items() if k not in added_at_default}
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    """A field's default (``default`` or ``default_factory()``), or MISSING."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
 
 
 def fetch_raw_data(stage: Stage, config_path: str, overrides: dict[str, Any]) -> None:

@@ -403,17 +403,16 @@ def test_rl_samples_use_the_gpr_prompt_and_equal_rl_py_without_tokens(tmp_path, 
                       title_history_samples=5, validation_samples=3)
     items = data.load_items(cfg.index_path, processed / "T.item.json")
     files = find_llm_data_files(cfg.data_dir, cfg.dataset)
-    plain = rl.RLVariant().train_samples(cfg, files, items)
+    plain, plain_validation = rl.RLVariant().samples(cfg, files, items)
     off = rl_gpr.GPRVariant(cfg, gcfg(tmp_path, use_tokens=False))
-    assert off.train_samples(cfg, files, items) == plain
-    assert off.validation_samples(cfg, written["valid"]) == rl.RLVariant().validation_samples(cfg, written["valid"])
+    assert off.samples(cfg, files, items) == (plain, plain_validation) and len(plain_validation) > 0
     cfg.train_on_valid, cfg.validation_samples = True, 1  # both variants add the same valid rows
-    with_valid = rl.RLVariant().train_samples(cfg, files, items)
+    with_valid, _ = rl.RLVariant().samples(cfg, files, items)
     next_sid_count = sum(x.task == "next_sid" for x in with_valid) - sum(x.task == "next_sid" for x in plain)
     _, rest = split_valid_by_user(read_split_csv(written["valid"]), 1, cfg.seed)
-    assert off.train_samples(cfg, files, items) == with_valid and next_sid_count == len(rest)
+    assert off.samples(cfg, files, items)[0] == with_valid and next_sid_count == len(rest)
     cfg.train_on_valid, cfg.validation_samples = False, 3
-    on = rl_gpr.GPRVariant(cfg, gcfg(tmp_path)).train_samples(cfg, files, items)
+    on, _ = rl_gpr.GPRVariant(cfg, gcfg(tmp_path)).samples(cfg, files, items)
     assert [s.task for s in on] == [s.task for s in plain]
     for ours, theirs in zip(on, plain):
         if ours.task == "next_sid":

@@ -98,3 +98,16 @@ def test_report_table_and_files(tmp_path, monkeypatch):
 def test_markdown_table_marks_missing_values():
     table = markdown_table({"popularity": {"metrics": {"sid_level": {"HR@3": 0.5}}}})
     assert "| Popularity | 0.5000 | - |" in table
+
+
+def test_default_of_reads_plain_and_factory_defaults():
+    from dataclasses import dataclass, field, fields
+
+    from minionerec.pipeline import _default_of
+
+    @dataclass
+    class Schema:
+        plain: int = 3
+        listed: list[str] = field(default_factory=lambda: ["next_sid"])
+
+    assert [_default_of(f) for f in fields(Schema)] == [3, ["next_sid"]]
