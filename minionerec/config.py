@@ -253,10 +253,13 @@ def _apply_overrides(sections: dict[str, dict[str, Any]], overrides: dict[str, A
             target, _, rest = key.partition(".")
             if target not in KNOWN_SECTIONS:
                 raise InputError(f"--{key}: unknown section {target!r}; known sections: {', '.join(KNOWN_SECTIONS)}")
+        elif key in common:
+            # a common key (workdir, seed, ...) must move the ${common.*} references too, and the stage's own copy
+            if key in own and key in sections.get(section, {}):
+                sections[section][key] = value
+            target, rest = "common", key
         elif key in own:
             target, rest = section, key
-        elif key in common:
-            target, rest = "common", key
         else:
             raise InputError(
                 f"--{key}: unknown option for stage {section!r}; it accepts: {', '.join(sorted(own | common))}"

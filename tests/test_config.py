@@ -54,6 +54,21 @@ def test_cli_override_beats_common_and_none(tmp_path):
     assert cfg.seed == 9 and cfg.base_model is None
 
 
+@dataclasses.dataclass
+class WorkdirConfig:
+    section: ClassVar[str] = "sft"
+    workdir: str = "runs"
+    seed: int = 0
+    output_dir: str = "out"
+
+
+def test_a_common_key_on_the_command_line_moves_the_common_references(tmp_path):
+    path = write(tmp_path, {"common": {"workdir": "runs/x", "seed": 7},
+                            "sft": {"seed": 8, "output_dir": "${common.workdir}/sft"}})
+    cfg = load_config(WorkdirConfig, path, {"workdir": "runs/y", "seed": "5"})
+    assert (cfg.workdir, cfg.output_dir, cfg.seed) == ("runs/y", "runs/y/sft", 5)
+
+
 @pytest.mark.parametrize(
     "body, overrides, message",
     [
