@@ -293,15 +293,22 @@ def rows_to_train_on(cfg: RLConfig, train_rows: list[Row], valid_rows: list[Row]
         if not 0 < cfg.validation_samples < len(valid_rows):
             raise InputError(f"rl.train_on_valid needs 0 < rl.validation_samples < {len(valid_rows)} (the valid rows): "
                              "set it to sft.eval_samples so that RL holds out the users SFT held out")
-        held_out, _ = split_valid_by_user([plain(r) for r in valid_rows], cfg.validation_samples, holdout_seed_of(cfg))
-        held = {id(r) for r in held_out}
-        rest = [r for r in valid_rows if id(plain(r)) not in held]
+        _, rest = split_validation_users(cfg, valid_rows, plain)
         rows += rest
         logger.info("train_on_valid: %d train rows + %d valid rows outside the validation users", len(train_rows), len(rest))
     if 0 < cfg.recent_rows < len(rows):
         rows = rows[-cfg.recent_rows:]
         logger.info("recent_rows: kept the %d most recent rows", len(rows))
     return rows
+
+
+def split_validation_users(cfg: RLConfig, valid_rows: list[Row],
+                           plain: Callable[[Row], SplitRow] = lambda r: r) -> tuple[list[Row], list[Row]]:
+    """The valid rows of the validation users (SFT's held-out users when ``validation_samples`` equals
+    ``sft.eval_samples``) and the other valid rows, both in file order."""
+    held_out, _ = split_valid_by_user([plain(r) for r in valid_rows], cfg.validation_samples, holdout_seed_of(cfg))
+    held = {id(r) for r in held_out}
+    return [r for r in valid_rows if id(plain(r)) in held], [r for r in valid_rows if id(plain(r)) not in held]
 
 
 def step_zero_is_best(curve: list[dict[str, float]], metric: str) -> bool:
@@ -352,10 +359,8 @@ class RLVariant:
 
     def validation_samples(self, cfg: RLConfig, valid_rows: list[Any]) -> list[data.TaskSample]:
         """Every valid row of the held-out users (the users SFT held out)."""
-        held_out, _ = split_valid_by_user([self.plain_row(r) for r in valid_rows], cfg.validation_samples,
-                                          holdout_seed_of(cfg))
-        keep = {id(r) for r in held_out}
-        return self.next_sid_samples([r for r in valid_rows if id(self.plain_row(r)) in keep])
+        held_out, _ = split_validation_users(cfg, valid_rows, self.plain_row)
+        return self.next_sid_samples(held_out)
 
     def build_trie(self, catalogue: list[CatalogueItem], tokenizer: Any) -> Any:
         from LogitProcessor import SIDTrie
