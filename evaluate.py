@@ -41,7 +41,7 @@ from LogitProcessor import (
     pad_token_id_of,
     sid_beam_search,
 )
-from minionerec.cli import exit_on_input_error, run_stage, seed_everything, setup_logging
+from minionerec.cli import exit_on_input_error, process_state, run_stage, seed_everything, setup_logging
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError, where
 from minionerec.io import file_sha256, read_info, read_predictions, read_split_csv, require_file, write_json
@@ -231,14 +231,13 @@ def main(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Catalogue], T
          build_trie: Callable[[Catalogue, Any, torch.device], SIDTrie] | None = None) -> dict[str, Any]:
     """Evaluate and write the outputs.  ``load_test``/``build_trie`` let a variant (evaluate_gpr.py) change
     the prompts and the decoding trie; the defaults are :func:`load_test_set` and ``SIDTrie.from_sids``."""
-    from accelerate import PartialState
     from accelerate.utils import gather_object
 
     if cfg.normalization not in NORMALIZATIONS:
         raise InputError(f"evaluate.normalization must be one of {NORMALIZATIONS}, got {cfg.normalization!r}")
     if cfg.batch_size < 1:
         raise InputError(f"evaluate.batch_size must be >= 1, got {cfg.batch_size}")
-    state = PartialState(cpu=cfg.device == "cpu")
+    state = process_state(cfg.device)
     seed_everything(cfg.seed)
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)

@@ -415,7 +415,9 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
     result = trainer.train(resume_from_checkpoint=resume)
     elapsed = time.perf_counter() - start
     summary: dict[str, Any] = {"train_prompts": len(samples), "steps": trainer.state.global_step,
-                               "train_seconds": elapsed, "train_loss": result.training_loss}
+                               "train_seconds": elapsed, "train_loss": result.training_loss,
+                               "num_processes": trainer.accelerator.num_processes,
+                               "distributed_type": trainer.accelerator.distributed_type.value}
     timing_keys = ("time/rollout", "time/scoring", "time/update", "reward", "kl", "zero_adv_frac", "valid_rate")
     logged = [h for h in trainer.state.log_history if "time/rollout" in h]
     for key in timing_keys:

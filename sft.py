@@ -431,6 +431,8 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
         "global_step": trainer.state.global_step,
         "epochs": trainer.state.epoch,
         "train_wall_s": wall,
+        "num_processes": trainer.accelerator.num_processes,
+        "distributed_type": trainer.accelerator.distributed_type.value,
         "train_samples": len(train_set),
         "train_tokens_per_epoch": tokens_per_epoch,
         "tokens_per_s": tokens_per_epoch * float(trainer.state.epoch or 0) / max(wall, 1e-9),

@@ -4,7 +4,8 @@
 #   bash sft.sh configs/ml-100k.yaml                                  # one process (CPU or one GPU)
 #   NUM_PROCESSES=8 bash sft.sh CONFIG                                # DDP over 8 GPUs (accelerate launch)
 #   NUM_PROCESSES=8 DEEPSPEED=zero2 bash sft.sh CONFIG                # DeepSpeed ZeRO-2 (or zero3)
-#   NUM_PROCESSES=2 ACCELERATE_CONFIG=configs/accelerate/multi_cpu.yaml bash sft.sh CONFIG   # 2 CPU processes
+#   NUM_PROCESSES=2 bash sft.sh CONFIG          # without a visible GPU: 2 CPU processes (gloo), DEEPSPEED too
+#                                               # (CUDA_VISIBLE_DEVICES= forces CPU on a GPU node)
 #
 # ACCELERATE_CONFIG overrides the accelerate config file; MAIN_PROCESS_PORT the rendezvous port;
 # SFT_SCRIPT the training script (sft_gpr.sh sets sft_gpr.py).

@@ -60,6 +60,21 @@ def seed_everything(seed: int) -> None:
         pass
 
 
+def process_state(device: str = "auto") -> Any:
+    """accelerate's ``PartialState`` for this process: rank, world size and device.
+
+    Ranks started by ``accelerate launch``/``torchrun`` on a machine without an accelerator (or with
+    ``device: cpu``) are CPU ranks.  accelerate counts them only when told ``cpu=True``; otherwise every
+    rank believes it is alone and does all the work.
+    """
+    import torch
+    from accelerate import PartialState
+
+    accelerator = getattr(torch, "accelerator", None)
+    has_accelerator = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
+    return PartialState(cpu=device == "cpu" or (device == "auto" and not has_accelerator))
+
+
 def parse_stage_args(schema: type[T], argv: list[str] | None = None) -> tuple[T, CommonConfig, str | None]:
     """``(stage config, common config, config path)`` from the command line."""
     config_path, overrides = parse_cli(sys.argv[1:] if argv is None else argv)
@@ -73,10 +88,25 @@ def run_stage(schema: type[T], main: Callable[[T], Any], argv: list[str] | None 
     setup_logging()
     try:
         cfg, _, _ = parse_stage_args(schema, argv)
-        return main(cfg)
+        result = main(cfg)
     except InputError as exc:
         logger.error("%s", exc)
         sys.exit(2)
+    close_process_group()
+    return result
+
+
+def close_process_group() -> None:
+    """Leave torch.distributed cleanly after a multi-process run.
+
+    A gloo rank that exits with its process group still open can abort at interpreter shutdown
+    ("terminate called without an active exception"), failing a run whose outputs are complete.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def exit_on_input_error(fn: Callable[..., Any]) -> Callable[..., Any]:

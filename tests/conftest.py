@@ -60,3 +60,17 @@ def toy_next_sid_rows(n: int) -> list:
         rows.append(TaskSample("next_sid", next_item_prompt(history), format_response(TOY_SIDS[target]),
                                TOY_SIDS[target], target, tuple((r + k) % len(TOY_SIDS) for k in range(3))))
     return rows
+
+
+def cpu_ranks_env(**extra: str) -> dict[str, str]:
+    """Environment for a multi-process test run: no GPU visible (gloo ranks on CPU), one thread per rank."""
+    return {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", **extra}
+
+
+def accelerate_cpu_ranks(num_processes: int, port: int) -> list[str]:
+    """``accelerate launch`` through its torchrun launcher: ``num_processes`` real ranks on CPU.
+
+    (``accelerate launch --cpu`` would start a single process whatever ``--num_processes`` says.)
+    """
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port)]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import cpu_ranks_env
 from test_decoding_fixtures import build_model, build_tokenizer
 
 import evaluate
@@ -134,11 +134,11 @@ def test_bad_inputs_are_clear_errors(experiment, tmp_path):
 
 def test_two_processes_equal_one(experiment, one_process, tmp_path):
     out1, _ = one_process
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), NUM_PROCESSES="2")
-    # evaluate.sh's launcher: accelerate's torchrun path starts 2 gloo ranks on CPU
+    env = cpu_ranks_env(PYTHONPATH=str(ROOT), NUM_PROCESSES="2", MAIN_PROCESS_PORT="29537")
+    # evaluate.sh's launcher: accelerate's torchrun path starts 2 gloo ranks on CPU; device "auto" must see both
     cmd = ["bash", str(ROOT / "evaluate.sh"), "--model_path", str(experiment["model"]), "--test_file", str(experiment["test"]),
            "--info_file", str(experiment["info"]), "--output_dir", str(tmp_path), "--num_beams", "6",
-           "--batch_size", "4", "--device", "cpu"]
+           "--batch_size", "4"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = read_json(tmp_path / "metrics.json")

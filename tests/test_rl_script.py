@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import cpu_ranks_env
 
 from minionerec.config import load_config
 from minionerec.errors import InputError
@@ -160,9 +160,25 @@ def test_unknown_reward_and_title_task_are_input_errors(workdir):
 
 @pytest.mark.slow  # spawns two processes through accelerate launch (~25 s)
 def test_two_process_cpu_run(workdir):
-    env = {**os.environ, "NPROC": "2", "CPU": "1", "MAIN_PORT": "29617", "OMP_NUM_THREADS": "1"}
+    env = cpu_ranks_env(NPROC="2", CPU="1", MAIN_PORT="29617")
     cmd = ["bash", str(ROOT / "rl.sh"), *as_cli(overrides(workdir, "rl2", train_subset=16, tasks="next_sid"))]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((workdir / "rl2" / "rl_summary.json").read_text())
+    assert summary["num_processes"] == 2 and summary["distributed_type"] == "MULTI_CPU"
     assert summary["steps"] == 2 and summary["mean_valid_rate"] == 1.0
+
+
+@pytest.mark.slow  # two ranks under DeepSpeed ZeRO-2 on CPU (~45 s, most of it DeepSpeed's start-up)
+def test_deepspeed_zero2_on_two_cpu_processes(workdir):
+    pytest.importorskip("deepspeed", reason="DeepSpeed is not installed (pip install -r requirements.txt)")
+    env = cpu_ranks_env(NPROC="2", CPU="1", MAIN_PORT="29619",
+                        ACCELERATE_CONFIG=str(ROOT / "configs" / "accelerate" / "deepspeed_zero2.yaml"))
+    cmd = ["bash", str(ROOT / "rl.sh"), *as_cli(overrides(workdir, "rl_ds", train_subset=16, tasks="next_sid",
+                                                            validation_samples=4, validation_beams=4, eval_steps=2))]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400, cwd=ROOT, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((workdir / "rl_ds" / "rl_summary.json").read_text())
+    assert summary["num_processes"] == 2 and summary["distributed_type"] == "DEEPSPEED"
+    assert summary["steps"] == 2 and summary["mean_valid_rate"] == 1.0 and "eval_HR@1" in summary["validation"]
+    assert (workdir / "rl_ds" / "model.safetensors").is_file()

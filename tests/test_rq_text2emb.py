@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import accelerate_cpu_ranks, cpu_ranks_env
 
 from minionerec.errors import InputError
 from minionerec.io import file_sha256
@@ -102,8 +102,8 @@ def test_normalised_output_and_sidecar(tmp_path, tiny_encoder, item_file):
 
 def test_two_processes_give_the_same_file(tmp_path, tiny_encoder, item_file):
     run(item_file, tiny_encoder, tmp_path / "one.npy")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MINIONEREC_LOG_LEVEL": "WARNING"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+    env = cpu_ranks_env(MINIONEREC_LOG_LEVEL="WARNING")
+    cmd = [*accelerate_cpu_ranks(2, 29541),
            str(ROOT / "rq" / "text2emb" / "amazon_text2emb.py"), "--item_path", str(item_file),
            "--output_path", str(tmp_path / "two.npy"), "--model_path", str(tiny_encoder), "--batch_size", "2",
            "--max_length", "64"]
@@ -111,3 +111,4 @@ def test_two_processes_give_the_same_file(tmp_path, tiny_encoder, item_file):
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "one.npy").read_bytes() == (tmp_path / "two.npy").read_bytes()
     assert not list(tmp_path.glob(".two.npy.rank*"))
+    assert json.loads((tmp_path / "two.json").read_text())["processes"] == 2

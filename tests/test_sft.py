@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import cpu_ranks_env
 
 import data
 import sft
@@ -203,20 +204,22 @@ def test_cli_reports_input_errors_in_one_line(toy: Path, tmp_path: Path) -> None
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.slow
-def test_two_cpu_processes_with_accelerate(toy: Path) -> None:
-    out = toy / "run_ddp"
+@pytest.mark.slow  # two CPU ranks through sft.sh: plain DDP, and DeepSpeed ZeRO-2 (~30 s each)
+@pytest.mark.parametrize("deepspeed", ["", "zero2"])
+def test_two_cpu_processes_through_sft_sh(toy: Path, deepspeed: str) -> None:
+    if deepspeed:
+        pytest.importorskip("deepspeed", reason="DeepSpeed is not installed (pip install -r requirements.txt)")
+    out = toy / f"run_ddp{deepspeed}"
     args = ["--dataset", "Toy", "--workdir", str(toy), "--data_dir", str(toy / "llm"),
             "--index_path", str(toy / "Toy.index.json"), "--item_json_path", str(toy / "Toy.item.json"),
             "--output_dir", str(out), "--bpe_vocab_size", "400", "--hidden_size", "32", "--num_layers", "1",
             "--num_heads", "2", "--num_kv_heads", "1", "--intermediate_size", "64", "--max_steps", "4",
             "--eval_steps", "2", "--per_device_train_batch_size", "8", "--num_threads", "1"]
-    result = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
-         "--main_process_port", "29533", str(ROOT / "sft.py"), *args],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
-    )
+    env = cpu_ranks_env(NUM_PROCESSES="2", MAIN_PROCESS_PORT="29533", DEEPSPEED=deepspeed)
+    result = subprocess.run(["bash", str(ROOT / "sft.sh"), *args], capture_output=True, text=True, cwd=ROOT,
+                            timeout=600, env=env, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "sft.summary.json").read_text())
-    assert summary["global_step"] == 4
+    assert summary["global_step"] == 4 and summary["num_processes"] == 2
+    assert summary["distributed_type"] == ("DEEPSPEED" if deepspeed else "MULTI_CPU")
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()

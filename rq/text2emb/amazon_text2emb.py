@@ -1,7 +1,7 @@
 """Item file -> item embeddings ``.npy`` (float32, row i = item i) + sidecar JSON.
 
     bash rq/text2emb/amazon_text2emb.sh configs/ml-100k.yaml [--text2emb.key value ...]
-    accelerate launch --num_processes 2 [--cpu] rq/text2emb/amazon_text2emb.py CONFIG.yaml
+    accelerate launch --num_processes 2 rq/text2emb/amazon_text2emb.py CONFIG.yaml  (no GPU: 2 CPU ranks)
 
 With several processes each rank writes a shard beside the output; rank 0 merges them in item
 order, writes the ``.npy`` and ``.json`` atomically and removes the shards.
@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from minionerec.cli import run_stage, seed_everything
+from minionerec.cli import process_state, run_stage, seed_everything
 from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
 from minionerec.io import file_sha256, read_item_json, save_npy, write_json
@@ -78,14 +78,13 @@ def sidecar(cfg: Text2EmbConfig, model_path: str, dims: int, count: int, seconds
 
 def main(cfg: Text2EmbConfig, texts_of: Callable[[Text2EmbConfig], tuple[list[int], list[str]]] = build_texts) -> Path:
     """Embed ``texts_of(cfg)`` (item ids, texts); a variant (amazon_text2emb_gpr.py) passes its own texts."""
-    from accelerate import PartialState
 
     if cfg.pooling not in POOLINGS:
         raise InputError(f"text2emb.pooling must be one of {', '.join(POOLINGS)}, got {cfg.pooling!r}")
     if cfg.batch_size < 1:
         raise InputError(f"text2emb.batch_size must be >= 1, got {cfg.batch_size}")
     seed_everything(cfg.seed)
-    state = PartialState(cpu=cfg.device == "cpu")
+    state = process_state(cfg.device)
     device = str(state.device) if cfg.device in ("auto", "cpu") else cfg.device
     start = time.perf_counter()
     ids, texts = texts_of(cfg)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: bash rq/text2emb/amazon_text2emb_gpr.sh CONFIG.yaml [--key value ...]   (see amazon_text2emb_gpr.py)
-# Several processes (GPUs, or --cpu): NUM_PROCESSES=8 bash rq/text2emb/amazon_text2emb_gpr.sh CONFIG.yaml
+# Several processes (GPUs; CPU ranks where none is visible): NUM_PROCESSES=8 bash rq/text2emb/amazon_text2emb_gpr.sh CONFIG.yaml
 set -euo pipefail
 script="$(dirname "$0")/amazon_text2emb_gpr.py"
 if [[ "${NUM_PROCESSES:-1}" -gt 1 ]]; then
