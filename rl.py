@@ -42,6 +42,7 @@ from minionerec.io import (
     write_json,
 )
 from minionerec.metrics import DEFAULT_KS
+from minionerec.modeling import use_bf16
 from minionerec.sid import check_sid_tokens, sid_vocabulary, try_parse_sid
 
 logger = logging.getLogger("minionerec.rl")
@@ -191,17 +192,6 @@ def load_policy(cfg: RLConfig, catalogue: list[CatalogueItem]) -> tuple[Any, Any
     return model, tokenizer
 
 
-def use_bf16(setting: str) -> bool:
-    value = setting.strip().lower()
-    if value == "auto":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise InputError(f"rl.bf16 must be auto, true or false, got {setting!r}")
-
-
 def selection_metric(validation_beams: int) -> str:
     """``NDCG@10``, or NDCG at the largest reported K that ``validation_beams`` beams can fill."""
     return f"NDCG@{max(k for k in DEFAULT_KS if k <= max(validation_beams, 1) and k <= 10)}"
@@ -251,7 +241,7 @@ def grpo_arguments(cfg: RLConfig, has_validation: bool) -> Any:
         eval_on_start=select_best,
         save_total_limit=cfg.save_total_limit,
         logging_steps=cfg.logging_steps,
-        bf16=use_bf16(cfg.bf16),
+        bf16=use_bf16(cfg.bf16, "rl.bf16"),
         report_to=[] if cfg.report_to in ("", "none") else [cfg.report_to],
         seed=cfg.seed,
         use_cpu=not torch.cuda.is_available(),

@@ -42,6 +42,7 @@ from minionerec.modeling import (
     qwen_tokenizer,
     sid_tokens_of,
     train_bpe_tokenizer,
+    use_bf16,
 )
 
 logger = logging.getLogger("minionerec.sft")
@@ -330,17 +331,6 @@ def to_dataset(encoded: dict[str, list[list[int]]]) -> Any:
 # Training
 # --------------------------------------------------------------------------------------------
 
-def use_bf16(setting: str) -> bool:
-    value = setting.strip().lower()
-    if value == "auto":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise InputError(f"sft.bf16 must be auto, true or false, got {setting!r}")
-
-
 def training_arguments(cfg: SFTConfig, has_eval: bool) -> Any:
     from transformers import TrainingArguments
 
@@ -369,7 +359,7 @@ def training_arguments(cfg: SFTConfig, has_eval: bool) -> Any:
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         length_column_name="length",
         remove_unused_columns=False,
-        bf16=use_bf16(cfg.bf16),
+        bf16=use_bf16(cfg.bf16, "sft.bf16"),
         logging_steps=cfg.logging_steps,
         dataloader_num_workers=cfg.dataloader_num_workers,
         report_to=[] if cfg.report_to in ("", "none") else [cfg.report_to],

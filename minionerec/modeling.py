@@ -154,6 +154,18 @@ def attention_implementation() -> str:
     return "sdpa"
 
 
+def use_bf16(setting: str, key: str) -> bool:
+    """A stage's ``bf16`` key (``auto``, ``true`` or ``false``) as the Trainer's flag; ``auto`` means a bf16 GPU."""
+    value = setting.strip().lower()
+    if value == "auto":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise InputError(f"{key} must be auto, true or false, got {setting!r}")
+
+
 def build_tiny_qwen2(vocab_size: int, spec: TinyModelSpec, eos_token_id: int, seed: int) -> Any:
     """A randomly initialised Qwen2ForCausalLM of the given shape (fp32, SDPA)."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
