@@ -212,6 +212,21 @@ def resolve_base_model(base_model: str, gguf_file: str = "") -> tuple[str, str]:
     return base_model, gguf_file
 
 
+def _drop_gguf_quantizer(model: Any) -> None:
+    """Untag a model loaded from GGUF as quantized.
+
+    transformers de-quantizes GGUF weights into plain float tensors on load but keeps the GGUF
+    quantizer on the model, so ``Trainer`` refuses to fine-tune it ("purely quantized models") and
+    ``save_pretrained`` would write a ``quantization_config`` that the next stage cannot load.
+    """
+    model.hf_quantizer = None
+    for flag in ("is_quantized", "quantization_method"):
+        if flag in vars(model):
+            delattr(model, flag)
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+
 def load_pretrained(base_model: str, gguf_file: str = "", train_from_scratch: bool = False,
                     seed: int = 42) -> tuple[Any, Any]:
     """``(model, tokenizer)`` from a local folder / hub id / ``smollm2``, in fp32.
@@ -235,6 +250,8 @@ def load_pretrained(base_model: str, gguf_file: str = "", train_from_scratch: bo
                                                          attn_implementation=attention_implementation(), **kwargs)
     except OSError as exc:
         raise InputError(f"cannot load base_model {base_model!r}: {exc}") from None
+    if gguf:
+        _drop_gguf_quantizer(model)
     if model.dtype != torch.float32 and not getattr(model, "is_quantized", False):
         model = model.float()
     return model, prepare_tokenizer(tokenizer)
