@@ -46,6 +46,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,7 +55,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers import DynamicCache, PreTrainedModel, Trainer, TrainingArguments
-from trl.models.utils import prepare_deepspeed
+from trl.models.utils import prepare_deepspeed, unwrap_model_for_generation
 from trl.trainer.callbacks import SyncRefModelCallback
 from trl.trainer.utils import selective_log_softmax
 
@@ -338,6 +339,45 @@ def shared_prefix_logps(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt
 # Data plumbing
 # --------------------------------------------------------------------------------------------
 
+def zero3_enabled() -> bool:
+    """True inside a DeepSpeed ZeRO-3 run (parameters are partitioned across ranks)."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    return is_deepspeed_zero3_enabled()
+
+
+def gathered_parameters(module: torch.nn.Module, modifier_rank: int | None = None) -> Any:
+    """Context in which ``module``'s full parameters are present on every rank (ZeRO-3); a no-op otherwise.
+
+    With ``modifier_rank=0`` what rank 0 writes into them is broadcast to the others on exit.
+    """
+    if not zero3_enabled():
+        return nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=modifier_rank)
+
+
+def full_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``module.state_dict()`` on CPU with its full tensors, also under ZeRO-3."""
+    with gathered_parameters(module):
+        return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def load_full_state_dict(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a full state dict into ``module`` in place, also when ZeRO-3 partitions it.
+
+    A tied weight may be absent from ``state`` (``save_pretrained`` stores it once).
+    """
+    with gathered_parameters(module, modifier_rank=0):
+        result = module.load_state_dict(state, strict=False)
+        params = dict(module.named_parameters(remove_duplicate=False))
+        loaded = {id(params[k]) for k in state if k in params}
+        missing = [k for k in result.missing_keys if k not in params or id(params[k]) not in loaded]
+        if missing or result.unexpected_keys:
+            raise InputError(f"weights do not fit the model: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}")
+
+
 class RowDataset(Dataset):
     """A list of rows (``data.TaskSample``) as a torch Dataset."""
 
@@ -537,19 +577,27 @@ class MiniOneRecGRPOTrainer(Trainer):
     # ------------------------------------------------------------------------------ rollouts
 
     @torch.no_grad()
+    @contextmanager
+    def _decoding_policy(self) -> Iterator[PreTrainedModel]:
+        """The unwrapped policy in eval mode for constrained decoding; under ZeRO-3 its parameters are gathered
+        for the duration (the decoder reads the output-embedding rows of the allowed tokens directly)."""
+        with unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                         gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs) as policy:
+            was_training = policy.training
+            policy.eval()
+            try:
+                yield policy
+            finally:
+                policy.train(was_training)
+
     def _rollout(self, rows: Sequence[Any]) -> tuple[list[list[int]], list[str]]:
         """G completions per row (token ids up to and including EOS) and their decoded SID strings."""
         prompt_ids, prompt_mask = left_pad(self._encode_prompts(rows), self.processing_class.pad_token_id)
         device = self.accelerator.device
-        policy = self.accelerator.unwrap_model(self.model)
-        was_training = policy.training
-        policy.eval()
-        try:
+        with self._decoding_policy() as policy:
             completion_ids, completion_mask = self.rollout_fn(
                 policy, prompt_ids.to(device), prompt_mask.to(device), self.G, self.args.rollout_mode, self.args.temperature
             )
-        finally:
-            policy.train(was_training)
         if completion_ids.shape[0] != len(rows) * self.G:
             raise RuntimeError(f"rollout returned {completion_ids.shape[0]} completions for {len(rows)} prompts x G={self.G}")
         ids = [row[m.bool()].tolist() for row, m in zip(completion_ids.cpu(), completion_mask.cpu())]
@@ -748,10 +796,7 @@ class MiniOneRecGRPOTrainer(Trainer):
         predictions: list[list[str]] = []
         beams = self.args.validation_beams
         step = max(1, self.args.validation_batch_prompts)
-        policy = self.accelerator.unwrap_model(self.model)
-        was_training = policy.training
-        policy.eval()
-        try:
+        with self._decoding_policy() as policy:
             for start in range(0, len(shard), step):
                 chunk = shard[start : start + step]
                 prompt_ids, prompt_mask = left_pad(self._encode_prompts(chunk), self.processing_class.pad_token_id)
@@ -761,8 +806,6 @@ class MiniOneRecGRPOTrainer(Trainer):
                     [r[m.bool()].tolist() for r, m in zip(ids.cpu(), mask.cpu())], skip_special_tokens=True
                 )
                 predictions += [texts[i * beams : (i + 1) * beams] for i in range(len(chunk))]
-        finally:
-            policy.train(was_training)
         from accelerate.utils import gather_object
 
         pairs = list(zip(predictions, [(r.target, r.target_item) for r in shard]))
@@ -784,15 +827,19 @@ class MiniOneRecGRPOTrainer(Trainer):
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         super()._save_checkpoint(model, trial)
-        if self.args.sync_ref_model and self.ref_model is not None and self.args.should_save:
-            folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
-            torch.save(self.accelerator.unwrap_model(self.ref_model).state_dict(), folder / REF_MODEL_FILE)
+        if not (self.args.sync_ref_model and self.ref_model is not None):
+            return
+        if self.args.should_save or zero3_enabled():  # under ZeRO-3 every rank joins the gather
+            state = full_state_dict(self.accelerator.unwrap_model(self.ref_model))
+            if self.args.should_save:
+                folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+                torch.save(state, folder / REF_MODEL_FILE)
 
     def load_synced_ref_model(self, checkpoint: str | Path) -> None:
         """On resume: restore the EMA-synced reference model saved beside the checkpoint (if any)."""
         path = Path(checkpoint) / REF_MODEL_FILE
         if self.ref_model is not None and path.is_file():
             state = torch.load(path, map_location="cpu", weights_only=True)
-            self.accelerator.unwrap_model(self.ref_model).load_state_dict(state)
+            load_full_state_dict(self.accelerator.unwrap_model(self.ref_model), state)
             logger.info("restored the synced reference model from %s", path)
 

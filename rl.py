@@ -26,7 +26,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 
 import data
-from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume
+from minionerec.checkpoints import read_model_weights, remove_stale_checkpoints, resolve_resume
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError
@@ -310,10 +310,9 @@ def step_zero_is_best(curve: list[dict[str, float]], metric: str) -> bool:
 
 def restore_policy(model: Any, path: str | Path) -> None:
     """Load the weights of the checkpoint at ``path`` into ``model`` in place."""
-    from transformers import AutoModelForCausalLM
+    from minionerec_trainer import load_full_state_dict
 
-    initial = AutoModelForCausalLM.from_pretrained(path, dtype=next(model.parameters()).dtype)
-    model.load_state_dict(initial.state_dict())
+    load_full_state_dict(model, read_model_weights(path))
 
 
 class RLVariant:

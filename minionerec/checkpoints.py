@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 from minionerec.errors import InputError
 
@@ -45,3 +47,27 @@ def remove_stale_checkpoints(output_dir: str | Path) -> None:
                        ", ".join(p.name for p in stale))
     for path in stale:
         shutil.rmtree(path)
+
+
+def read_model_weights(model_dir: str | Path) -> dict[str, Any]:
+    """The tensors of a saved HF model folder (``model.safetensors``, sharded safetensors or ``pytorch_model.bin``).
+
+    Read from the files, not through ``from_pretrained``: under DeepSpeed ZeRO-3 a model built by
+    ``from_pretrained`` is partitioned and its ``state_dict()`` holds empty tensors.
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    folder = Path(model_dir)
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+        state: dict[str, Any] = {}
+        for shard in shards:
+            state.update(load_file(folder / shard))
+        return state
+    if (folder / "model.safetensors").is_file():
+        return load_file(folder / "model.safetensors")
+    if (folder / "pytorch_model.bin").is_file():
+        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    raise InputError(f"{folder}: no model.safetensors, sharded safetensors or pytorch_model.bin to read weights from")

@@ -169,16 +169,27 @@ def test_two_process_cpu_run(workdir):
     assert summary["steps"] == 2 and summary["mean_valid_rate"] == 1.0
 
 
-@pytest.mark.slow  # two ranks under DeepSpeed ZeRO-2 on CPU (~45 s, most of it DeepSpeed's start-up)
-def test_deepspeed_zero2_on_two_cpu_processes(workdir):
+@pytest.mark.slow  # two ranks under DeepSpeed on CPU (~45 s each, most of it DeepSpeed's start-up)
+@pytest.mark.parametrize("stage", [2, 3])
+def test_deepspeed_on_two_cpu_processes(workdir, stage):
     pytest.importorskip("deepspeed", reason="DeepSpeed is not installed (pip install -r requirements.txt)")
-    env = cpu_ranks_env(NPROC="2", CPU="1", MAIN_PORT="29619",
-                        ACCELERATE_CONFIG=str(ROOT / "configs" / "accelerate" / "deepspeed_zero2.yaml"))
-    cmd = ["bash", str(ROOT / "rl.sh"), *as_cli(overrides(workdir, "rl_ds", train_subset=16, tasks="next_sid",
-                                                            validation_samples=4, validation_beams=4, eval_steps=2))]
+    env = cpu_ranks_env(NPROC="2", CPU="1", MAIN_PORT=str(29619 + stage),
+                        ACCELERATE_CONFIG=str(ROOT / "configs" / "accelerate" / f"deepspeed_zero{stage}.yaml"))
+    out = f"rl_zero{stage}"
+    # select_best with a learning rate that spoils validation: the SFT weights are restored into the
+    # (under ZeRO-3 partitioned) policy and saved
+    cmd = ["bash", str(ROOT / "rl.sh"), *as_cli(overrides(workdir, out, train_subset=16, tasks="next_sid", max_steps=4,
+                                                            validation_samples=4, validation_beams=4, eval_steps=2,
+                                                            select_best=True, learning_rate=0.05))]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads((workdir / "rl_ds" / "rl_summary.json").read_text())
+    summary = json.loads((workdir / out / "rl_summary.json").read_text())
     assert summary["num_processes"] == 2 and summary["distributed_type"] == "DEEPSPEED"
-    assert summary["steps"] == 2 and summary["mean_valid_rate"] == 1.0 and "eval_HR@1" in summary["validation"]
-    assert (workdir / "rl_ds" / "model.safetensors").is_file()
+    assert summary["steps"] == 4 and summary["mean_valid_rate"] == 1.0 and "eval_HR@1" in summary["validation"]
+    from safetensors.torch import load_file
+
+    sft, final = load_file(workdir / "sft" / "model.safetensors"), load_file(workdir / out / "model.safetensors")
+    assert summary["kept_initial_policy"], summary["validation_curve"]
+    assert all(torch.equal(sft[k], final[k]) for k in sft)
+    ref = torch.load(workdir / out / "checkpoint-4" / "ref_model.pt", weights_only=True)
+    assert all(ref[k].shape == sft[k].shape for k in sft)  # gathered, not ZeRO-3 partitions
