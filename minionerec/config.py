@@ -159,10 +159,7 @@ def load_config(
     ``${...}`` references.
     """
     section = section or schema.section  # type: ignore[attr-defined]
-    sections = read_config_file(config_path)
-    sections.setdefault("common", {})
-    sections.setdefault(section, {})
-    _apply_overrides(sections, overrides or {}, schema, section)
+    sections = _layered_sections(schema, config_path, overrides, section)
     _check_keys(sections["common"], CommonConfig, "common", config_path)
     _check_keys(sections[section], schema, section, config_path)
 
@@ -177,6 +174,24 @@ def load_config(
     resolved = _resolve(context, section)
     values = {name: _coerce(resolved[name], hint, f"{section}.{name}") for name, hint in _field_types(schema).items()}
     return schema(**values)
+
+
+def explicit_keys(schema: type, config_path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                  section: str | None = None) -> set[str]:
+    """The stage's fields that the YAML (its section or ``common``) or the command line sets; the rest hold defaults."""
+    section = section or schema.section  # type: ignore[attr-defined]
+    sections = _layered_sections(schema, config_path, overrides, section)
+    return {name for name in _field_names(schema) if name in sections[section] or name in sections["common"]}
+
+
+def _layered_sections(schema: type, config_path: str | Path | None, overrides: dict[str, Any] | None,
+                      section: str) -> dict[str, dict[str, Any]]:
+    """The YAML's sections with the command-line overrides applied (``common`` and ``section`` always present)."""
+    sections = read_config_file(config_path)
+    sections.setdefault("common", {})
+    sections.setdefault(section, {})
+    _apply_overrides(sections, overrides or {}, schema, section)
+    return sections
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

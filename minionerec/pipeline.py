@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from minionerec.cli import exit_on_input_error, setup_logging
-from minionerec.config import load_config, parse_cli, read_config_file, to_dict
+from minionerec.config import explicit_keys, load_config, parse_cli, read_config_file, to_dict
 from minionerec.errors import InputError
 
 logger = logging.getLogger("minionerec.pipeline")
@@ -114,7 +114,8 @@ def _schema_of(stage: Stage) -> type:
 
 def is_current(stage: Stage, config_path: str, overrides: dict[str, Any]) -> bool:
     """True when the stage's saved resolved config equals the one it would run with now."""
-    cfg = load_config(_schema_of(stage), config_path, {**overrides, **dict(stage.overrides)})
+    schema, merged = _schema_of(stage), {**overrides, **dict(stage.overrides)}
+    cfg = load_config(schema, config_path, merged)
     marker = stage.marker_dir(cfg) / f"{stage.section}.config.yaml"
     if not marker.is_file():
         return False
@@ -122,9 +123,11 @@ def is_current(stage: Stage, config_path: str, overrides: dict[str, Any]) -> boo
     if not isinstance(saved, dict):
         return False
     current = to_dict(cfg)
-    # a key added to the schema after the run does not make it stale while it holds its default
+    # a key added to the schema after the run does not make it stale while it holds its default: unset
+    # (its resolved default, ${...} references included) or set to the default's value
+    explicit = explicit_keys(schema, config_path, merged)
     added_at_default = {f.name for f in dataclasses.fields(cfg) if f.name not in saved and f.name in current
-                        and current[f.name] == _default_of(f)}
+                        and (f.name not in explicit or current[f.name] == _default_of(f))}
     return saved == {k: v for k, v in current.items() if k not in added_at_default}
 
 

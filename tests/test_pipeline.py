@@ -58,6 +58,22 @@ def test_runs_then_skips_then_redoes_from_a_stage(tmp_path, monkeypatch):
         run(config, {}, start="nope")
 
 
+def test_a_new_key_with_a_reference_default_keeps_the_stage_current(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    body = yaml.safe_load(Path(small_config(tmp_path)).read_text())
+    body["synthetic"]["output_path"] = str(tmp_path / "run" / "raw")
+    del body["data"]["input_path"]  # its default, ${common.workdir}/raw, is that same folder
+    config = tmp_path / "reference_default.yaml"
+    config.write_text(yaml.safe_dump(body))
+    assert run(str(config), {}) == ["synthetic", "data"]
+    marker = next((tmp_path / "run").rglob("data.config.yaml"))
+    saved = yaml.safe_load(marker.read_text())
+    saved["data"].pop("input_path")  # as if input_path were added to the schema after that run
+    marker.write_text(yaml.safe_dump(saved))
+    assert run(str(config), {}) == []  # unset, it holds its resolved default
+    assert run(str(config), {"data.input_path": str(tmp_path / "elsewhere")}, dry_run=True) == ["data"]
+
+
 def test_report_table_and_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     workdir = tmp_path / "run"
