@@ -53,6 +53,8 @@ SID_TASKS = ("next_sid", "title2sid", "title_history2sid", "description2sid")
 
 @dataclass
 class RLConfig(CommonConfig):
+    """The ``rl:`` section: GRPO on an SFT checkpoint with constrained rollouts (rewards, data, trainer settings)."""
+
     section: ClassVar[str] = "rl"
 
     # inputs

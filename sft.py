@@ -51,6 +51,8 @@ SID_STRING = re.compile(r"(?:<[a-h]_\d+>)+")
 
 @dataclass
 class SFTConfig(CommonConfig):
+    """The ``sft:`` section: the base model, the task mixture and the Trainer settings of supervised fine-tuning."""
+
     section: ClassVar[str] = "sft"
 
     # data

@@ -12,11 +12,13 @@ on stderr with exit code 2.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from minionerec.config import CommonConfig, load_common, load_config, parse_cli
@@ -83,12 +85,43 @@ def parse_stage_args(schema: type[T], argv: list[str] | None = None) -> tuple[T,
     return cfg, common, config_path
 
 
+def stage_help(schema: type) -> str:
+    """``--help`` text of a stage script: usage, then every key with its type, default and description."""
+    section = getattr(schema, "section", "stage")
+    lines = [f"usage: python {Path(sys.argv[0]).name} [CONFIG.yaml] [--key value | --{section}.key value ...]", ""]
+    doc = (schema.__doc__ or "").strip().splitlines()
+    if doc and not doc[0].startswith(f"{schema.__name__}("):  # not dataclass's generated signature
+        lines += [doc[0], ""]
+    lines.append(f"keys of the '{section}' section (YAML or command line):")
+    for f in dataclasses.fields(schema):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        lines.append(f"  --{f.name} ({kind}, default {default!r})")
+        if f.metadata.get("help"):
+            lines.append(f"      {f.metadata['help']}")
+    return "\n".join(lines)
+
+
 def run_stage(schema: type[T], main: Callable[[T], Any], argv: list[str] | None = None) -> Any:
-    """Parse args into ``schema``, run ``main(cfg)``, report InputError as one line (exit 2)."""
+    """Parse args into ``schema``, run ``main(cfg)``, report InputError as one line (exit 2); ``--help`` lists the keys."""
+    return run_cli(lambda args: main(parse_stage_args(schema, args)[0]), argv, schema)
+
+
+def run_cli(build_and_run: Callable[[list[str]], Any], argv: list[str] | None, *help_schemas: type) -> Any:
+    """The frame of every stage script: ``--help`` (the keys of ``help_schemas``), logging, InputError as
+    one line with exit code 2, and a clean exit from torch.distributed."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        sys.stdout.write("\n\n".join(stage_help(schema) for schema in help_schemas) + "\n")
+        sys.exit(0)
     setup_logging()
     try:
-        cfg, _, _ = parse_stage_args(schema, argv)
-        result = main(cfg)
+        result = build_and_run(args)
     except InputError as exc:
         logger.error("%s", exc)
         sys.exit(2)

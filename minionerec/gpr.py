@@ -163,19 +163,14 @@ def load_gpr_config(config_path: str | Path | None, overrides: Mapping[str, Any]
 
 def run_gpr_stage(schema: type, main: Any, argv: Sequence[str] | None = None) -> Any:
     """``main(stage cfg, gpr cfg)`` from ``[CONFIG.yaml] [--key v | --gpr.key v ...]``; InputError -> exit 2."""
-    import sys
-
-    from minionerec.cli import setup_logging
+    from minionerec.cli import run_cli
     from minionerec.config import load_config, parse_cli
 
-    setup_logging()
-    try:
-        config_path, overrides = parse_cli(list(sys.argv[1:] if argv is None else argv))
-        cfg = load_config(schema, config_path, overrides)
-        return main(cfg, load_gpr_config(config_path, overrides))
-    except InputError as exc:
-        logger.error("%s", exc)
-        sys.exit(2)
+    def build_and_run(args: list[str]) -> Any:
+        config_path, overrides = parse_cli(args)
+        return main(load_config(schema, config_path, overrides), load_gpr_config(config_path, overrides))
+
+    return run_cli(build_and_run, None if argv is None else list(argv), schema, GPRConfig)
 
 
 # --------------------------------------------------------------------------------------------

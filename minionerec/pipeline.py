@@ -188,12 +188,26 @@ def run(config_path: str, overrides: dict[str, Any], start: str | None = None, o
     return ran
 
 
+USAGE = "usage: bash run_all.sh CONFIG.yaml [--from STAGE] [--only STAGE] [--dry_run] [--report false] [--section.key value ...]"
+RUN_ALL_HELP = """Runs every stage that CONFIG.yaml has a section for, in pipeline order, skipping a stage whose saved
+resolved config equals the current one (so a crashed run resumes where it stopped).
+  --from STAGE    re-run STAGE and every stage after it
+  --only STAGE    run STAGE alone
+  --dry_run       list the stages that would run
+  --report false  skip writing results/<dataset>/ (results.md, results.json, plots)
+Any --section.key value overrides that stage's key; `python STAGE_SCRIPT.py --help` lists a stage's keys."""
+
+
 @exit_on_input_error
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in args):
+        sys.stdout.write(f"{USAGE}\n\n{RUN_ALL_HELP}\n")
+        return
     setup_logging()
-    config_path, overrides = parse_cli(sys.argv[1:] if argv is None else argv)
+    config_path, overrides = parse_cli(args)
     if config_path is None:
-        raise InputError("usage: bash run_all.sh CONFIG.yaml [--from STAGE] [--only STAGE] [--section.key value ...]")
+        raise InputError(USAGE)
     start = overrides.pop("from", None)
     only = overrides.pop("only", None)
     dry_run = str(overrides.pop("dry_run", "false")).lower() == "true"
