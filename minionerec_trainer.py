@@ -576,7 +576,6 @@ class MiniOneRecGRPOTrainer(Trainer):
 
     # ------------------------------------------------------------------------------ rollouts
 
-    @torch.no_grad()
     @contextmanager
     def _decoding_policy(self) -> Iterator[PreTrainedModel]:
         """The unwrapped policy in eval mode for constrained decoding; under ZeRO-3 its parameters are gathered
@@ -590,6 +589,7 @@ class MiniOneRecGRPOTrainer(Trainer):
             finally:
                 policy.train(was_training)
 
+    @torch.no_grad()
     def _rollout(self, rows: Sequence[Any]) -> tuple[list[list[int]], list[str]]:
         """G completions per row (token ids up to and including EOS) and their decoded SID strings."""
         prompt_ids, prompt_mask = left_pad(self._encode_prompts(rows), self.processing_class.pad_token_id)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from minionerec.config import CommonConfig, load_common, load_config, parse_cli
+from minionerec.config import CommonConfig, field_default, load_common, load_config, parse_cli
 from minionerec.errors import InputError
 
 T = TypeVar("T")
@@ -94,14 +94,10 @@ def stage_help(schema: type) -> str:
         lines += [doc[0], ""]
     lines.append(f"keys of the '{section}' section (YAML or command line):")
     for f in dataclasses.fields(schema):
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        else:
-            default = None
+        default = field_default(f)
         kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        lines.append(f"  --{f.name} ({kind}, default {default!r})")
+        shown = "required" if default is dataclasses.MISSING else f"default {default!r}"
+        lines.append(f"  --{f.name} ({kind}, {shown})")
         if f.metadata.get("help"):
             lines.append(f"      {f.metadata['help']}")
     return "\n".join(lines)

@@ -235,17 +235,20 @@ def _field_types(schema: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(schema)}
 
 
+def field_default(f: dataclasses.Field) -> Any:
+    """A schema field's default (``default`` or ``default_factory()``), or ``dataclasses.MISSING``."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return dataclasses.MISSING
+
+
 def _fill_defaults(schema: type, given: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(schema):
-        if f.name in given:
-            out[f.name] = given[f.name]
-        elif f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            out[f.name] = f.default_factory()  # type: ignore[misc]
-        else:
-            out[f.name] = None
+        default = field_default(f)
+        out[f.name] = given[f.name] if f.name in given else (None if default is dataclasses.MISSING else default)
     return out
 
 

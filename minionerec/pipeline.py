@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from minionerec.cli import exit_on_input_error, setup_logging
-from minionerec.config import explicit_keys, load_config, parse_cli, read_config_file, to_dict
+from minionerec.config import explicit_keys, field_default, load_config, parse_cli, read_config_file, to_dict
 from minionerec.errors import InputError
 
 logger = logging.getLogger("minionerec.pipeline")
@@ -127,17 +127,8 @@ def is_current(stage: Stage, config_path: str, overrides: dict[str, Any]) -> boo
     # (its resolved default, ${...} references included) or set to the default's value
     explicit = explicit_keys(schema, config_path, merged)
     added_at_default = {f.name for f in dataclasses.fields(cfg) if f.name not in saved and f.name in current
-                        and (f.name not in explicit or current[f.name] == _default_of(f))}
+                        and (f.name not in explicit or current[f.name] == field_default(f))}
     return saved == {k: v for k, v in current.items() if k not in added_at_default}
-
-
-def _default_of(f: dataclasses.Field) -> Any:
-    """A field's default (``default`` or ``default_factory()``), or MISSING."""
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return dataclasses.MISSING
 
 
 def fetch_raw_data(stage: Stage, config_path: str, overrides: dict[str, Any]) -> None:

@@ -119,11 +119,11 @@ def test_markdown_table_marks_missing_values():
 def test_default_of_reads_plain_and_factory_defaults():
     from dataclasses import dataclass, field, fields
 
-    from minionerec.pipeline import _default_of
+    from minionerec.config import field_default
 
     @dataclass
     class Schema:
         plain: int = 3
         listed: list[str] = field(default_factory=lambda: ["next_sid"])
 
-    assert [_default_of(f) for f in fields(Schema)] == [3, ["next_sid"]]
+    assert [field_default(f) for f in fields(Schema)] == [3, ["next_sid"]]
