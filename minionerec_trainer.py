@@ -364,7 +364,8 @@ def full_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
         return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
-def load_full_state_dict(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+def load_full_state_dict(module: torch.nn.Module, state: dict[str, torch.Tensor],
+                         source: str | Path = "weights") -> None:
     """Load a full state dict into ``module`` in place, also when ZeRO-3 partitions it.
 
     A tied weight may be absent from ``state`` (``save_pretrained`` stores it once).
@@ -375,7 +376,8 @@ def load_full_state_dict(module: torch.nn.Module, state: dict[str, torch.Tensor]
         loaded = {id(params[k]) for k in state if k in params}
         missing = [k for k in result.missing_keys if k not in params or id(params[k]) not in loaded]
         if missing or result.unexpected_keys:
-            raise InputError(f"weights do not fit the model: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}")
+            raise InputError(f"{source}: its weights do not fit the model (missing {missing[:5]}, unexpected "
+                             f"{result.unexpected_keys[:5]}); point it at a checkpoint of the same architecture")
 
 
 class RowDataset(Dataset):
@@ -840,6 +842,6 @@ class MiniOneRecGRPOTrainer(Trainer):
         path = Path(checkpoint) / REF_MODEL_FILE
         if self.ref_model is not None and path.is_file():
             state = torch.load(path, map_location="cpu", weights_only=True)
-            load_full_state_dict(self.accelerator.unwrap_model(self.ref_model), state)
+            load_full_state_dict(self.accelerator.unwrap_model(self.ref_model), state, path)
             logger.info("restored the synced reference model from %s", path)
 

@@ -314,7 +314,7 @@ def restore_policy(model: Any, path: str | Path) -> None:
     """Load the weights of the checkpoint at ``path`` into ``model`` in place."""
     from minionerec_trainer import load_full_state_dict
 
-    load_full_state_dict(model, read_model_weights(path))
+    load_full_state_dict(model, read_model_weights(path), path)
 
 
 class RLVariant:
