@@ -104,7 +104,7 @@ def stage_help(schema: type) -> str:
 
 
 def run_stage(schema: type[T], main: Callable[[T], Any], argv: list[str] | None = None) -> Any:
-    """Parse args into ``schema``, run ``main(cfg)``, report InputError as one line (exit 2); ``--help`` lists the keys."""
+    """Parse args into ``schema`` and run ``main(cfg)`` inside :func:`run_cli` (``--help``, InputError, exit)."""
     return run_cli(lambda args: main(parse_stage_args(schema, args)[0]), argv, schema)
 
 
