@@ -117,6 +117,7 @@ def run_cli(build_and_run: Callable[[list[str]], Any], argv: list[str] | None, *
         sys.exit(0)
     setup_logging()
     try:
+        guard_workdir(args)
         result = build_and_run(args)
     except InputError as exc:
         logger.error("%s", exc)
@@ -124,6 +125,15 @@ def run_cli(build_and_run: Callable[[list[str]], Any], argv: list[str] | None, *
     if close_process_group():
         exit_skipping_native_teardown()
     return result
+
+
+def guard_workdir(args: list[str]) -> None:
+    """Refuse a stage started by hand while run_all holds its workdir; under run_all, die with the runner."""
+    from minionerec import runlock
+
+    config_path, overrides = parse_cli(args)
+    runlock.check_free(load_common(config_path, overrides).workdir)
+    runlock.watch_runner()
 
 
 def close_process_group() -> bool:

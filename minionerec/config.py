@@ -25,6 +25,7 @@ Command-line overrides use ``--key value`` (the stage's own section, or ``common
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import types
 import typing
@@ -159,9 +160,11 @@ def load_config(
     ``${...}`` references.
     """
     section = section or schema.section  # type: ignore[attr-defined]
-    sections = _layered_sections(schema, config_path, overrides, section)
-    _check_keys(sections["common"], CommonConfig, "common", config_path)
-    _check_keys(sections[section], schema, section, config_path)
+    from_cli: set[tuple[str, str]] = set()
+    sections = _layered_sections(schema, config_path, overrides, section, from_cli)
+    origin = _Origin(config_path, sections, from_cli, overrides or {})
+    _check_keys(sections["common"], CommonConfig, "common", origin)
+    _check_keys(sections[section], schema, section, origin)
 
     common = _fill_defaults(CommonConfig, sections["common"])
     stage = _fill_defaults(schema, sections[section])
@@ -171,9 +174,38 @@ def load_config(
     context = {"common": common, section: stage}
     for other, body in sections.items():
         context.setdefault(other, body)
-    resolved = _resolve(context, section)
-    values = {name: _coerce(resolved[name], hint, f"{section}.{name}") for name, hint in _field_types(schema).items()}
+    resolved = _resolve(context, section, lambda key: origin.of(section, key))
+    values = {}
+    for name, hint in _field_types(schema).items():
+        try:
+            values[name] = _coerce(resolved[name], hint, f"{section}.{name}")
+        except InputError as exc:
+            raise InputError(f"{exc} ({origin.of(section, name)})") from None
+    for f in dataclasses.fields(schema):
+        choices = f.metadata.get("choices")
+        if choices and values[f.name] not in choices:
+            raise InputError(f"{section}.{f.name} must be one of {', '.join(map(str, choices))}, got "
+                             f"{values[f.name]!r} ({origin.of(section, f.name)})")
     return schema(**values)
+
+
+class _Origin:
+    """Says where a section's key got its value: the command line, the config file or the default."""
+
+    def __init__(self, config_path: Any, sections: dict[str, dict[str, Any]], from_cli: set[tuple[str, str]],
+                 overrides: dict[str, Any]) -> None:
+        self.config_path, self.sections, self.from_cli, self.overrides = config_path, sections, from_cli, overrides
+
+    def of(self, section: str, key: str) -> str:
+        if (section, key) in self.from_cli:
+            given = [f"--{k} {v}" for k, v in self.overrides.items()
+                     if k.split(".")[:2] == [section, key] or k in (key, f"{section}.{key}")]
+            return f"from the command line: {given[0] if given else '--' + section + '.' + key}"
+        if key in self.sections.get(section, {}):
+            return f"from config file {self.config_path}" if self.config_path else "its default"
+        if section != "common" and key in self.sections.get("common", {}):
+            return self.of("common", key)
+        return "its default"
 
 
 def explicit_keys(schema: type, config_path: str | Path | None = None, overrides: dict[str, Any] | None = None,
@@ -185,12 +217,17 @@ def explicit_keys(schema: type, config_path: str | Path | None = None, overrides
 
 
 def _layered_sections(schema: type, config_path: str | Path | None, overrides: dict[str, Any] | None,
-                      section: str) -> dict[str, dict[str, Any]]:
-    """The YAML's sections with the command-line overrides applied (``common`` and ``section`` always present)."""
+                      section: str, from_cli: set[tuple[str, str]] | None = None) -> dict[str, dict[str, Any]]:
+    """The YAML's sections with the command-line overrides applied (``common`` and ``section`` always present).
+
+    ``from_cli`` collects the ``(section, key)`` pairs that the command line set.
+    """
     sections = read_config_file(config_path)
     sections.setdefault("common", {})
     sections.setdefault(section, {})
-    _apply_overrides(sections, overrides or {}, schema, section)
+    set_by_cli = _apply_overrides(sections, overrides or {}, schema, section)
+    if from_cli is not None:
+        from_cli.update(set_by_cli)
     return sections
 
 
@@ -252,36 +289,53 @@ def _fill_defaults(schema: type, given: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_keys(body: dict[str, Any], schema: type, section: str, config_path: Any) -> None:
-    allowed = set(_field_names(schema))
-    unknown = sorted(set(body) - allowed)
+def _check_keys(body: dict[str, Any], schema: type, section: str, origin: _Origin) -> None:
+    allowed = _field_names(schema)
+    unknown = sorted(set(body) - set(allowed))
     if unknown:
-        origin = f"config file {config_path}" if config_path else "the command line"
-        raise InputError(
-            f"{origin}: unknown key(s) {', '.join(section + '.' + k for k in unknown)}; "
-            f"section {section!r} accepts: {', '.join(sorted(allowed))}"
-        )
+        problems = [f"{section}.{k} ({origin.of(section, k)}){did_you_mean(k, allowed, section)}" for k in unknown]
+        raise InputError(f"unknown key(s) {'; '.join(problems)}; section {section!r} accepts: {', '.join(sorted(allowed))}")
 
 
-def _apply_overrides(sections: dict[str, dict[str, Any]], overrides: dict[str, Any], schema: type, section: str) -> None:
+def did_you_mean(key: str, candidates: list[str], section: str | None = None) -> str:
+    """`` (did you mean --section.close_key?)``, or an empty string when no candidate is close."""
+    close = difflib.get_close_matches(key, candidates, n=1)
+    if not close:
+        return ""
+    return f" (did you mean --{section + '.' if section else ''}{close[0]}?)"
+
+
+def schema_keys(schema: type) -> list[str]:
+    """The keys a section's dataclass declares."""
+    return _field_names(schema)
+
+
+def _apply_overrides(sections: dict[str, dict[str, Any]], overrides: dict[str, Any], schema: type,
+                     section: str) -> set[tuple[str, str]]:
+    """Write the overrides into ``sections``; returns the ``(section, key)`` pairs they set."""
     own = set(_field_names(schema))
     common = set(_field_names(CommonConfig))
+    set_by_cli: set[tuple[str, str]] = set()
     for key, value in overrides.items():
         if "." in key:
             target, _, rest = key.partition(".")
             if target not in KNOWN_SECTIONS:
-                raise InputError(f"--{key}: unknown section {target!r}; known sections: {', '.join(KNOWN_SECTIONS)}")
+                raise InputError(f"--{key} (command line): unknown section {target!r}"
+                                 f"{did_you_mean(target, list(KNOWN_SECTIONS))}; known sections: {', '.join(KNOWN_SECTIONS)}")
         elif key in common:
             # a common key (workdir, seed, ...) must move the ${common.*} references too, and the stage's own copy
             if key in own and key in sections.get(section, {}):
                 sections[section][key] = value
+                set_by_cli.add((section, key))
             target, rest = "common", key
         elif key in own:
             target, rest = section, key
         else:
             raise InputError(
-                f"--{key}: unknown option for stage {section!r}; it accepts: {', '.join(sorted(own | common))}"
+                f"--{key} (command line): unknown option for stage {section!r}{did_you_mean(key, sorted(own | common))}; "
+                f"it accepts: {', '.join(sorted(own | common))}"
             )
+        set_by_cli.add((target, rest.split(".")[0]))
         body = sections.setdefault(target, {})
         *parents, leaf = rest.split(".")
         for parent in parents:
@@ -292,10 +346,12 @@ def _apply_overrides(sections: dict[str, dict[str, Any]], overrides: dict[str, A
                 raise InputError(f"--{key}: {target}.{parent} is not a mapping")
             body = child
         body[leaf] = value
+    return set_by_cli
 
 
-def _resolve(context: dict[str, dict[str, Any]], section: str) -> dict[str, Any]:
-    """Replace ``${sec.key}`` references in the values of ``context[section]``."""
+def _resolve(context: dict[str, dict[str, Any]], section: str,
+             origin: typing.Callable[[str], str] | None = None) -> dict[str, Any]:
+    """Replace ``${sec.key}`` references in the values of ``context[section]``; ``origin(key)`` tags errors."""
 
     def lookup(sec: str, dotted: str, stack: tuple[str, ...]) -> Any:
         ref = f"{sec}.{dotted}"
@@ -320,7 +376,13 @@ def _resolve(context: dict[str, dict[str, Any]], section: str) -> dict[str, Any]
             return [substitute(v, stack) for v in value]
         return value
 
-    return {key: substitute(value, (f"{section}.{key}",)) for key, value in context[section].items()}
+    resolved = {}
+    for key, value in context[section].items():
+        try:
+            resolved[key] = substitute(value, (f"{section}.{key}",))
+        except InputError as exc:
+            raise InputError(f"{exc} in {section}.{key} ({origin(key)})" if origin else str(exc)) from None
+    return resolved
 
 
 _TRUE = {"true", "yes", "1", "on"}
