@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from minionerec.budget import WALL_CLOCK_CAP
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
@@ -105,7 +106,9 @@ class BaselinesConfig:
     eval_batch_size: int = field(default=1024, metadata={"help": "Rows per scoring batch."})
     max_epochs: int = field(default=200, metadata={"help": "Upper bound on epochs."})
     patience: int = field(default=10, metadata={"help": "Stop after this many epochs without a better valid metric."})
-    max_train_seconds: float = field(default=600.0, metadata={"help": "Time budget of one neural model's training."})
+    max_train_seconds: float = field(default=0.0, metadata={"help": "Safety valve: stop a neural model's training after this "
+                                     "many seconds (0 = off). Epochs and early stopping decide otherwise; when it fires, "
+                                     "the summary and results.md say the model is not comparable."})
     resume: bool = field(default=True, metadata={"help": "Continue an interrupted (or reuse a finished) run with the "
                                                    "same settings and data from <output_dir>/<model>/train_state.pt."})
 
@@ -360,7 +363,8 @@ def run_neural(name: str, cfg: BaselinesConfig, splits: Splits, batches: dict[st
     return ranked_evaluation(ranked, splits.test, splits.catalogue, cfg.ks), {
         "model_dir": str(out_dir), "best_epoch": result.best_epoch, "epochs": len(result.history),
         "stopped": result.stopped, "train_seconds": round(result.seconds, 1),
-        "valid": {cfg.select_metric: result.best_valid.get(cfg.select_metric)}}
+        "valid": {cfg.select_metric: result.best_valid.get(cfg.select_metric)},
+        **({WALL_CLOCK_CAP: result.wall_clock_cap} if result.wall_clock_cap else {})}
 
 
 def chunks(data: SequenceBatch, size: int) -> list[SequenceBatch]:

@@ -38,6 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from minionerec.budget import wall_clock_cap
+from minionerec.checkpoints import load_safetensors_file, load_torch_file
 from minionerec.errors import InputError
 from minionerec.io import CatalogueItem, SplitRow, atomic_path, file_sha256, read_info, read_json, write_json
 
@@ -329,7 +331,7 @@ class TrainConfig:
     max_epochs: int = 200
     patience: int = 10
     select_metric: str = "NDCG@10"
-    max_train_seconds: float = 600.0
+    max_train_seconds: float = 0.0  # a user's safety valve (0 = off); budgets are epochs
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -350,6 +352,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     seconds: float
     stopped: str
+    wall_clock_cap: dict[str, Any] | None = None  # set when max_train_seconds, not the epochs, ended training
 
 
 def position_targets(batch: SequenceBatch, all_positions: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -427,8 +430,8 @@ def train_sequential_model(
 ) -> TrainResult:
     """Train on ``train``, select the epoch with the best ``select_metric`` on ``valid``.
 
-    Early stopping after ``patience`` epochs without improvement, or after
-    ``max_train_seconds``.  With ``out_dir``, the best model is saved there (safetensors + JSON)
+    Early stopping after ``patience`` epochs without improvement or at ``max_epochs``; the optional
+    ``max_train_seconds`` safety valve (0 = off) stops earlier, and the result says so.  With ``out_dir``, the best model is saved there (safetensors + JSON)
     whenever it improves, and the training state after every epoch, so an interrupted run
     resumes where it stopped.  There is no test argument on purpose.
     """
@@ -497,7 +500,10 @@ def train_sequential_model(
                                                     "stopped": stopped, "train_seconds": state["seconds"]})
     logger.info("%s: best valid %s %.4f at epoch %d (%s, %.1fs)", model_cfg.model_type, train_cfg.select_metric,
                 state["best_value"], state["best_epoch"], stopped, state["seconds"])
-    return TrainResult(model, state["best_epoch"], best_valid, state["history"], state["seconds"], stopped)
+    cap = None
+    if stopped == _cap_reason(state, train_cfg):
+        cap = wall_clock_cap(f"max_train_seconds={train_cfg.max_train_seconds:g}", state["epoch"], train_cfg.max_epochs)
+    return TrainResult(model, state["best_epoch"], best_valid, state["history"], state["seconds"], stopped, cap)
 
 
 def stop_reason(state: dict[str, Any], cfg: TrainConfig) -> str | None:
@@ -506,9 +512,13 @@ def stop_reason(state: dict[str, Any], cfg: TrainConfig) -> str | None:
         return f"early stop: {cfg.patience} epochs without a better valid {cfg.select_metric}"
     if state["epoch"] >= cfg.max_epochs:
         return f"max_epochs ({cfg.max_epochs}) reached"
-    if state["seconds"] >= cfg.max_train_seconds:
-        return f"time budget of {cfg.max_train_seconds:g}s reached"
+    if 0 < cfg.max_train_seconds <= state["seconds"]:  # the optional safety valve (0 = off)
+        return _cap_reason(state, cfg)
     return None
+
+
+def _cap_reason(state: dict[str, Any], cfg: TrainConfig) -> str:
+    return f"max_train_seconds={cfg.max_train_seconds:g} fired at epoch {state['epoch']} of {cfg.max_epochs}"
 
 
 def train_one_epoch(model: SequentialRecommender, optimizer: torch.optim.Optimizer, train: SequenceBatch,

@@ -26,7 +26,8 @@ from typing import Any, ClassVar
 import torch
 
 import data
-from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume
+from minionerec.budget import WALL_CLOCK_CAP, wall_clock_cap
+from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume, resume_errors
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError
@@ -107,7 +108,9 @@ class SFTConfig(CommonConfig):
     logging_steps: int = field(default=20, metadata={"help": "Log the training loss every N steps."})
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader workers."})
     resume_from_checkpoint: str = field(default="", metadata={"help": "A checkpoint folder, or auto/true for the newest in output_dir."})
-    max_train_minutes: float = field(default=0.0, metadata={"help": "Stop training (evaluate + checkpoint first) after this many minutes; 0 = no limit."})
+    max_train_minutes: float = field(default=0.0, metadata={"help": "Safety valve: stop training (evaluate + checkpoint first) "
+                                     "after this many minutes; 0 = off. Epochs/steps are the budget; when it fires, "
+                                     "sft.summary.json and results.md say the model is not comparable."})
     num_threads: int = field(default=0, metadata={"help": "CPU threads for torch (0 = torch's default; 1 is fastest on a busy shared CPU)."})
     report_to: str = field(default="none", metadata={"help": "HF report_to (none, tensorboard, wandb)."})
 
@@ -302,7 +305,9 @@ def response_only_trainer_class() -> type:
 
 
 def time_limit_callback(minutes: float) -> Any:
-    """Stops training after ``minutes`` of wall time, evaluating and checkpointing at that step."""
+    """A safety valve: stops training after ``minutes`` of wall time, evaluating and checkpointing at that step.
+
+    The callback's ``record`` (None unless it fired) goes into ``sft.summary.json``; the report marks the row."""
     from transformers import TrainerCallback
 
     class TimeLimit(TrainerCallback):
@@ -314,8 +319,12 @@ def time_limit_callback(minutes: float) -> Any:
 
         def on_step_end(self, args, state, control, **kwargs):  # noqa: D102
             if time.time() - self.start > minutes * 60:
-                logger.info("max_train_minutes=%g reached at step %d: stopping", minutes, state.global_step)
+                logger.warning("max_train_minutes=%g fired at step %d of %d: the model is not comparable to a "
+                               "complete run", minutes, state.global_step, state.max_steps)
+                self.record = wall_clock_cap(f"max_train_minutes={minutes:g}", state.epoch or 0.0,
+                                             state.num_train_epochs, step=state.global_step, max_steps=state.max_steps)
                 control.should_training_stop = True
+            self.record: dict[str, Any] | None = None  # set when the cap fires
                 control.should_evaluate = args.eval_strategy != "no"
                 control.should_save = True
             return control
@@ -401,8 +410,9 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
     callbacks = []
     if eval_set is not None and cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    if cfg.max_train_minutes > 0:
-        callbacks.append(time_limit_callback(cfg.max_train_minutes))
+    time_limit = time_limit_callback(cfg.max_train_minutes) if cfg.max_train_minutes > 0 else None
+    if time_limit is not None:
+        callbacks.append(time_limit)
     trainer = response_only_trainer_class()(
         model=model,
         args=training_arguments(cfg, eval_set is not None),
@@ -440,6 +450,8 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
         write_json(output_dir / "sft.summary.json", summary)
         logger.info("saved model + tokenizer to %s: %s", cfg.output_dir, summary)
     return summary
+    if time_limit is not None and time_limit.record is not None:
+        summary[WALL_CLOCK_CAP] = time_limit.record
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from minionerec.budget import cap_note
 from minionerec.cli import exit_on_input_error, setup_logging
 from minionerec.config import load_config, parse_cli, read_config_file
 from minionerec.errors import InputError
@@ -53,7 +54,7 @@ def collect_rows(stage_cfgs: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         path = _eval_dir(cfg) / "metrics.json"
         if path.is_file():
-            rows[name] = {"metrics": _read(path), "source": str(path)}
+            rows[name] = {"metrics": _read(path), "source": str(path), "note": _training_cap_note(stage_cfgs)}
     baselines = stage_cfgs.get("baselines")
     if baselines is not None:
         path = Path(baselines.output_dir) / "summary.json"
@@ -61,8 +62,15 @@ def collect_rows(stage_cfgs: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for name in BASELINE_ORDER:
             entry = summary.get(name)
             if isinstance(entry, dict) and isinstance(entry.get("test"), dict):
-                rows[name] = {"metrics": entry["test"], "source": str(path)}
+                rows[name] = {"metrics": entry["test"], "source": str(path), "note": cap_note(entry)}
     return rows
+
+
+def _training_cap_note(stage_cfgs: dict[str, Any]) -> str | None:
+    """The wall-clock note of the SFT run that the SFT and SFT+RL rows stand on (None when epochs decided)."""
+    sft = stage_cfgs.get("sft")
+    summary = Path(sft.output_dir) / "sft.summary.json" if sft is not None else None
+    return cap_note(_read(summary)) if summary is not None and summary.is_file() else None
 
 
 def markdown_table(rows: dict[str, dict[str, Any]], level: str = "sid_level") -> str:
@@ -75,8 +83,19 @@ def markdown_table(rows: dict[str, dict[str, Any]], level: str = "sid_level") ->
             for metric in ("HR", "NDCG"):
                 value = metrics.get(f"{metric}@{k}")
                 cells.append(f"{value:.4f}" if isinstance(value, (int, float)) else "-")
-        lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
+        label = LABELS.get(name, name) + (f" ({row['note']})" if row.get("note") else "")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def shared_sid_lines(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """With ``allow_shared_sids``: a note and the item-level table (SID level counts a hit for any item of a SID)."""
+    shared = max((int(r["metrics"].get("shared_sid_items") or 0) for r in rows.values()), default=0)
+    if not shared:
+        return []
+    return [f"Note: the catalogue lets {shared} items share SIDs (allow_shared_sids), so a SID-level hit may be "
+            "another item of the same SID. Item level (each predicted SID expanded to its items, in catalogue "
+            "order; baselines rank items):", "", markdown_table(rows, level="item_level"), ""]
 
 
 def _log_history(folder: Path) -> list[dict[str, Any]]:
@@ -278,7 +297,8 @@ def write_report(config_path: str, overrides: dict[str, Any] | None = None, tota
     atomic_write_text(out / "results.md", "\n".join(lines))
     write_json(out / "results.json", {"config": config_path, "date": when, "machine": _machine(),
                                       "total_seconds": total_seconds,
-                                      "models": {n: r["metrics"] for n, r in rows.items()}})
+                                      "models": {n: r["metrics"] for n, r in rows.items()},
+                                      "notes": {n: r["note"] for n, r in rows.items() if r.get("note")}})
     logger.info("results table:\n%s", markdown_table(rows))
     return out
 

@@ -65,7 +65,7 @@ def tiny(model_type: str = "sasrec") -> ModelConfig:
                        dropout=0.0, max_history=10)
 
 
-FAST = dict(learning_rate=1e-2, batch_size=64, max_epochs=12, patience=3, max_train_seconds=60, seed=0)
+FAST = dict(learning_rate=1e-2, batch_size=64, max_epochs=12, patience=3, seed=0)
 
 
 @pytest.mark.parametrize("model_type,loss", [("sasrec", "ce"), ("gru4rec", "ce"), ("sasrec", "bce")])

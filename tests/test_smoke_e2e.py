@@ -17,7 +17,7 @@ SMALL = {
     "synthetic.n_users": 80, "synthetic.n_items": 40, "synthetic.n_clusters": 4,
     "data.user_k": 3, "data.item_k": 3,
     "sid.codebook_size": 8,
-    "baselines.max_epochs": 2, "baselines.max_train_seconds": 10, "baselines.hidden_size": 16,
+    "baselines.max_epochs": 2, "baselines.hidden_size": 16,
     "sft.max_steps": 8, "sft.eval_steps": 4, "sft.hidden_size": 32, "sft.intermediate_size": 64,
     "sft.bpe_vocab_size": 400, "sft.per_device_train_batch_size": 16,
     "rl.max_steps": 2, "rl.train_subset": 16, "rl.num_generations": 4, "rl.per_device_train_batch_size": 8,
