@@ -79,6 +79,11 @@ class CommonConfig:
         metadata={"help": "Category phrase used in prompts, e.g. 'industrial and scientific items'. "
                   "Empty: derived from the dataset name."},
     )
+    allow_shared_sids: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "Accept an index/catalogue in which several items share one SID (upstream's released "
+                  "indexes need it); false: SFT, RL and evaluation refuse it."},
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,10 +304,14 @@ def _check_keys(body: dict[str, Any], schema: type, section: str, origin: _Origi
 
 def did_you_mean(key: str, candidates: list[str], section: str | None = None) -> str:
     """`` (did you mean --section.close_key?)``, or an empty string when no candidate is close."""
+    close = closest(key, candidates)
+    return f" (did you mean --{section + '.' if section else ''}{close}?)" if close else ""
+
+
+def closest(key: str, candidates: list[str]) -> str | None:
+    """The candidate most like ``key`` (difflib), or None when none is close."""
     close = difflib.get_close_matches(key, candidates, n=1)
-    if not close:
-        return ""
-    return f" (did you mean --{section + '.' if section else ''}{close[0]}?)"
+    return close[0] if close else None
 
 
 def schema_keys(schema: type) -> list[str]:

@@ -15,9 +15,12 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import logging
+import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,8 +28,22 @@ from typing import Any
 
 import yaml
 
+from minionerec import runlock
 from minionerec.cli import exit_on_input_error, setup_logging
-from minionerec.config import explicit_keys, field_default, load_config, parse_cli, read_config_file, to_dict
+from minionerec.config import (
+    KNOWN_SECTIONS,
+    CommonConfig,
+    closest,
+    did_you_mean,
+    explicit_keys,
+    field_default,
+    load_common,
+    load_config,
+    parse_cli,
+    read_config_file,
+    schema_keys,
+    to_dict,
+)
 from minionerec.errors import InputError
 
 logger = logging.getLogger("minionerec.pipeline")
@@ -53,23 +70,27 @@ def _eval_dir(cfg: Any) -> Path:
     return Path(cfg.output_dir) if cfg.output_dir else Path(cfg.workdir) / "eval" / cfg.name
 
 
-def _data_script(sections: dict[str, dict[str, Any]]) -> str:
+def _data_script(sections: dict[str, dict[str, Any]], origin: str = "from the config file") -> str:
     from minionerec.preprocess import SOURCE_SCRIPTS
 
     source = sections.get("data", {}).get("source", "amazon18")
     if source not in SOURCE_SCRIPTS:
-        raise InputError(f"data.source must be one of {', '.join(SOURCE_SCRIPTS)}, got {source!r}")
+        raise InputError(f"data.source must be one of {', '.join(SOURCE_SCRIPTS)}, got {source!r} ({origin})")
     return SOURCE_SCRIPTS[source]
 
 
-def plan(sections: dict[str, dict[str, Any]]) -> list[Stage]:
-    """The stages a config runs, in order."""
+def plan(sections: dict[str, dict[str, Any]], overrides: dict[str, Any] | None = None) -> list[Stage]:
+    """The stages a config runs, in order (``--data.source`` among ``overrides`` picks the data script)."""
     stages: list[Stage] = []
     if "synthetic" in sections:
         stages.append(Stage("synthetic", "synthetic", "data/synthetic.sh", "minionerec/synthetic.py",
                             lambda c: Path(c.output_path)))
     if "data" in sections:
-        script = _data_script(sections)
+        if overrides and "data.source" in overrides:
+            sections = {**sections, "data": {**sections["data"], "source": overrides["data.source"]}}
+            script = _data_script(sections, f"from the command line: --data.source {overrides['data.source']}")
+        else:
+            script = _data_script(sections)
         stages.append(Stage("data", "data", script, script.replace(".sh", ".py"),
                             lambda c: Path(c.output_path) / c.dataset))
     if "text2emb" in sections:
@@ -141,15 +162,160 @@ def fetch_raw_data(stage: Stage, config_path: str, overrides: dict[str, Any]) ->
         raise InputError(f"could not fetch MovieLens into {cfg.input_path}: {shlex.join(command)} failed")
 
 
+#: Input paths of a stage that must exist before the pipeline starts with it (later stages' inputs are
+#: written by earlier stages).  The data stage's raw files are checked unless they are fetched (MovieLens).
+FIRST_STAGE_INPUTS = {"data": ("input_path",), "text2emb": ("item_path",), "sid": ("data_path",),
+                      "convert": ("data_dir",), "baselines": ("data_dir",), "sft": ("data_dir",),
+                      "rl": ("model_path", "data_dir"), "evaluate": ("model_path", "test_file")}
+#: Seconds a stage has to stop after a forwarded SIGINT/SIGTERM before its process group is killed.
+STOP_GRACE_SECONDS = 30.0
+
+
+class Interrupted(Exception):
+    """run_all itself got SIGINT/SIGTERM: the running stage was stopped."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+def check_overrides(overrides: dict[str, Any], stages: list[Stage], sections: dict[str, dict[str, Any]]) -> list[str]:
+    """Problems with the command-line keys: each names the option and, where one is close, the option meant."""
+    schemas = {stage.section: _schema_of(stage) for stage in stages}
+    common = schema_keys(CommonConfig)
+    problems = []
+    for key in overrides:
+        if "." in key:
+            section, _, rest = key.partition(".")
+            top = rest.split(".")[0]
+            if section == "common" or section in schemas:
+                keys = common if section == "common" else schema_keys(schemas[section])
+                if top not in keys:
+                    problems.append(f"--{key} (command line): section {section!r} has no key {top!r}"
+                                    f"{did_you_mean(top, keys, section)}")
+            elif section not in sections:
+                known = [*schemas, "common"]
+                hint = did_you_mean(section, known) if section not in KNOWN_SECTIONS else ""
+                problems.append(f"--{key} (command line): this config runs no stage of section {section!r}{hint}; "
+                                f"its sections: {', '.join(known)}")
+        elif key not in common:
+            owners = [section for section, schema in schemas.items() if key in schema_keys(schema)]
+            if owners and len(owners) == len(schemas):
+                continue  # a key of every stage: each reads it
+            if owners:
+                others = "".join(f" (or --{o}.{key})" for o in owners[1:])
+                hint = f"did you mean --{owners[0]}.{key}{others}?"
+                problems.append(f"--{key} (command line): a bare key reaches every stage, and only "
+                                f"{', '.join(owners)} {'has' if len(owners) == 1 else 'have'} it; {hint}")
+                continue
+            qualified = {k: f"{sec}.{k}" for sec, schema in schemas.items() for k in schema_keys(schema)}
+            qualified.update({k: k for k in common})
+            close = closest(key, sorted(qualified))
+            hint = f" (did you mean --{qualified[close]}?)" if close else ""
+            problems.append(f"--{key} (command line): no stage of this config has a key {key!r}{hint}")
+    return problems
+
+
+def check_stages(config_path: str, overrides: dict[str, Any], stages: list[Stage], first: Stage | None) -> None:
+    """Every section the plan runs and every override, before anything runs: one InputError listing all problems."""
+    problems = check_overrides(overrides, stages, read_config_file(config_path))
+    usable = {k: v for k, v in overrides.items() if not any(p.startswith(f"--{k} ") for p in problems)}
+    for stage in stages:
+        try:
+            cfg = load_config(_schema_of(stage), config_path, {**usable, **dict(stage.overrides)})
+        except InputError as exc:
+            problems.append(f"stage {stage.name}: {exc}")
+            continue
+        if stage is first and getattr(cfg, "source", "") != "movielens":
+            for key in FIRST_STAGE_INPUTS.get(stage.section, ()):
+                value = getattr(cfg, key, "")
+                if value and not Path(value).exists():
+                    given = any(k in (key, f"{stage.section}.{key}") for k in overrides)
+                    origin = f"--{stage.section}.{key} on the command line" if given else f"config file {config_path}"
+                    problems.append(f"stage {stage.name} reads {stage.section}.{key} = {value}, which does not exist "
+                                    f"(from {origin}); create it or point the key at existing files")
+    unique = list(dict.fromkeys(problems))
+    if unique:
+        raise InputError(f"{config_path}: {len(unique)} problem(s), nothing was run:\n  " + "\n  ".join(unique))
+
+
+def _stop_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_stage_process(command: list[str]) -> tuple[int, int | None]:
+    """Run one stage in its own process group; ``(returncode, signal run_all received or None)``.
+
+    SIGINT/SIGTERM sent to run_all are forwarded to the stage's group; the stage gets
+    STOP_GRACE_SECONDS to stop before the group is killed.  The stage dies with run_all (see runlock).
+    """
+    env = {**os.environ, runlock.RUNNER_ENV: str(os.getpid())}
+    proc = subprocess.Popen(command, cwd=Path.cwd(), env=env, start_new_session=True,
+                            preexec_fn=runlock.die_with_parent)
+    received: list[tuple[int, float]] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        received.append((signum, time.monotonic()))
+        _stop_group(proc.pid, signum)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
+    try:
+        while True:
+            try:
+                returncode = proc.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                if received and time.monotonic() - received[0][1] > STOP_GRACE_SECONDS:
+                    _stop_group(proc.pid, signal.SIGKILL)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop_group(proc.pid, signal.SIGKILL)  # whatever the stage left behind (workers, ranks)
+    return returncode, received[0][0] if received else None
+
+
+def killed_by(returncode: int) -> int | None:
+    """The signal that ended a process (a negative code, or a shell's 128+N), else None."""
+    number = -returncode if returncode < 0 else returncode - 128 if 128 < returncode < 128 + signal.NSIG else 0
+    return number if number > 0 else None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def run(config_path: str, overrides: dict[str, Any], start: str | None = None, only: str | None = None,
-        dry_run: bool = False) -> list[str]:
-    """Run the stages of ``config_path``; returns the names of the stages that ran."""
-    stages = plan(read_config_file(config_path))
+        dry_run: bool = False, rerun_command: list[str] | None = None) -> list[str]:
+    """Run the stages of ``config_path``; returns the names of the stages that ran.
+
+    Everything is checked first (:func:`check_stages`); ``dry_run`` stops after the checks and the plan.
+    ``rerun_command`` is the command the failure hint repeats (with ``--from STAGE`` added).
+    """
+    stages = plan(read_config_file(config_path), overrides)
     names = [s.name for s in stages]
     for wanted in (start, only):
         if wanted and wanted not in names:
             raise InputError(f"unknown stage {wanted!r}; this config runs: {', '.join(names)}")
+    first = next((s for s in stages if s.name == (only or start)), stages[0] if stages else None)
+    check_stages(config_path, overrides, stages, first)
     extra = [f"--{k}={v}" for k, v in overrides.items()]
+    base = rerun_command or ["bash", "run_all.sh", config_path, *extra]
+    if dry_run:
+        return _run_stages(stages, config_path, overrides, extra, base, start, only, dry_run)
+    workdir = load_common(config_path, overrides).workdir
+    with runlock.held(workdir, base):
+        return _run_stages(stages, config_path, overrides, extra, base, start, only, dry_run)
+
+
+def _run_stages(stages: list[Stage], config_path: str, overrides: dict[str, Any], extra: list[str],
+                base: list[str], start: str | None, only: str | None, dry_run: bool) -> list[str]:
     ran: list[str] = []
     forced = False
     for index, stage in enumerate(stages):
@@ -168,12 +334,18 @@ def run(config_path: str, overrides: dict[str, Any], start: str | None = None, o
         t0 = time.perf_counter()
         if stage.name == "data":
             fetch_raw_data(stage, config_path, overrides)
-        result = subprocess.run(command, cwd=Path.cwd())
-        if result.returncode != 0:
-            raise InputError(
-                f"stage {stage.name!r} failed (exit {result.returncode}); fix the error above and resume with "
-                f"bash run_all.sh {config_path} --from {stage.name}"
-            )
+        returncode, received = run_stage_process(command)
+        hint = shlex.join([*base, "--only" if only else "--from", stage.name])
+        if received is not None:
+            raise Interrupted(received, f"run_all got {_signal_name(received)} and stopped stage {stage.name!r} "
+                                        f"(exit {returncode}); resume with: {hint}")
+        if returncode != 0:
+            number = killed_by(returncode)
+            if number is not None:
+                raise InputError(f"stage {stage.name!r} was killed by signal {number} ({_signal_name(number)}), "
+                                 f"not by an error of its own (out of memory? a kill?); resume with: {hint}")
+            raise InputError(f"stage {stage.name!r} failed (exit {returncode}); fix the error above and resume with: "
+                             f"{hint}")
         logger.info("[%d/%d] %s: done in %.1f s", index + 1, len(stages), stage.name, time.perf_counter() - t0)
         ran.append(stage.name)
     return ran
@@ -203,13 +375,24 @@ def main(argv: list[str] | None = None) -> None:
     only = overrides.pop("only", None)
     dry_run = str(overrides.pop("dry_run", "false")).lower() == "true"
     report = str(overrides.pop("report", "true")).lower() == "true"
+    rerun = ["bash", "run_all.sh", config_path, *[f"--{k}={v}" for k, v in overrides.items()],
+             *([] if report else ["--report", "false"])]
     t0 = time.perf_counter()
-    run(config_path, overrides, start, only, dry_run)
-    if report and not dry_run and not only:
-        from minionerec.report import write_report
+    try:
+        if dry_run:
+            run(config_path, overrides, start, only, dry_run, rerun)
+            logger.info("dry run: config and overrides are valid")
+            return
+        with runlock.held(load_common(config_path, overrides).workdir, rerun):
+            run(config_path, overrides, start, only, dry_run, rerun)
+            if report and not only:
+                from minionerec.report import write_report
 
-        folder = write_report(config_path, overrides, total_seconds=time.perf_counter() - t0)
-        logger.info("results: %s", folder)
+                folder = write_report(config_path, overrides, total_seconds=time.perf_counter() - t0)
+                logger.info("results: %s", folder)
+    except Interrupted as stop:
+        logger.error("%s", stop)
+        sys.exit(128 + stop.signum)
 
 
 if __name__ == "__main__":

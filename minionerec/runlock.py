@@ -20,6 +20,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,21 @@ def acquire(workdir: str | Path, command: list[str]) -> Path:
             json.dump(record, out)
         return path
     raise InputError(f"{path}: could not take the lock (another run took it at the same moment); retry")
+
+
+@contextmanager
+def held(workdir: str | Path, command: list[str]) -> Iterator[Path]:
+    """Hold the workdir's lock for the block (a no-op when this process holds it already)."""
+    path = lock_path(workdir)
+    record = read_lock(workdir)
+    if record is not None and record.get("pid") == os.getpid():
+        yield path
+        return
+    acquire(workdir, command)
+    try:
+        yield path
+    finally:
+        release(workdir)
 
 
 def release(workdir: str | Path) -> None:
