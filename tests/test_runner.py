@@ -1,0 +1,178 @@
+"""run_all.sh as a process: the workdir lock, kills and signals, checks before anything runs, the failure hint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from minionerec import pipeline, runlock
+from minionerec.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A stand-in stage: a python process that, like a launcher's rank, also starts a second python process
+# (which gets no parent-death signal); both record their PID and sleep, unless FAKE_FAST is set.
+FAKE_STAGE = r"""
+import os, sys, time
+from minionerec import runlock
+runlock.watch_runner(0.2)
+open(os.path.join(sys.argv[1], f"pid.{os.getpid()}"), "w").close()
+if not os.environ.get("FAKE_FAST"):
+    time.sleep(600)
+"""
+DRIVER = r"""
+import sys
+from minionerec import pipeline
+fake, pids = sys.argv[1], sys.argv[2]
+rank = f"{sys.executable} {fake} {pids}"
+pipeline.Stage.command = lambda self, config_path, extra: ["bash", "-c", f"{rank} & {rank}; wait"]
+pipeline.main(sys.argv[3:])
+"""
+
+
+def tiny_config(tmp_path: Path) -> str:
+    body = {"common": {"dataset": "Tiny", "workdir": str(tmp_path / "run")},
+            "synthetic": {"output_path": str(tmp_path / "run" / "raw"), "n_users": 20, "n_items": 10}}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return str(path)
+
+
+def start_runner(tmp_path: Path, config: str, fast: bool = False) -> tuple[subprocess.Popen, Path]:
+    (tmp_path / "fake.py").write_text(FAKE_STAGE)
+    (tmp_path / "driver.py").write_text(DRIVER)
+    pids = tmp_path / f"pids{time.monotonic_ns()}"
+    pids.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **({"FAKE_FAST": "1"} if fast else {})}
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "fake.py"), str(pids),
+                             config, "--report", "false"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    return proc, pids
+
+
+def stage_pids(pids: Path, count: int = 2, timeout: float = 60.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [int(p.name.split(".")[1]) for p in pids.glob("pid.*")]
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"the fake stage did not start within {timeout} s")
+
+
+def running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(running(p) for p in pids):
+        time.sleep(0.1)
+    return [p for p in pids if running(p)]
+
+
+def test_sigkill_of_the_runner_takes_its_stage_along_and_leaves_a_stale_lock(tmp_path):
+    config = tiny_config(tmp_path)
+    runner, pids = start_runner(tmp_path, config)
+    try:
+        children = stage_pids(pids)
+        lock = runlock.lock_path(tmp_path / "run")
+        assert runlock.read_lock(tmp_path / "run")["pid"] == runner.pid
+        # a second run, and a stage script started by hand, are refused while the runner lives
+        second = subprocess.run([sys.executable, "-m", "minionerec.pipeline", config, "--report", "false"],
+                                cwd=ROOT, capture_output=True, text=True)
+        assert second.returncode == 2 and f"PID {runner.pid}" in second.stderr and str(lock) in second.stderr
+        by_hand = subprocess.run(["bash", "data/synthetic.sh", config], cwd=ROOT, capture_output=True, text=True)
+        assert by_hand.returncode == 2 and f"workdir in use by PID {runner.pid}" in by_hand.stderr
+        runner.kill()
+        runner.wait()
+        assert wait_gone(children) == []
+    finally:
+        for pid in stage_pids(pids, 0):
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert lock.is_file()  # left behind by the SIGKILL: the next run takes it over
+    rerun, pids = start_runner(tmp_path, config, fast=True)
+    _, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert "taking over a stale lock" in err and not lock.exists()
+
+
+def test_sigterm_is_forwarded_to_the_stage_and_the_runner_exits_non_zero(tmp_path):
+    config = tiny_config(tmp_path)
+    runner, pids = start_runner(tmp_path, config)
+    children = stage_pids(pids)
+    runner.send_signal(signal.SIGTERM)
+    _, err = runner.communicate(timeout=60)
+    assert runner.returncode == 128 + signal.SIGTERM
+    assert "got SIGTERM and stopped stage 'synthetic'" in err and "--from synthetic" in err
+    assert wait_gone(children) == []
+    assert not runlock.lock_path(tmp_path / "run").exists()
+
+
+def test_failure_hint_repeats_every_override_and_names_a_kill(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    config = tiny_config(tmp_path)
+    workdir = str(tmp_path / "other run")
+    monkeypatch.setattr(pipeline.Stage, "command", lambda self, path, extra: ["bash", "-c", "exit 3"])
+    with pytest.raises(SystemExit):
+        pipeline.main([config, "--workdir", workdir, "--synthetic.n_users", "30", "--report", "false"])
+    with pytest.raises(InputError) as failed:
+        pipeline.run(config, {"workdir": workdir, "synthetic.n_users": "30"},
+                     rerun_command=["bash", "run_all.sh", config, f"--workdir={workdir}", "--synthetic.n_users=30"])
+    assert "fix the error above" in str(failed.value)
+    assert f"bash run_all.sh {config} '--workdir={workdir}' --synthetic.n_users=30 --from synthetic" in str(failed.value)
+    monkeypatch.setattr(pipeline.Stage, "command", lambda self, path, extra: ["bash", "-c", "kill -KILL $$"])
+    with pytest.raises(InputError, match=r"killed by signal 9 \(SIGKILL\)") as killed:
+        pipeline.run(config, {"workdir": workdir})
+    assert "fix the error above" not in str(killed.value)
+    assert pipeline.killed_by(128 + 15) == 15 and pipeline.killed_by(2) is None
+
+
+def test_dry_run_checks_every_section_and_override_before_anything_runs(tmp_path, monkeypatch, capfd):
+    monkeypatch.chdir(ROOT)
+    workdir = str(tmp_path / "run")
+    bad = ["--sft.max_stepz", "1", "--sft.learning_rate", "abc", "--max_steps", "2",
+           "--rl.output_dir", "${common.nope}", "--evaluate.num_beamz", "3"]
+    with pytest.raises(SystemExit) as stop:
+        pipeline.main(["configs/synthetic.yaml", "--workdir", workdir, *bad, "--dry_run"])
+    assert stop.value.code == 2
+    text = capfd.readouterr().err
+    assert "5 problem(s), nothing was run" in text
+    assert "--sft.max_stepz (command line): section 'sft' has no key 'max_stepz' (did you mean --sft.max_steps?)" in text
+    assert "sft.learning_rate: expected a number, got 'abc' (from the command line: --sft.learning_rate abc)" in text
+    assert "did you mean --sft.max_steps (or --rl.max_steps)?" in text
+    assert "reference ${common.nope} does not name a key in rl.output_dir (from the command line" in text
+    assert "(did you mean --evaluate.num_beams?)" in text
+    assert not Path(workdir).exists()  # nothing ran, no lock taken
+    with pytest.raises(SystemExit):
+        pipeline.main(["configs/synthetic.yaml", "--workdir", workdir, "--data.source", "bogus", "--dry_run"])
+    assert "got 'bogus' (from the command line: --data.source bogus)" in capfd.readouterr().err
+    pipeline.main(["configs/synthetic.yaml", "--workdir", workdir, "--dry_run"])  # a good config passes
+    assert "dry run: config and overrides are valid" in capfd.readouterr().err
+
+
+def test_a_bad_value_in_the_file_and_a_missing_first_input_are_found_before_running(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    body = {"common": {"dataset": "Tiny", "workdir": str(tmp_path / "run")},
+            "data": {"source": "amazon18", "input_path": str(tmp_path / "absent"), "output_path": str(tmp_path / "d")},
+            "convert": {"data_dir": str(tmp_path / "d" / "Tiny"), "output_dir": str(tmp_path / "llm"),
+                        "seed": "x"}}
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump(body))
+    with pytest.raises(InputError) as caught:
+        pipeline.run(str(config), {})
+    message = str(caught.value)
+    assert f"data.input_path = {tmp_path / 'absent'}, which does not exist (from config file {config})" in message
+    assert f"convert.seed: expected an integer, got 'x' (from config file {config})" in message
+    assert "convert.data_dir" not in message  # written by the data stage: not required up front
