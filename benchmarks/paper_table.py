@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+from minionerec.cli import exit_on_input_error
+from minionerec.errors import InputError
 
 COLUMNS = ("HR@3", "NDCG@3", "HR@5", "NDCG@5", "HR@10", "NDCG@10")
 
@@ -64,15 +68,31 @@ def format_table(paper: dict[str, tuple], ours: dict[str, tuple], title: str) ->
     return "\n".join(lines)
 
 
+def read_results(path: str) -> dict:
+    """A run's ``results.json``, or one InputError naming the file and how to make it."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{file} does not exist: pass the results.json that run_all.sh (or python -m "
+                         f"minionerec.report CONFIG) wrote under results/<dataset>/, or omit --results")
+    try:
+        results = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{file} is not a results.json ({exc}); regenerate it with python -m minionerec.report") from None
+    if not isinstance(results, dict):
+        raise InputError(f"{file}: expected a JSON object with a 'models' mapping, got {type(results).__name__}")
+    return results
+
+
+@exit_on_input_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=sorted(PAPER_TABLE_1), required=True)
     parser.add_argument("--results", help="results.json of a run (omit to print the paper's rows only)")
     parser.add_argument("--json", help="also write both tables as JSON here")
     args = parser.parse_args()
-    ours = run_rows(json.loads(Path(args.results).read_text())) if args.results else {}
+    ours = run_rows(read_results(args.results)) if args.results else {}
     paper = PAPER_TABLE_1[args.dataset]
-    print(format_table(paper, ours, f"Table 1, {args.dataset} (SID-level HR/NDCG, test split)"))
+    sys.stdout.write(format_table(paper, ours, f"Table 1, {args.dataset} (SID-level HR/NDCG, test split)") + "\n")
     if args.json:
         Path(args.json).write_text(json.dumps({"columns": COLUMNS, "paper": paper, "run": ours}, indent=2))
 

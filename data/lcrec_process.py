@@ -12,6 +12,7 @@ unchanged on ``<output_path>/<dataset>/``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -29,6 +30,8 @@ from minionerec.io import (
 )
 from minionerec.preprocess import MAX_HISTORY, check_source
 from minionerec.text import category_phrase
+
+logger = logging.getLogger("minionerec.lcrec_process")
 
 
 @dataclass
@@ -75,6 +78,9 @@ def main(cfg: LCRecConfig) -> Path:
         "filters": {"max_history": MAX_HISTORY, "split": "leave-one-out (LC-Rec layout has no timestamps)"},
     })
     save_resolved_config(cfg, out)
+    logger.info("%s: %d users, %d items; train/valid/test %d/%d/%d rows (leave-one-out) -> %s.{train,valid,test}.inter, "
+                ".item.json, .inter.json, .user2id, .item2id, .stats.json", cfg.dataset, len(data.sequences), n_items,
+                len(train), len(valid), len(test), prefix)
     return out
 
 

@@ -85,8 +85,8 @@ def parse_stage_args(schema: type[T], argv: list[str] | None = None) -> tuple[T,
     return cfg, common, config_path
 
 
-def stage_help(schema: type) -> str:
-    """``--help`` text of a stage script: usage, then every key with its type, default and description."""
+def stage_help(schema: type, hidden: tuple[str, ...] = ()) -> str:
+    """``--help`` text of a stage script: usage, then every key (but ``hidden``) with its type, default and description."""
     section = getattr(schema, "section", "stage")
     lines = [f"usage: python {Path(sys.argv[0]).name} [CONFIG.yaml] [--key value | --{section}.key value ...]", ""]
     doc = (schema.__doc__ or "").strip().splitlines()
@@ -94,6 +94,8 @@ def stage_help(schema: type) -> str:
         lines += [doc[0], ""]
     lines.append(f"keys of the '{section}' section (YAML or command line):")
     for f in dataclasses.fields(schema):
+        if f.name in hidden:
+            continue
         default = field_default(f)
         kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
         shown = "required" if default is dataclasses.MISSING else f"default {default!r}"
@@ -108,12 +110,27 @@ def run_stage(schema: type[T], main: Callable[[T], Any], argv: list[str] | None 
     return run_cli(lambda args: main(parse_stage_args(schema, args)[0]), argv, schema)
 
 
-def run_cli(build_and_run: Callable[[list[str]], Any], argv: list[str] | None, *help_schemas: type) -> Any:
-    """The frame of every stage script: ``--help`` (the keys of ``help_schemas``), logging, InputError as
-    one line with exit code 2, and a clean exit from torch.distributed."""
+def run_method_stage(schema: type[T], method: str, main: Callable[[T], Any], argv: list[str] | None = None) -> Any:
+    """A script of one SID method (``rq/rqvae.py``, ...): the method is the script's own, so ``--help`` does
+    not list ``method`` and a ``--method`` on the command line is refused (a config's ``sid.method`` is not)."""
+
+    def build_and_run(args: list[str]) -> Any:
+        given = [key for key in parse_cli(args)[1] if key in ("method", f"{schema.section}.method")]  # type: ignore[attr-defined]
+        if given:
+            raise InputError(f"--{given[0]}: {Path(sys.argv[0]).name} always runs {method}; "
+                             f"for another method run its own script or rq/build_sids.sh --method NAME")
+        return main(dataclasses.replace(parse_stage_args(schema, args)[0], method=method))  # type: ignore[type-var]
+
+    return run_cli(build_and_run, argv, schema, hidden=("method",))
+
+
+def run_cli(build_and_run: Callable[[list[str]], Any], argv: list[str] | None, *help_schemas: type,
+            hidden: tuple[str, ...] = ()) -> Any:
+    """The frame of every stage script: ``--help`` (the keys of ``help_schemas`` but ``hidden``), logging,
+    InputError as one line with exit code 2, and a clean exit from torch.distributed."""
     args = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in args):
-        sys.stdout.write("\n\n".join(stage_help(schema) for schema in help_schemas) + "\n")
+        sys.stdout.write("\n\n".join(stage_help(schema, hidden) for schema in help_schemas) + "\n")
         sys.exit(0)
     setup_logging()
     try:

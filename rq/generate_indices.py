@@ -3,8 +3,8 @@
     python rq/generate_indices.py --data_path EMB.npy --output_path X.index.json [--checkpoint best_collision]
 """
 
-from minionerec.cli import run_stage
+from minionerec.cli import run_method_stage
 from minionerec.sid_build import SidConfig, generate_index
 
 if __name__ == "__main__":
-    run_stage(SidConfig, lambda cfg: generate_index(cfg, "rqvae"))
+    run_method_stage(SidConfig, "rqvae", lambda cfg: generate_index(cfg, "rqvae"))

@@ -4,8 +4,8 @@
     python rq/rqkmeans_constrained.py configs/ml-100k.yaml [--sid.key value ...]
 """
 
-from minionerec.cli import run_stage
+from minionerec.cli import run_method_stage
 from minionerec.sid_build import SidConfig, run_kmeans_method
 
 if __name__ == "__main__":
-    run_stage(SidConfig, lambda cfg: run_kmeans_method(cfg, "rqkmeans_constrained"))
+    run_method_stage(SidConfig, "rqkmeans_constrained", lambda cfg: run_kmeans_method(cfg, "rqkmeans_constrained"))

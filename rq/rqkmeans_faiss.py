@@ -4,8 +4,8 @@
     python rq/rqkmeans_faiss.py configs/ml-100k.yaml [--sid.key value ...]
 """
 
-from minionerec.cli import run_stage
+from minionerec.cli import run_method_stage
 from minionerec.sid_build import SidConfig, run_kmeans_method
 
 if __name__ == "__main__":
-    run_stage(SidConfig, lambda cfg: run_kmeans_method(cfg, "rqkmeans_faiss"))
+    run_method_stage(SidConfig, "rqkmeans_faiss", lambda cfg: run_kmeans_method(cfg, "rqkmeans_faiss"))

@@ -6,8 +6,8 @@ RQ-Kmeans codebooks; upstream lr 1e-4).  First run, with the same output stem:
     python rq/generate_indices_plus.py --data_path EMB.npy --output_path X.index.json
 """
 
-from minionerec.cli import run_stage
+from minionerec.cli import run_method_stage
 from minionerec.sid_build import SidConfig, train_rq_model
 
 if __name__ == "__main__":
-    run_stage(SidConfig, lambda cfg: train_rq_model(cfg, "rqkmeans_plus"))
+    run_method_stage(SidConfig, "rqkmeans_plus", lambda cfg: train_rq_model(cfg, "rqkmeans_plus"))

@@ -176,3 +176,38 @@ def test_a_bad_value_in_the_file_and_a_missing_first_input_are_found_before_runn
     assert f"data.input_path = {tmp_path / 'absent'}, which does not exist (from config file {config})" in message
     assert f"convert.seed: expected an integer, got 'x' (from config file {config})" in message
     assert "convert.data_dir" not in message  # written by the data stage: not required up front
+
+
+def script(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHON": sys.executable}
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_lcrec_process_says_what_it_wrote(tmp_path):
+    import json
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "T.inter.json").write_text(json.dumps({str(u): [(u + j) % 6 for j in range(5)] for u in range(4)}))
+    (tmp_path / "in" / "T.item.json").write_text(json.dumps({str(i): {"title": f"item {i}"} for i in range(6)}))
+    done = script("bash", str(ROOT / "data/lcrec_process.sh"), "--input_path", "in", "--dataset", "T",
+                  "--output_path", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "T: 4 users, 6 items; train/valid/test 8/4/4 rows" in done.stderr and "out/T/T" in done.stderr
+
+
+def test_a_method_script_neither_lists_nor_takes_method():
+    shown = script(sys.executable, "rq/rqkmeans_faiss.py", "--help")
+    assert shown.returncode == 0 and "--num_levels" in shown.stdout and "--method" not in shown.stdout
+    refused = script(sys.executable, "rq/rqkmeans_faiss.py", "--method", "rqvae")
+    assert refused.returncode == 2 and "rqkmeans_faiss.py always runs rqkmeans_faiss" in refused.stderr
+
+
+def test_paper_table_without_its_input_is_one_clear_error(tmp_path):
+    missing = script(sys.executable, "benchmarks/paper_table.py", "--dataset", "office", "--results",
+                     str(tmp_path / "results.json"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert f"{tmp_path / 'results.json'} does not exist" in missing.stderr
+    (tmp_path / "results.json").write_text("{not json")
+    broken = script(sys.executable, "benchmarks/paper_table.py", "--dataset", "office", "--results",
+                    str(tmp_path / "results.json"))
+    assert broken.returncode == 2 and "is not a results.json" in broken.stderr
