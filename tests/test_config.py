@@ -111,3 +111,31 @@ def test_help_lists_the_keys_and_exits_zero(capsys):
     with pytest.raises(SystemExit) as stop:
         run_gpr_stage(rl.RLConfig, lambda cfg, gpr: pytest.fail("ran"), ["-h"])
     assert stop.value.code == 0 and "keys of the 'gpr' section" in capsys.readouterr().out
+
+
+def test_errors_say_whether_the_value_came_from_the_file_or_the_command_line(tmp_path):
+    path = write(tmp_path, {"sft": {"learning_rat": 1}})
+    with pytest.raises(InputError, match=r"sft\.learning_rat \(from config file .*c\.yaml\) \(did you mean --sft\.learning_rate\?\)"):
+        load_config(DemoConfig, path)
+    with pytest.raises(InputError, match=r"sft\.epochz \(from the command line: --sft\.epochz 2\) \(did you mean --sft\.epochs\?\)"):
+        load_config(DemoConfig, write(tmp_path, {}), {"sft.epochz": "2"})
+    with pytest.raises(InputError, match=r"expected a number, got 'abc' \(from the command line: --learning_rate abc\)"):
+        load_config(DemoConfig, None, {"learning_rate": "abc"})
+    with pytest.raises(InputError, match=r"expected an integer, got 'x' \(from config file"):
+        load_config(DemoConfig, write(tmp_path, {"common": {"seed": "x"}}))  # inherited from common
+    with pytest.raises(InputError, match=r"\$\{common\.nope\} does not name a key in sft\.output_dir \(from config file"):
+        load_config(DemoConfig, write(tmp_path, {"sft": {"output_dir": "${common.nope}"}}))
+    with pytest.raises(InputError, match=r"--sfft\.epochs \(command line\): unknown section 'sfft' \(did you mean --sft\?\)"):
+        load_config(DemoConfig, None, {"sfft.epochs": "1"})
+
+
+@dataclasses.dataclass
+class ChoiceConfig:
+    section: ClassVar[str] = "sid"
+    method: str = dataclasses.field(default="a", metadata={"choices": ("a", "b")})
+
+
+def test_a_field_with_choices_refuses_other_values(tmp_path):
+    assert load_config(ChoiceConfig, None, {"method": "b"}).method == "b"
+    with pytest.raises(InputError, match=r"sid\.method must be one of a, b, got 'c' \(from config file"):
+        load_config(ChoiceConfig, write(tmp_path, {"sid": {"method": "c"}}))
