@@ -8,6 +8,10 @@ later stage runs too (its inputs changed).  ``--from STAGE`` redoes that stage a
 
 Each stage is the same ``bash <script>.sh CONFIG`` command a user would type; this module only
 decides which to run.  Extra ``--section.key value`` arguments are passed to every stage.
+
+Before the first stage, every section the plan runs and every override is checked (one error listing
+all problems).  The runner holds ``<workdir>/.run_all.lock`` (:mod:`minionerec.runlock`); each stage runs
+in its own process group, gets run_all's SIGINT/SIGTERM, and dies with run_all.
 """
 
 from __future__ import annotations
@@ -356,9 +360,12 @@ RUN_ALL_HELP = """Runs every stage that CONFIG.yaml has a section for, in pipeli
 resolved config equals the current one (so a crashed run resumes where it stopped).
   --from STAGE    re-run STAGE and every stage after it
   --only STAGE    run STAGE alone
-  --dry_run       list the stages that would run
+  --dry_run       check every section and override (exit 2 on any problem) and list the stages that would run
   --report false  skip writing results/<dataset>/ (results.md, results.json, plots)
-Any --section.key value overrides that stage's key; `python STAGE_SCRIPT.py --help` lists a stage's keys."""
+Any --section.key value overrides that stage's key; `python STAGE_SCRIPT.py --help` lists a stage's keys.
+A bare --key value must be a common key (workdir, seed, ...) or a key of every stage.
+One run per workdir: <workdir>/.run_all.lock refuses a second run_all (and stage scripts started by hand)
+while its holder lives; Ctrl-C or SIGTERM stops the running stage too."""
 
 
 @exit_on_input_error
