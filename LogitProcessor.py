@@ -325,14 +325,14 @@ class Catalogue:
         return {s: [self.item_ids[r] for r in rows] for s, rows in zip(self.sids, self.sid_rows)}
 
 
-def check_num_beams(num_beams: int, trie: SIDTrie, source: str = "the catalogue") -> None:
-    """InputError unless 1 <= num_beams <= number of distinct SIDs."""
+def check_num_beams(num_beams: int, trie: SIDTrie, source: str = "the catalogue", option: str = "num_beams") -> None:
+    """InputError unless 1 <= num_beams <= number of distinct SIDs; ``option`` is the caller's config key."""
     if num_beams < 1:
-        raise InputError(f"num_beams must be >= 1, got {num_beams}")
+        raise InputError(f"{option} must be >= 1, got {num_beams}")
     if num_beams > trie.num_sids:
         raise InputError(
-            f"num_beams={num_beams} exceeds the {trie.num_sids} distinct SIDs of {source}; "
-            f"use --num_beams {trie.num_sids} or fewer"
+            f"{option}={num_beams} beams exceed the {trie.num_sids} distinct SIDs of {source}; "
+            f"set {option} to {trie.num_sids} or fewer"
         )
 
 

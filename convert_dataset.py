@@ -80,10 +80,18 @@ def item_sid(index: Mapping[int, SID], item: int, source: str) -> SID:
 def split_rows(
     rows: Sequence[InterRow], items: Mapping[int, Mapping[str, Any]], index: Mapping[int, SID], path: Path
 ) -> list[SplitRow]:
-    """Upstream CSV rows of one ``.inter`` split; row i comes from line i + 2 of ``path``."""
+    """Upstream CSV rows of one ``.inter`` split; row i comes from line i + 2 of ``path``.
+
+    A row with an empty history (a user's first item) is no next-item sample: it is dropped here, with one
+    warning counting them, so no stage downstream ever reads one.
+    """
     out = []
+    empty: list[int] = []
     for lineno, row in enumerate(rows, start=2):
         source = where(path, lineno)
+        if not row.history:
+            empty.append(lineno)
+            continue
         out.append(
             SplitRow(
                 user_id=f"A{row.user}",
@@ -95,6 +103,9 @@ def split_rows(
                 item_sid=sid_to_string(item_sid(index, row.target, source)),
             )
         )
+    if empty:
+        logger.warning("%s: dropped %d row(s) with an empty history (first at %s); a next-item sample needs at "
+                       "least one earlier item", path, len(empty), where(path, empty[0]))
     return out
 
 
@@ -160,7 +171,8 @@ def main(cfg: ConvertConfig) -> dict[str, Path]:
     index = read_index_json(index_path)
     collisions = find_collisions(index)
     if collisions:
-        logger.warning("%s: %d SIDs are shared by several items (e.g. %s); build SIDs with rq/ to get unique ones",
+        logger.warning("%s: %d SIDs are shared by several items (e.g. %s); SFT, RL and evaluation refuse them unless "
+                       "allow_shared_sids: true; build SIDs with an rq/ method (collision step) to get unique ones",
                        index_path, len(collisions), next(iter(collisions)))
     rows = {}
     for split in cfg.splits:

@@ -41,12 +41,13 @@ from LogitProcessor import (
     pad_token_id_of,
     sid_beam_search,
 )
+from minionerec.checkpoints import from_pretrained_checked
 from minionerec.cli import exit_on_input_error, process_state, run_stage, seed_everything, setup_logging
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError, where
 from minionerec.io import file_sha256, read_info, read_predictions, read_split_csv, require_file, write_json
 from minionerec.metrics import DEFAULT_KS, compare_predictions, evaluate_predictions, normalise_prediction
-from minionerec.sid import check_sid_tokens, parse_sid, sid_vocabulary
+from minionerec.sid import check_shared_sids, check_sid_tokens, parse_sid, sid_vocabulary
 
 logger = logging.getLogger("minionerec.evaluate")
 
@@ -133,8 +134,9 @@ def load_checkpoint(model_path: str | Path, device: torch.device, dtype: torch.d
 
     path = Path(model_path)
     require_file(path / "config.json", "model checkpoint (config.json)", "run sft.py or rl.py first, or pass --model_path")
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="sdpa").to(device).eval()
+    fix = "re-run the stage that wrote it (sft.py / rl.py) or point --model_path at a complete checkpoint folder"
+    tokenizer = from_pretrained_checked(AutoTokenizer, path, fix)
+    model = from_pretrained_checked(AutoModelForCausalLM, path, fix, dtype=dtype, attn_implementation="sdpa").to(device).eval()
     if model.get_output_embeddings().weight.shape[0] < len(tokenizer):
         raise InputError(f"{path}: the model has {model.get_output_embeddings().weight.shape[0]} output rows but the "
                          f"tokenizer {len(tokenizer)} tokens; save the resized model together with its tokenizer")
@@ -243,13 +245,15 @@ def main(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Catalogue], T
         torch.set_num_threads(cfg.num_threads)
     out_dir = output_dir_of(cfg)
 
-    catalogue = Catalogue.from_info(read_info(cfg.info_file))
+    info = read_info(cfg.info_file)
+    shared_sid_items = check_shared_sids({c.item_id: c.sid for c in info}, cfg.info_file, cfg.allow_shared_sids)
+    catalogue = Catalogue.from_info(info)
     test = load_test(cfg, catalogue) if load_test else load_test_set(cfg.test_file, catalogue, cfg.max_samples)
     device, dtype = resolve_device_and_dtype(cfg.device, cfg.dtype, state.device)
     model, tokenizer = load_checkpoint(cfg.model_path, device, dtype)
     check_sid_tokens(tokenizer, sid_vocabulary([parse_sid(s) for s in catalogue.sids]), source=f"the tokenizer in {cfg.model_path}")
     trie = build_trie(catalogue, tokenizer, device) if build_trie else SIDTrie.from_sids(catalogue.sids, tokenizer, device)
-    check_num_beams(cfg.num_beams, trie, cfg.info_file)
+    check_num_beams(cfg.num_beams, trie, cfg.info_file, option="--num_beams")
 
     start, end = shard_bounds(len(test.prompts), state.num_processes, state.process_index)
     partial = out_dir / "partial" / f"rank{state.process_index}-of-{state.num_processes}-{run_fingerprint(cfg)}.jsonl"
@@ -271,6 +275,7 @@ def main(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Catalogue], T
         "num_beams": cfg.num_beams,
         "normalization": cfg.normalization,
         "model_path": str(cfg.model_path),
+        "shared_sid_items": shared_sid_items,  # items on a SID shared with another item (allow_shared_sids)
         "timing": {"decode_seconds": wall, "users_per_second": len(predictions) / wall if wall > 0 else None,
                    "num_processes": state.num_processes, "device": str(device), "dtype": str(dtype).replace("torch.", "")},
     }

@@ -60,6 +60,7 @@ from trl.trainer.callbacks import SyncRefModelCallback
 from trl.trainer.utils import selective_log_softmax
 
 from LogitProcessor import completion_token_ids, left_pad
+from minionerec.checkpoints import TiedWeightsLoadMixin, load_torch_file
 from minionerec.errors import InputError
 from minionerec.metrics import normalise_prediction
 
@@ -478,7 +479,7 @@ class ScoredGroups:
 # Trainer
 # --------------------------------------------------------------------------------------------
 
-class MiniOneRecGRPOTrainer(Trainer):
+class MiniOneRecGRPOTrainer(TiedWeightsLoadMixin, Trainer):
     """GRPO with constrained rollouts; see the module docstring.
 
     Args:
@@ -841,7 +842,8 @@ class MiniOneRecGRPOTrainer(Trainer):
         """On resume: restore the EMA-synced reference model saved beside the checkpoint (if any)."""
         path = Path(checkpoint) / REF_MODEL_FILE
         if self.ref_model is not None and path.is_file():
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_torch_file(path, "synced reference model", f"delete the checkpoint folder {checkpoint} to "
+                                    "resume from an earlier one, or start fresh")
             load_full_state_dict(self.accelerator.unwrap_model(self.ref_model), state, path)
             logger.info("restored the synced reference model from %s", path)
 

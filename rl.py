@@ -26,7 +26,13 @@ from typing import Any, ClassVar, TypeVar
 import torch
 
 import data
-from minionerec.checkpoints import read_model_weights, remove_stale_checkpoints, resolve_resume
+from minionerec.checkpoints import (
+    from_pretrained_checked,
+    read_model_weights,
+    remove_stale_checkpoints,
+    resolve_resume,
+    resume_errors,
+)
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError
@@ -43,7 +49,7 @@ from minionerec.io import (
 )
 from minionerec.metrics import DEFAULT_KS
 from minionerec.modeling import use_bf16
-from minionerec.sid import check_sid_tokens, sid_vocabulary, try_parse_sid
+from minionerec.sid import check_shared_sids, check_sid_tokens, sid_vocabulary, try_parse_sid
 
 logger = logging.getLogger("minionerec.rl")
 
@@ -180,18 +186,29 @@ def load_policy(cfg: RLConfig, catalogue: list[CatalogueItem]) -> tuple[Any, Any
 
     path = Path(cfg.model_path)
     require_file(path / "config.json", "model checkpoint", "run sft.py first or set rl.model_path to its output_dir")
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    fix = "re-run sft.py, or set rl.model_path to a complete SFT output folder"
+    tokenizer = from_pretrained_checked(AutoTokenizer, path, fix)
     check_sid_tokens(tokenizer, sid_vocabulary(c.sid for c in catalogue), source=f"the tokenizer of {path}")
     if tokenizer.eos_token is None:
         raise InputError(f"the tokenizer of {path} has no EOS token")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = from_pretrained_checked(AutoModelForCausalLM, path, fix, dtype=torch.float32)
     if model.get_input_embeddings().weight.shape[0] < len(tokenizer):
         raise InputError(f"{path}: the model has {model.get_input_embeddings().weight.shape[0]} embedding rows but "
                          f"the tokenizer {len(tokenizer)} tokens; save model and tokenizer together (sft.py does)")
     return model, tokenizer
+
+
+def check_beam_counts(cfg: RLConfig, trie: Any, info_path: Path, validating: bool) -> None:
+    """Beam rollouts and validation need at most as many beams as the catalogue has SIDs (named by RL's keys)."""
+    from LogitProcessor import check_num_beams
+
+    if cfg.rollout_mode in ("beam_search", "beam_sample"):
+        check_num_beams(cfg.num_generations, trie, info_path, option="rl.num_generations")
+    if validating:
+        check_num_beams(cfg.validation_beams, trie, info_path, option="rl.validation_beams")
 
 
 def selection_metric(validation_beams: int) -> str:
@@ -379,6 +396,7 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
         raise InputError(f"need {cfg.data_dir}/{cfg.train_subdir}/{cfg.dataset}*.csv and {cfg.data_dir}/info/"
                          f"{cfg.dataset}*.txt: run convert_dataset.py or set rl.data_dir")
     catalogue = read_info(files.info)
+    check_shared_sids({c.item_id: c.sid for c in catalogue}, files.info, cfg.allow_shared_sids)
     items = catalogue_items(catalogue, cfg)
     samples, validation = variant.samples(cfg, files, items)
 
@@ -386,6 +404,7 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
     model, tokenizer = load_policy(cfg, catalogue)
     sid_strings = [c.sid_string for c in catalogue]
     trie = variant.build_trie(catalogue, tokenizer)
+    check_beam_counts(cfg, trie, files.info, bool(validation))
     args = grpo_arguments(cfg, bool(validation))
     sid_to_items: dict[str, list[int]] = {}
     for c in catalogue:
@@ -403,7 +422,8 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
     elif trainer.is_world_process_zero():
         remove_stale_checkpoints(output_dir)
     start = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=resume)
+    with resume_errors(resume):
+        result = trainer.train(resume_from_checkpoint=resume)
     elapsed = time.perf_counter() - start
     summary: dict[str, Any] = {"train_prompts": len(samples), "steps": trainer.state.global_step,
                                "train_seconds": elapsed, "train_loss": result.training_loss,

@@ -451,7 +451,7 @@ def train_sequential_model(
     state_path = Path(out_dir) / TRAIN_STATE if out_dir else None
     if resume and state_path is not None and state_path.is_file():
         # On CPU: RNG states must stay CPU tensors; load_state_dict copies weights to ``dev``.
-        saved = torch.load(state_path, map_location="cpu", weights_only=True)
+        saved = load_torch_file(state_path, "baseline training state", "delete it to train this model from scratch")
         if saved.get("run_hash") == run_hash:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
@@ -564,8 +564,6 @@ def save_model(out_dir: str | Path, model: SequentialRecommender, catalogue: Cat
 def load_model(model_dir: str | Path, catalogue: Catalogue | None = None,
                device: str = "cpu") -> SequentialRecommender:
     """Load a saved model; with ``catalogue``, refuse a model trained on another catalogue."""
-    from safetensors.torch import load_file
-
     model_dir = Path(model_dir)
     fix = "train one with: bash baselines.sh CONFIG.yaml --model sasrec"
     meta = read_json(model_dir / MODEL_META, "CF model description (model.json)", fix)
@@ -582,7 +580,7 @@ def load_model(model_dir: str | Path, catalogue: Catalogue | None = None,
         raise InputError(f"CF model weights not found: {weights_path}; {fix}")
     model = build_model(cfg)
     try:
-        model.load_state_dict(load_file(str(weights_path)))
+        model.load_state_dict(load_safetensors_file(weights_path, "CF model weights", fix))
     except RuntimeError as exc:
         raise InputError(f"{weights_path} does not match the hyperparameters in {MODEL_META}: {exc}") from None
     return model.to(resolve_device(device)).eval()

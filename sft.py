@@ -27,7 +27,7 @@ import torch
 
 import data
 from minionerec.budget import WALL_CLOCK_CAP, wall_clock_cap
-from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume, resume_errors
+from minionerec.checkpoints import TiedWeightsLoadMixin, remove_stale_checkpoints, resolve_resume, resume_errors
 from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError
@@ -45,6 +45,7 @@ from minionerec.modeling import (
     train_bpe_tokenizer,
     use_bf16,
 )
+from minionerec.sid import check_shared_sids
 
 logger = logging.getLogger("minionerec.sft")
 SID_STRING = re.compile(r"(?:<[a-h]_\d+>)+")
@@ -138,9 +139,16 @@ def resolve_csvs(cfg: SFTConfig) -> tuple[Path, Path | None]:
     return train, valid
 
 
+def load_index_items(cfg: SFTConfig) -> list[data.ItemText]:
+    """The SID index's items with their texts; InputError for shared SIDs unless ``allow_shared_sids``."""
+    items = data.load_items(cfg.index_path, cfg.item_json_path or None, cfg.info_path or None, cfg.description_chars)
+    check_shared_sids({item.item_id: item.sid for item in items}, cfg.index_path, cfg.allow_shared_sids)
+    return items
+
+
 def load_sft_data(cfg: SFTConfig) -> SFTData:
     train_path, valid_path = resolve_csvs(cfg)
-    items = data.load_items(cfg.index_path, cfg.item_json_path or None, cfg.info_path or None, cfg.description_chars)
+    items = load_index_items(cfg)
     train_rows = read_split_csv(train_path)
     data.check_rows_against_index(train_rows, items, train_path)
     eval_rows: list[SplitRow] = []
@@ -294,7 +302,7 @@ def response_only_trainer_class() -> type:
     """HF Trainer whose loss is :func:`response_loss` (a per-batch mean; the Trainer scales it for accumulation)."""
     from transformers import Trainer
 
-    class ResponseOnlyTrainer(Trainer):
+    class ResponseOnlyTrainer(TiedWeightsLoadMixin, Trainer):
         loss_is_scaled_for_ga = False
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
@@ -426,7 +434,8 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
     if resume is None and trainer.is_world_process_zero():
         remove_stale_checkpoints(output_dir)
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=resume)
+    with resume_errors(resume):
+        result = trainer.train(resume_from_checkpoint=resume)
     wall = time.time() - start
     summary: dict[str, Any] = {
         "train_loss": result.training_loss,

@@ -72,7 +72,7 @@ def next_item_weights(rows: list[GPRRow], chosen: list[int], cfg: sft.SFTConfig,
 def load_gpr_sft_data(cfg: sft.SFTConfig, gcfg: GPRConfig) -> sft.SFTData:
     """sft.load_sft_data with the GPR next-item samples and (with VAFT) per-sample weights."""
     train_path, valid_path = sft.resolve_csvs(cfg)
-    items = data.load_items(cfg.index_path, cfg.item_json_path or None, cfg.info_path or None, cfg.description_chars)
+    items = sft.load_index_items(cfg)
     train_rows = read_checked_rows(train_path, items)
     eval_rows: list[GPRRow] = []
     if valid_path is not None:

@@ -210,6 +210,7 @@ def full_evaluation(folder: Path, args: argparse.Namespace) -> dict:
         "model_path": str(folder / "ckpt"), "test_file": str(TEST), "info_file": str(INFO),
         "output_dir": str(folder / "full_eval"), "num_beams": 50, "batch_size": args.eval_batch_size,
         "device": "cuda" if args.gpu else "cpu", "resume": False, "normalization": args.normalization,
+        "allow_shared_sids": True,  # upstream's released info file shares SIDs
     })
     start = time.perf_counter()
     metrics = evaluate.main(cfg)

@@ -42,6 +42,25 @@ def setup_logging(level: str | int | None = None) -> None:
     )
     for noisy in ("faiss", "faiss.loader", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    deepspeed_logger = logging.getLogger("DeepSpeed")  # deepspeed's own logger (prints to stdout, no propagation)
+    if not any(isinstance(f, _CpuAcceleratorNotice) for f in deepspeed_logger.filters):
+        deepspeed_logger.addFilter(_CpuAcceleratorNotice())
+
+
+class _CpuAcceleratorNotice(logging.Filter):
+    """Drops DeepSpeed's "Setting accelerator to CPU" notice on a machine without CUDA.
+
+    accelerate imports deepspeed (when installed) in every ``save_pretrained``/``unwrap_model``, even in runs that
+    do not use it; on a CPU machine the notice is expected.  With a CUDA device present it is kept: then it
+    means DeepSpeed failed to detect the GPU.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("Setting accelerator to CPU"):
+            return True
+        import torch
+
+        return torch.cuda.is_available()
 
 
 def seed_everything(seed: int) -> None:

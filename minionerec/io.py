@@ -289,7 +289,7 @@ def read_info(path: str | Path) -> list[CatalogueItem]:
     """Read ``sid<TAB>title<TAB>item_id`` lines.  Titles may not contain tabs."""
     path = require_file(path, "info file (item catalogue)", "run convert_dataset.py first")
     items: list[CatalogueItem] = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, start=1):
             line = line.rstrip("\n").rstrip("\r")
             if not line.strip():
@@ -356,7 +356,7 @@ def read_split_csv(path: str | Path, require_history: bool = True) -> list[Split
     path = require_file(path, "split CSV", "run convert_dataset.py first")
     rows: list[SplitRow] = []
     csv.field_size_limit(1 << 30)
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: a BOM (Excel's CSV export) is not part of user_id
         reader = csv.DictReader(f)
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
@@ -375,7 +375,8 @@ def read_split_csv(path: str | Path, require_history: bool = True) -> list[Split
             except ValueError as exc:
                 raise InputError(f"{where(path, lineno)}: {exc}") from None
             if require_history and not sids:
-                raise InputError(f"{where(path, lineno)}: empty history; drop the row or re-run convert_dataset.py")
+                raise InputError(f"{where(path, lineno)}: empty history (no item before the target); delete the row, "
+                                 "or re-run convert_dataset.py, which drops such rows")
             rows.append(
                 SplitRow(
                     user_id=record["user_id"],

@@ -100,9 +100,11 @@ def faiss_kmeans(x: np.ndarray, k: int, niter: int, seed: int, max_points_per_ce
     """Centroids ``(k, d)`` of seeded faiss k-means (GPU when faiss has one)."""
     import faiss
 
+    # min_points_per_centroid only gates faiss's C++ "please provide at least 39*k training points" warning,
+    # printed to stderr at every level of every small catalogue; it changes no result
     kmeans = faiss.Kmeans(
         x.shape[1], k, niter=niter, seed=seed, verbose=False, gpu=faiss_gpu_available(),
-        max_points_per_centroid=max_points_per_centroid, spherical=False,
+        max_points_per_centroid=max_points_per_centroid, min_points_per_centroid=1, spherical=False,
     )
     kmeans.train(np.ascontiguousarray(x, dtype=np.float32))
     return np.asarray(kmeans.centroids, dtype=np.float32).copy()

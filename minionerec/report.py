@@ -288,6 +288,7 @@ def write_report(config_path: str, overrides: dict[str, Any] | None = None, tota
                                                                   if total_seconds else ""), "",
              "Test split, constrained beam search for SFT / SFT+RL; metrics at SID level (the paper's convention).", "",
              markdown_table(rows), ""]
+    lines += shared_sid_lines(rows)
     for line in (rl_vs_sft_line(cfgs), rl_validation_line(cfgs)):
         if line:
             lines += [line, ""]

@@ -205,11 +205,10 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    from minionerec.checkpoints import load_torch_file
+
     path = require_file(path, "RQ-VAE checkpoint", "train it with rq/rqvae.py (or rq/rqkmeans_plus.py) first")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        raise InputError(f"checkpoint {path} cannot be loaded safely (weights_only=True): {exc}") from None
+    return load_torch_file(path, "RQ-VAE checkpoint", "delete it and retrain with rq/rqvae.py (or rq/rqkmeans_plus.py)")
 
 
 def model_from_checkpoint(path: str | Path) -> tuple[RQVAE, dict[str, Any]]:

@@ -8,6 +8,7 @@ separator; lists of SIDs in prompts are joined with ``", "``.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -19,6 +20,8 @@ TOKEN_RE = re.compile(r"<([a-h])_(\d+)>")
 _SID_STRING_RE = re.compile(r"(?:<[a-h]_\d+>)+")
 
 SID = tuple[str, ...]
+
+logger = logging.getLogger(__name__)
 
 
 def level_token(level: int, code: int) -> str:
@@ -110,6 +113,31 @@ def find_collisions(index: Mapping[Any, Sequence[str]]) -> dict[str, list[Any]]:
     for item, sid in index.items():
         groups.setdefault(sid_to_string(sid), []).append(item)
     return {sid: items for sid, items in groups.items() if len(items) > 1}
+
+
+def check_shared_sids(index: Mapping[Any, Sequence[str] | str], source: object, allow_shared_sids: bool) -> int:
+    """Refuse an index/catalogue in which several items share one SID, unless ``allow_shared_sids``.
+
+    With shared SIDs, training teaches one SID for several items and SID-level metrics count a
+    hit for any of them, so results would silently differ from item level.  Returns the number
+    of items on shared SIDs (0 for a collision-free index); when allowed, logs one warning.
+    """
+    collisions = find_collisions(index)
+    if not collisions:
+        return 0
+    sid, items = next(iter(collisions.items()))
+    n_items = sum(len(group) for group in collisions.values())
+    shared = f"{n_items} of {len(index)} items share {len(collisions)} SID(s) (e.g. {sid} is items {items[:5]})"
+    if not allow_shared_sids:
+        raise InputError(
+            f"{source}: {shared}; SID-level training and metrics cannot tell those items apart. Rebuild the SIDs "
+            "with a collision step (an rq/ method with sid.collision_mode reassign or extra_level, then "
+            "convert_dataset.py), or set allow_shared_sids: true in the config's common section to accept them "
+            "(upstream's released indexes need it; results.md then shows item-level metrics beside SID-level ones)"
+        )
+    logger.warning("%s: %s; allowed by allow_shared_sids (SID-level metrics count a hit for any item of a shared SID)",
+                   source, shared)
+    return n_items
 
 
 # --------------------------------------------------------------------------------------------

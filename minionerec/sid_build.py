@@ -20,7 +20,7 @@ import numpy as np
 from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
 from minionerec.io import read_item_json
-from minionerec.sid_index import COLLISION_MODES, LastLevelCosts, check_codebook_fits, collision_rate, load_embeddings, write_sid_outputs
+from minionerec.sid_index import COLLISION_MODES, LastLevelCosts, collision_rate, load_embeddings, write_sid_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +119,7 @@ def load_inputs(cfg: SidConfig) -> np.ndarray:
     if cfg.num_levels < 1:
         raise InputError(f"sid.num_levels must be >= 1, got {cfg.num_levels}")
     expected = len(read_item_json(cfg.item_path)) if cfg.item_path else None
-    x = load_embeddings(cfg.data_path, expected)
-    check_codebook_fits(x.shape[0], cfg.codebook_size, f"embedding file {cfg.data_path}")
-    return x
+    return load_embeddings(cfg.data_path, expected, cfg.codebook_size)
 
 
 def _finish(cfg: SidConfig, method: str, raw_codes: np.ndarray, seconds: float, costs: LastLevelCosts | None,

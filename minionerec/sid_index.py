@@ -42,10 +42,12 @@ LastLevelCosts = Callable[[np.ndarray], np.ndarray]
 # Embeddings
 # --------------------------------------------------------------------------------------------
 
-def load_embeddings(path: str | Path, expected_items: int | None = None) -> np.ndarray:
-    """Load an ``(N, d)`` embedding ``.npy`` as float32, checking shape and finiteness.
+def load_embeddings(path: str | Path, expected_items: int | None = None, codebook_size: int | None = None) -> np.ndarray:
+    """Load an ``(N, d)`` embedding ``.npy`` as float32, refusing degenerate ones before any clustering.
 
-    ``expected_items`` (the number of items of the item file) must equal N when given.
+    ``expected_items`` (the number of items of the item file) must equal N when given.  NaN/inf
+    rows, all-zero rows (a failed encoding) and fewer distinct rows than ``codebook_size`` (all
+    rows identical, or too few for K clusters) are each an InputError naming the file and the rows.
     """
     array = load_npy(path, "embedding file", "run rq/text2emb/amazon_text2emb.sh first")
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
@@ -64,7 +66,35 @@ def load_embeddings(path: str | Path, expected_items: int | None = None) -> np.n
             f"embedding file {path}: {bad.size} row(s) contain NaN or inf (first rows: {bad[:5].tolist()}); "
             "re-run text2emb (in fp32 if fp16 overflowed)"
         )
+    zero = np.flatnonzero(~array.any(axis=1))
+    if zero.size:
+        raise InputError(
+            f"embedding file {path}: {zero.size} of {array.shape[0]} row(s) are all zeros (first rows: "
+            f"{zero[:5].tolist()}); an encoder never gives a zero vector, so the encoding failed: re-run text2emb"
+        )
+    if codebook_size is not None:
+        check_codebook_fits(array.shape[0], codebook_size, f"embedding file {path}")
+        check_distinct_rows(array, codebook_size, path)
     return array
+
+
+def check_distinct_rows(array: np.ndarray, codebook_size: int, path: str | Path) -> None:
+    """k-means with K clusters needs K distinct points; duplicate rows beyond that are only logged."""
+    rows = np.ascontiguousarray(array).view(np.dtype((np.void, array.dtype.itemsize * array.shape[1])))
+    distinct = int(np.unique(rows.reshape(-1)).size)
+    n = array.shape[0]
+    if distinct == 1 and n > 1:
+        raise InputError(f"embedding file {path}: all {n} rows are identical; the encoder ignored the item texts "
+                         "(check the item file's titles and re-run text2emb)")
+    if distinct < codebook_size:
+        raise InputError(
+            f"embedding file {path}: only {distinct} distinct rows among {n} ({n - distinct} duplicates), fewer than "
+            f"codebook_size={codebook_size} clusters need; re-run text2emb on richer item texts or use "
+            f"--codebook_size <= {distinct}"
+        )
+    if distinct < n:
+        logger.info("embedding file %s: %d of %d rows duplicate another row (items with the same text); "
+                    "the collision step separates their SIDs", path, n - distinct, n)
 
 
 def check_codebook_fits(num_items: int, codebook_size: int, source: str = "embedding file") -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minionerec.checkpoints import from_pretrained_checked
 from minionerec.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -52,11 +53,9 @@ def load_encoder(model_path: str, device: str, dtype_name: str = "auto"):
     """``(model, tokenizer)``; the tokenizer pads on the right (EOS as pad when it has none)."""
     from transformers import AutoModel, AutoTokenizer
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model = AutoModel.from_pretrained(model_path, dtype=pick_dtype(dtype_name, device))
-    except OSError as exc:
-        raise InputError(f"cannot load encoder {model_path!r}: {exc}") from None
+    fix = "pass text2emb.model_path = a complete local encoder folder (empty: the bundled MiniLM)"
+    tokenizer = from_pretrained_checked(AutoTokenizer, model_path, fix)
+    model = from_pretrained_checked(AutoModel, model_path, fix, dtype=pick_dtype(dtype_name, device))
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise InputError(f"encoder {model_path}: tokenizer has neither a pad nor an EOS token")

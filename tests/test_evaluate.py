@@ -56,7 +56,7 @@ def experiment(tmp_path_factory):
 def _cfg(experiment, out: Path, **extra) -> evaluate.EvaluateConfig:
     overrides = {"model_path": str(experiment["model"]), "test_file": str(experiment["test"]),
                  "info_file": str(experiment["info"]), "output_dir": str(out), "num_beams": 6, "batch_size": 4,
-                 "device": "cpu"} | extra
+                 "device": "cpu", "allow_shared_sids": True} | extra  # the fixture has one shared SID
     return load_config(evaluate.EvaluateConfig, None, overrides)
 
 
@@ -138,7 +138,7 @@ def test_two_processes_equal_one(experiment, one_process, tmp_path):
     # evaluate.sh's launcher: accelerate's torchrun path starts 2 gloo ranks on CPU; device "auto" must see both
     cmd = ["bash", str(ROOT / "evaluate.sh"), "--model_path", str(experiment["model"]), "--test_file", str(experiment["test"]),
            "--info_file", str(experiment["info"]), "--output_dir", str(tmp_path), "--num_beams", "6",
-           "--batch_size", "4"]
+           "--batch_size", "4", "--allow_shared_sids", "true"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = read_json(tmp_path / "metrics.json")
@@ -221,7 +221,8 @@ def test_industrial_catalogue_decodes_valid_distinct_items(tmp_path):
     tokenizer.save_pretrained(tmp_path / "ckpt")
     cfg = load_config(evaluate.EvaluateConfig, None, {
         "model_path": str(tmp_path / "ckpt"), "test_file": str(test), "info_file": str(info),
-        "output_dir": str(tmp_path / "out"), "num_beams": 50, "batch_size": 8, "max_samples": 16, "device": "cpu"})
+        "output_dir": str(tmp_path / "out"), "num_beams": 50, "batch_size": 8, "max_samples": 16, "device": "cpu",
+        "allow_shared_sids": True})  # upstream's released index shares 15 SIDs
     metrics = evaluate.main(cfg)
     assert metrics["CC"] == 0 and metrics["n_samples"] == 16
     for record in read_json(tmp_path / "out" / "predictions.json"):
