@@ -3,7 +3,8 @@
 #   bash run_all.sh configs/ml-100k.yaml                 # the embedded default, end to end on CPU
 #   bash run_all.sh configs/ml-100k.yaml --from sft      # redo SFT and everything after it
 #   bash run_all.sh configs/ml-100k.yaml --only baselines
-#   bash run_all.sh configs/ml-100k.yaml --sft.max_train_minutes 5   (overrides reach every stage)
+#   bash run_all.sh configs/ml-100k.yaml --sft.num_train_epochs 1    (overrides reach every stage)
+#   bash run_all.sh configs/ml-100k.yaml --dry_run      # check the config and overrides, list what would run
 # Results (table, plots, resolved configs) land in results/<config name>/.
 set -euo pipefail
 exec "${PYTHON:-python3}" -m minionerec.pipeline "$@"

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import os
 import random
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -158,6 +159,9 @@ def run_cli(build_and_run: Callable[[list[str]], Any], argv: list[str] | None, *
     except InputError as exc:
         logger.error("%s", exc)
         sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C, or run_all forwarding its SIGINT: one line, not a traceback
+        logger.error("interrupted (SIGINT): stopped before finishing; outputs of this run may be incomplete")
+        sys.exit(128 + signal.SIGINT)
     if close_process_group():
         exit_skipping_native_teardown()
     return result

@@ -211,3 +211,16 @@ def test_paper_table_without_its_input_is_one_clear_error(tmp_path):
     broken = script(sys.executable, "benchmarks/paper_table.py", "--dataset", "office", "--results",
                     str(tmp_path / "results.json"))
     assert broken.returncode == 2 and "is not a results.json" in broken.stderr
+
+
+def test_an_interrupted_stage_ends_with_one_line_and_exit_130(tmp_path, monkeypatch):
+    from minionerec.cli import run_cli
+
+    monkeypatch.chdir(tmp_path)
+
+    def interrupted(args: list[str]) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as stop:
+        run_cli(interrupted, [])
+    assert stop.value.code == 128 + signal.SIGINT
