@@ -70,7 +70,8 @@ class EvaluateConfig(CommonConfig):
     batch_size: int = field(default=8, metadata={"help": "Users decoded together (each with num_beams beams)."})
     normalization: str = field(
         default="full",
-        metadata={"help": "'full': beam scores are full-vocabulary log-probs (upstream, exact vs generate); "
+        metadata={"choices": NORMALIZATIONS,
+                  "help": "'full': beam scores are full-vocabulary log-probs (upstream, exact vs generate); "
                   "'trie': only the trie rows of the LM head are computed and normalised (faster, large vocab); "
                   "'allowed': normalised over the allowed tokens of each step, forced steps skipped (fastest)."})
     ks: list[int] = field(default_factory=lambda: list(DEFAULT_KS),

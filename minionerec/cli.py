@@ -122,6 +122,8 @@ def stage_help(schema: type, hidden: tuple[str, ...] = ()) -> str:
         lines.append(f"  --{f.name} ({kind}, {shown})")
         if f.metadata.get("help"):
             lines.append(f"      {f.metadata['help']}")
+        if f.metadata.get("choices"):
+            lines.append(f"      one of: {', '.join(map(str, f.metadata['choices']))}")
     return "\n".join(lines)
 
 

@@ -34,7 +34,8 @@ class SidConfig:
 
     section: ClassVar[str] = "sid"
 
-    method: str = field(default="rqkmeans_faiss", metadata={"help": f"SID method: {', '.join(METHODS)}."})
+    method: str = field(default="rqkmeans_faiss", metadata={"help": f"SID method: {', '.join(METHODS)}.",
+                                                                  "choices": METHODS})
     data_path: str = field(default=f"{_DATA_DIR}/${{common.dataset}}.emb-minilm.npy",
                            metadata={"help": "Item embeddings (.npy, row i = item i)."})
     output_path: str = field(default=f"{_DATA_DIR}/${{common.dataset}}.index.json",
@@ -44,6 +45,7 @@ class SidConfig:
     codebook_size: int = field(default=256, metadata={"help": "Codes per level (K)."})
     seed: int = field(default=42, metadata={"help": "Seed of every k-means / training run."})
     collision_mode: str = field(default="reassign", metadata={
+        "choices": COLLISION_MODES,
         "help": "How SIDs are made unique: 'reassign' (move colliding items to free last-level codes; fixed length) "
                 "or 'extra_level' (upstream: append <d_k> to colliding items)."})
     codebook_path: str = field(default="", metadata={

