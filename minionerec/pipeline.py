@@ -250,7 +250,7 @@ def _stop_group(pgid: int, sig: int) -> None:
         pass
 
 
-def run_stage_process(command: list[str]) -> tuple[int, int | None]:
+def run_stage_process(command: list[str], workdir: str | None = None) -> tuple[int, int | None]:
     """Run one stage in its own process group; ``(returncode, signal run_all received or None)``.
 
     SIGINT/SIGTERM sent to run_all are forwarded to the stage's group; the stage gets
@@ -259,6 +259,8 @@ def run_stage_process(command: list[str]) -> tuple[int, int | None]:
     env = {**os.environ, runlock.RUNNER_ENV: str(os.getpid())}
     proc = subprocess.Popen(command, cwd=Path.cwd(), env=env, start_new_session=True,
                             preexec_fn=runlock.die_with_parent)
+    if workdir is not None:
+        runlock.note_stage(workdir, proc.pid)
     received: list[tuple[int, float]] = []
 
     def forward(signum: int, _frame: Any) -> None:
@@ -338,7 +340,7 @@ def _run_stages(stages: list[Stage], config_path: str, overrides: dict[str, Any]
         t0 = time.perf_counter()
         if stage.name == "data":
             fetch_raw_data(stage, config_path, overrides)
-        returncode, received = run_stage_process(command)
+        returncode, received = run_stage_process(command, load_common(config_path, overrides).workdir)
         hint = shlex.join([*base, "--only" if only else "--from", stage.name])
         if received is not None:
             raise Interrupted(received, f"run_all got {_signal_name(received)} and stopped stage {stage.name!r} "

@@ -91,6 +91,7 @@ def acquire(workdir: str | Path, command: list[str]) -> Path:
                 raise _refusal(path, held) from None
             logger.warning("%s: taking over a stale lock of PID %s (%s), which is no longer running",
                            path, held.get("pid"), held.get("command", "unreadable record"))
+            _end_group(held.get("stage_pgid"))
             path.unlink(missing_ok=True)
             continue
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -112,6 +113,48 @@ def held(workdir: str | Path, command: list[str]) -> Iterator[Path]:
         yield path
     finally:
         release(workdir)
+
+
+def note_stage(workdir: str | Path, pgid: int) -> None:
+    """Record the running stage's process group in this process's lock (a stale lock's group is ended)."""
+    record = read_lock(workdir)
+    if record is None or record.get("pid") != os.getpid():
+        return
+    path = lock_path(workdir)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({**record, "stage_pgid": pgid}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _end_group(pgid: Any, timeout: float = 10.0) -> None:
+    """Kill what is left of a dead runner's stage (it should already be dying) and wait until it is gone."""
+    if not isinstance(pgid, int) or pgid <= 1:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        if not _group_running(pgid):
+            return  # only zombies are left
+        time.sleep(0.1)
+    logger.warning("process group %d of the previous run did not end within %.0f s", pgid, timeout)
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running (zombies do not count; without /proc: assume so)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def release(workdir: str | Path) -> None:

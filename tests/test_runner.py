@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 
@@ -17,6 +16,7 @@ from minionerec import pipeline, runlock
 from minionerec.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="process checks read /proc (Linux)")
 
 # A stand-in stage: a python process that, like a launcher's rank, also starts a second python process
 # (which gets no parent-death signal); both record their PID and sleep, unless FAKE_FAST is set.
@@ -68,9 +68,10 @@ def stage_pids(pids: Path, count: int = 2, timeout: float = 60.0) -> list[int]:
 
 
 def running(pid: int) -> bool:
+    """Alive and not a zombie (read from /proc)."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
 
 
@@ -224,3 +225,16 @@ def test_an_interrupted_stage_ends_with_one_line_and_exit_130(tmp_path, monkeypa
     with pytest.raises(SystemExit) as stop:
         run_cli(interrupted, [])
     assert stop.value.code == 128 + signal.SIGINT
+
+
+def test_taking_over_a_stale_lock_ends_what_is_left_of_its_stage(tmp_path):
+    import json
+
+    leftover = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    runlock.lock_path(tmp_path).write_text(json.dumps({"pid": dead.pid, "host": None, "stage_pgid": leftover.pid}))
+    with runlock.held(tmp_path, ["test"]):
+        assert leftover.poll() == -signal.SIGKILL
+        assert runlock.read_lock(tmp_path)["pid"] == os.getpid()
+    assert runlock.read_lock(tmp_path) is None
