@@ -336,3 +336,37 @@ def test_rl_beam_count_error_names_rl_keys(tmp_path):
     with pytest.raises(InputError) as err:
         check_num_beams(8, Trie(), "info.txt", option="rl.num_generations")
     assert "set rl.num_generations to 5 or fewer" in str(err.value) and "--num_beams" not in str(err.value)
+
+
+def test_trainer_loading_the_best_tied_model_warns_only_without_the_mixin(tmp_path):
+    from transformers import Trainer, TrainingArguments
+    from transformers.utils import logging as hf_logging
+
+    from minionerec.checkpoints import TiedWeightsLoadMixin
+    from minionerec.modeling import TinyModelSpec, build_tiny_qwen2
+
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Collect()
+    hf_logging.get_logger("transformers").addHandler(handler)
+    spec = TinyModelSpec(hidden_size=16, num_layers=1, num_heads=2, num_kv_heads=1, intermediate_size=32)
+    data = [{"input_ids": torch.arange(6), "labels": torch.arange(6)} for _ in range(4)]
+    warned = {}
+    try:
+        for name, bases in (("plain", (Trainer,)), ("mixin", (TiedWeightsLoadMixin, Trainer))):
+            messages.clear()
+            args = TrainingArguments(output_dir=str(tmp_path / name), max_steps=2, save_steps=1, eval_steps=1,
+                                     eval_strategy="steps", per_device_train_batch_size=2, report_to="none",
+                                     use_cpu=True, load_best_model_at_end=True, logging_strategy="no",
+                                     disable_tqdm=True)
+            trainer = type("T", bases, {})(model=build_tiny_qwen2(50, spec, 1, 0), args=args, train_dataset=data,
+                                           eval_dataset=data)
+            trainer.train()
+            warned[name] = any("missing keys" in m and "lm_head.weight" in m for m in messages)
+    finally:
+        hf_logging.get_logger("transformers").removeHandler(handler)
+    assert warned == {"plain": True, "mixin": False}
