@@ -402,6 +402,9 @@ def main(argv: list[str] | None = None) -> None:
     except Interrupted as stop:
         logger.error("%s", stop)
         sys.exit(128 + stop.signum)
+    except KeyboardInterrupt:  # Ctrl-C between stages (during a stage it is forwarded: Interrupted)
+        logger.error("interrupted (SIGINT) between stages; resume with: %s", shlex.join(rerun))
+        sys.exit(128 + signal.SIGINT)
 
 
 if __name__ == "__main__":

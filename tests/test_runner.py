@@ -238,3 +238,16 @@ def test_taking_over_a_stale_lock_ends_what_is_left_of_its_stage(tmp_path):
         assert leftover.poll() == -signal.SIGKILL
         assert runlock.read_lock(tmp_path)["pid"] == os.getpid()
     assert runlock.read_lock(tmp_path) is None
+
+
+def test_ctrl_c_between_stages_prints_the_resume_command(tmp_path, monkeypatch, capfd):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "run", interrupted)
+    config = tiny_config(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        pipeline.main([config, "--seed", "7"])
+    assert stop.value.code == 128 + signal.SIGINT
+    assert f"resume with: bash run_all.sh {config} --seed=7" in capfd.readouterr().err
+    assert not runlock.lock_path(tmp_path / "run").exists()
