@@ -47,7 +47,10 @@ def gpr_rows(rows: list[InterRow], plain: list, contexts: list[tuple[int, int, s
         raise InputError(f"{context_path} has {len(contexts)} rows but {inter_path} has {len(rows)}: the side files "
                          f"are from another data-stage run; {SIDE_FILES_FIX}")
     out = []
-    for lineno, (row, csv_row, (user, target, context)) in enumerate(zip(rows, plain, contexts), start=2):
+    kept = [(lineno, row, ctx) for lineno, (row, ctx) in enumerate(zip(rows, contexts), start=2) if row.history]
+    if len(kept) != len(plain):  # split_rows drops exactly the empty-history rows
+        raise RuntimeError(f"{inter_path}: {len(plain)} CSV rows for {len(kept)} rows with a history")
+    for (lineno, row, (user, target, context)), csv_row in zip(kept, plain):
         if (user, target) != (row.user, row.target):
             raise InputError(f"{where(context_path, lineno)}: (user {user}, item {target}) does not match "
                              f"{where(inter_path, lineno)} (user {row.user}, item {row.target}); {SIDE_FILES_FIX}")

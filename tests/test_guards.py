@@ -370,3 +370,18 @@ def test_trainer_loading_the_best_tied_model_warns_only_without_the_mixin(tmp_pa
     finally:
         hf_logging.get_logger("transformers").removeHandler(handler)
     assert warned == {"plain": True, "mixin": False}
+
+
+def test_gpr_converter_keeps_its_side_columns_aligned_when_empty_histories_are_dropped(tmp_path):
+    from convert_dataset import split_rows
+    from convert_dataset_gpr import gpr_rows
+
+    index = {i: SIDS[i] for i in range(3)}
+    items = {i: {"title": f"title {i}"} for i in range(3)}
+    inter = [InterRow(1, (), 0), InterRow(1, (0,), 1), InterRow(2, (), 0), InterRow(2, (0,), 2)]
+    plain = split_rows(inter, items, index, tmp_path / "T.train.inter")
+    contexts = [(1, 0, "[E0]"), (1, 1, "[E1]"), (2, 0, "[E2]"), (2, 2, "[E3]")]
+    out = gpr_rows(inter, plain, contexts, {1: "[U1]", 2: "[U2]"}, {0: "I", 1: "O", 2: "I"},
+                   tmp_path / "T.train.inter", tmp_path / "T.train.ctx")
+    assert [(r.row.item_id, r.context_token, r.user_token, r.target_type) for r in out] == [
+        (1, "[E1]", "[U1]", "O"), (2, "[E3]", "[U2]", "I")]
