@@ -124,6 +124,8 @@ def from_pretrained_checked(loader: Any, path: str | Path, fix: str, **kwargs: A
     except InputError:
         raise
     except Exception as exc:  # OSError, ValueError, SafetensorError, RuntimeError (size mismatch), ...
+        if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+            raise  # the folder is fine; the device is too small
         raise InputError(f"model folder {path} cannot be loaded by {getattr(loader, '__name__', loader)} "
                          f"({_short(exc)}); {fix}") from exc
 
