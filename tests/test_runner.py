@@ -31,10 +31,14 @@ if not os.environ.get("FAKE_FAST"):
 DRIVER = r"""
 import sys
 from minionerec import pipeline
-fake, pids = sys.argv[1], sys.argv[2]
+fake, pids, launcher = sys.argv[1], sys.argv[2], sys.argv[3]
 rank = f"{sys.executable} {fake} {pids}"
-pipeline.Stage.command = lambda self, config_path, extra: ["bash", "-c", f"{rank} & {rank}; wait"]
-pipeline.main(sys.argv[3:])
+if launcher == "torchrun":  # two ranks, each in a session of its own (torch elastic's choice)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0", fake, pids]
+else:
+    command = ["bash", "-c", f"{rank} & {rank}; wait"]
+pipeline.Stage.command = lambda self, config_path, extra: command
+pipeline.main(sys.argv[4:])
 """
 
 
@@ -46,14 +50,14 @@ def tiny_config(tmp_path: Path) -> str:
     return str(path)
 
 
-def start_runner(tmp_path: Path, config: str, fast: bool = False) -> tuple[subprocess.Popen, Path]:
+def start_runner(tmp_path: Path, config: str, fast: bool = False, launcher: str = "bash") -> tuple[subprocess.Popen, Path]:
     (tmp_path / "fake.py").write_text(FAKE_STAGE)
     (tmp_path / "driver.py").write_text(DRIVER)
     pids = tmp_path / f"pids{time.monotonic_ns()}"
     pids.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), **({"FAKE_FAST": "1"} if fast else {})}
     proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "fake.py"), str(pids),
-                             config, "--report", "false"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+                             launcher, config, "--report", "false"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     return proc, pids
 
 
@@ -107,6 +111,19 @@ def test_sigkill_of_the_runner_takes_its_stage_along_and_leaves_a_stale_lock(tmp
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
     assert "taking over a stale lock" in err and not lock.exists()
+
+
+def test_sigkill_of_the_runner_ends_torchrun_ranks_too(tmp_path):
+    runner, pids = start_runner(tmp_path, tiny_config(tmp_path), launcher="torchrun")
+    try:
+        ranks = stage_pids(pids)
+        runner.kill()
+        runner.wait()
+        assert wait_gone(ranks) == []
+    finally:
+        for pid in stage_pids(pids, 0):
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_sigterm_is_forwarded_to_the_stage_and_the_runner_exits_non_zero(tmp_path):
