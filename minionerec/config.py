@@ -54,6 +54,22 @@ KNOWN_SECTIONS = (
     "run",
 )
 
+#: Keys that never change a stage's results (resume, logging, threads, workers): a change to one of them
+#: does not make a finished stage stale, and the done-record leaves them out.
+NON_RESULT_KEYS = frozenset({
+    "resume", "resume_from_checkpoint", "report_to", "logging_steps", "num_threads", "torch_threads",
+    "dataloader_num_workers", "constrained_n_jobs",
+})
+#: Keys naming what a stage writes (its outputs), and keys naming folders too wide to be an input.
+OUTPUT_KEYS = frozenset({"output_dir", "output_path", "ckpt_dir"})
+NOT_INPUT_KEYS = frozenset({"workdir"})
+
+
+def result_config(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (a stage's resolved config as a dict) without :data:`NON_RESULT_KEYS`."""
+    return {k: v for k, v in values.items() if k not in NON_RESULT_KEYS}
+
+
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][\w]*)\.([A-Za-z_][\w.]*)\}")
 
 
@@ -241,12 +257,16 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return {f.name: _plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
 
 
-def save_resolved_config(cfg: Any, out_dir: str | Path, common: CommonConfig | None = None) -> Path:
-    """Write ``<out_dir>/<section>.config.yaml`` with the resolved values, atomically.
+def save_resolved_config(cfg: Any, out_dir: str | Path, common: CommonConfig | None = None,
+                         outputs: list[Path] | None = None) -> Path:
+    """Write ``<out_dir>/<section>.config.yaml`` with the resolved values, then the done-record, atomically.
 
-    This file is what ``run_all.sh`` compares to decide whether a stage's outputs are current.
+    The config file is for people (and is compared by ``run_all.sh``); the done-record beside it
+    (:mod:`minionerec.records`) fingerprints the stage's inputs and ``outputs`` (default: what its
+    output keys name).  Call it as the stage's last act.
     """
     from minionerec.io import atomic_write_text  # local import: io imports nothing from here
+    from minionerec.records import write_done_record
 
     section = type(cfg).section
     body: dict[str, Any] = {section: to_dict(cfg)}
@@ -254,6 +274,7 @@ def save_resolved_config(cfg: Any, out_dir: str | Path, common: CommonConfig | N
         body = {"common": to_dict(common), **body}
     path = Path(out_dir) / f"{section}.config.yaml"
     atomic_write_text(path, yaml.safe_dump(body, sort_keys=False, allow_unicode=True))
+    write_done_record(cfg, out_dir, outputs)
     return path
 
 

@@ -82,6 +82,38 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@contextlib.contextmanager
+def publish_together(target: str | Path) -> Iterator[tuple[Path, list[Path]]]:
+    """Stage a set of files and publish them into ``target`` together, only on success.
+
+    Yields ``(staging, published)``: write every output into ``staging`` (an empty hidden folder
+    beside ``target``) with the layout it should have under ``target``.  On success each staged
+    file is renamed into place (``os.replace``: no partial file is ever visible) and ``published``
+    lists the final paths; on an exception nothing under ``target`` changes and the staging
+    folder is removed.  The renames are not one atomic step: a crash between two of them can
+    leave new and old files side by side, which is why a stage's done-record is written after
+    this block, never inside it.
+    """
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    published: list[Path] = []
+    try:
+        yield staging, published
+        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        for path in files:
+            final = target / path.relative_to(staging)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.is_dir():
+                shutil.rmtree(final)
+            os.replace(path, final)
+            published.append(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

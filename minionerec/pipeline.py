@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from minionerec import runlock
+from minionerec import records, runlock
 from minionerec.cli import exit_on_input_error, setup_logging
 from minionerec.config import (
     KNOWN_SECTIONS,
@@ -45,6 +45,7 @@ from minionerec.config import (
     load_config,
     parse_cli,
     read_config_file,
+    result_config,
     schema_keys,
     to_dict,
 )
@@ -138,22 +139,61 @@ def _schema_of(stage: Stage) -> type:
 
 
 def is_current(stage: Stage, config_path: str, overrides: dict[str, Any]) -> bool:
-    """True when the stage's saved resolved config equals the one it would run with now."""
+    """True when the stage's saved config, its inputs and its outputs all match what it would run with now."""
+    return stale_reason(stage, config_path, overrides) is None
+
+
+def stale_reason(stage: Stage, config_path: str, overrides: dict[str, Any]) -> str | None:
+    """Why the stage would run (``"never ran"``, ``"config key sft.x changed"``, ``"input F changed"``,
+    ``"output G missing"``, ...), or ``None`` when it is current."""
     schema, merged = _schema_of(stage), {**overrides, **dict(stage.overrides)}
     cfg = load_config(schema, config_path, merged)
-    marker = stage.marker_dir(cfg) / f"{stage.section}.config.yaml"
+    folder = stage.marker_dir(cfg)
+    marker = folder / f"{stage.section}.config.yaml"
     if not marker.is_file():
-        return False
+        return "never ran"
     saved = (yaml.safe_load(marker.read_text(encoding="utf-8")) or {}).get(stage.section)
     if not isinstance(saved, dict):
-        return False
+        return f"{marker} holds no {stage.section!r} section"
     current = to_dict(cfg)
     # a key added to the schema after the run does not make it stale while it holds its default: unset
     # (its resolved default, ${...} references included) or set to the default's value
     explicit = explicit_keys(schema, config_path, merged)
     added_at_default = {f.name for f in dataclasses.fields(cfg) if f.name not in saved and f.name in current
                         and (f.name not in explicit or current[f.name] == field_default(f))}
-    return saved == {k: v for k, v in current.items() if k not in added_at_default}
+    now = result_config({k: v for k, v in current.items() if k not in added_at_default})
+    before = result_config(saved)
+    changed = sorted(k for k in set(now) | set(before) if now.get(k, _ABSENT) != before.get(k, _ABSENT))
+    if changed:
+        return "config " + ", ".join(f"{stage.section}.{k} changed ({before.get(k, 'unset')!r} -> "
+                                     f"{now.get(k, 'unset')!r})" for k in changed[:3])
+    record = records.read_record(records.done_record_path(folder, stage.section))
+    if record is None:
+        return f"no done-record {records.done_record_path(folder, stage.section)} (interrupted, or an older version)"
+    return records.record_change(record)
+
+
+_ABSENT = object()
+
+
+def upstream_reason(stage: Stage, config_path: str, overrides: dict[str, Any],
+                    would_run: dict[str, list[Path]]) -> str | None:
+    """For ``--dry_run``: a current stage still runs when it reads what an earlier stage that would run
+    writes (``would_run``: stage name -> the paths it writes)."""
+    cfg = load_config(_schema_of(stage), config_path, {**overrides, **dict(stage.overrides)})
+    inputs = records.recorded_inputs(stage.marker_dir(cfg), stage.section)
+    for name, written in would_run.items():
+        hit = records.overlaps(inputs, written)
+        if hit is not None:
+            return f"its input {hit} is written by {name}, which would run"
+    return None
+
+
+def written_paths(stage: Stage, config_path: str, overrides: dict[str, Any]) -> list[Path]:
+    """What a stage writes: its recorded outputs, its output keys' paths and its record folder."""
+    cfg = load_config(_schema_of(stage), config_path, {**overrides, **dict(stage.overrides)})
+    folder = stage.marker_dir(cfg)
+    return [*records.recorded_outputs(folder, stage.section), *records.output_paths(cfg), folder]
 
 
 def fetch_raw_data(stage: Stage, config_path: str, overrides: dict[str, Any]) -> None:
@@ -324,17 +364,22 @@ def _run_stages(stages: list[Stage], config_path: str, overrides: dict[str, Any]
                 base: list[str], start: str | None, only: str | None, dry_run: bool) -> list[str]:
     ran: list[str] = []
     forced = False
+    would_run: dict[str, list[Path]] = {}
     for index, stage in enumerate(stages):
         if only and stage.name != only:
             continue
         forced = forced or stage.name == start or bool(only)
-        if not forced and is_current(stage, config_path, overrides):
+        # later stages need no forcing: their done-records fingerprint what they read, so new outputs make them stale
+        why = f"--{'only' if only else 'from'} {only or start}" if forced else stale_reason(stage, config_path, overrides)
+        if why is None and dry_run:
+            why = upstream_reason(stage, config_path, overrides, would_run)  # upstream did not really run
+        if why is None:
             logger.info("[%d/%d] %s: up to date, skipped", index + 1, len(stages), stage.name)
             continue
-        forced = True  # later stages consume this stage's new outputs
         command = stage.command(config_path, extra)
-        logger.info("[%d/%d] %s: %s", index + 1, len(stages), stage.name, shlex.join(command))
+        logger.info("[%d/%d] %s: runs (%s): %s", index + 1, len(stages), stage.name, why, shlex.join(command))
         if dry_run:
+            would_run[stage.name] = written_paths(stage, config_path, overrides)
             ran.append(stage.name)
             continue
         t0 = time.perf_counter()
