@@ -77,7 +77,8 @@ def read_results(path: str) -> dict:
     try:
         results = json.loads(file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{file} is not a results.json ({exc}); regenerate it with python -m minionerec.report") from None
+        raise InputError(f"{file} is not a results.json ({exc}); regenerate it with "
+                         f"python -m minionerec.report CONFIG") from None
     if not isinstance(results, dict):
         raise InputError(f"{file}: expected a JSON object with a 'models' mapping, got {type(results).__name__}")
     return results

@@ -78,9 +78,9 @@ def main(cfg: LCRecConfig) -> Path:
         "filters": {"max_history": MAX_HISTORY, "split": "leave-one-out (LC-Rec layout has no timestamps)"},
     })
     save_resolved_config(cfg, out)
-    logger.info("%s: %d users, %d items; train/valid/test %d/%d/%d rows (leave-one-out) -> %s.{train,valid,test}.inter, "
-                ".item.json, .inter.json, .user2id, .item2id, .stats.json", cfg.dataset, len(data.sequences), n_items,
-                len(train), len(valid), len(test), prefix)
+    logger.info("%s: %d users, %d items; train/valid/test %d/%d/%d rows (leave-one-out) -> "
+                "%s.{train,valid,test}.inter, .item.json, .inter.json, .user2id, .item2id, .stats.json",
+                cfg.dataset, len(data.sequences), n_items, len(train), len(valid), len(test), prefix)
     return out
 
 

@@ -106,7 +106,8 @@ def parse_stage_args(schema: type[T], argv: list[str] | None = None) -> tuple[T,
 
 
 def stage_help(schema: type, hidden: tuple[str, ...] = ()) -> str:
-    """``--help`` text of a stage script: usage, then every key (but ``hidden``) with its type, default and description."""
+    """``--help`` text of a stage script: usage, then every key (but ``hidden``) with its type, default and
+    description."""
     section = getattr(schema, "section", "stage")
     lines = [f"usage: python {Path(sys.argv[0]).name} [CONFIG.yaml] [--key value | --{section}.key value ...]", ""]
     doc = (schema.__doc__ or "").strip().splitlines()
@@ -137,7 +138,8 @@ def run_method_stage(schema: type[T], method: str, main: Callable[[T], Any], arg
     not list ``method`` and a ``--method`` on the command line is refused (a config's ``sid.method`` is not)."""
 
     def build_and_run(args: list[str]) -> Any:
-        given = [key for key in parse_cli(args)[1] if key in ("method", f"{schema.section}.method")]  # type: ignore[attr-defined]
+        names = ("method", f"{schema.section}.method")  # type: ignore[attr-defined]
+        given = [key for key in parse_cli(args)[1] if key in names]
         if given:
             raise InputError(f"--{given[0]}: {Path(sys.argv[0]).name} always runs {method}; "
                              f"for another method run its own script or rq/build_sids.sh --method NAME")

@@ -115,17 +115,19 @@ def test_help_lists_the_keys_and_exits_zero(capsys):
 
 def test_errors_say_whether_the_value_came_from_the_file_or_the_command_line(tmp_path):
     path = write(tmp_path, {"sft": {"learning_rat": 1}})
-    with pytest.raises(InputError, match=r"sft\.learning_rat \(from config file .*c\.yaml\) \(did you mean --sft\.learning_rate\?\)"):
+    from_file = r"sft\.learning_rat \(from config file .*c\.yaml\) \(did you mean --sft\.learning_rate\?\)"
+    with pytest.raises(InputError, match=from_file):
         load_config(DemoConfig, path)
-    with pytest.raises(InputError, match=r"sft\.epochz \(from the command line: --sft\.epochz 2\) \(did you mean --sft\.epochs\?\)"):
+    from_cli = r"sft\.epochz \(from the command line: --sft\.epochz 2\) \(did you mean --sft\.epochs\?\)"
+    with pytest.raises(InputError, match=from_cli):
         load_config(DemoConfig, write(tmp_path, {}), {"sft.epochz": "2"})
-    with pytest.raises(InputError, match=r"expected a number, got 'abc' \(from the command line: --learning_rate abc\)"):
+    with pytest.raises(InputError, match=r"got 'abc' \(from the command line: --learning_rate abc\)"):
         load_config(DemoConfig, None, {"learning_rate": "abc"})
     with pytest.raises(InputError, match=r"expected an integer, got 'x' \(from config file"):
         load_config(DemoConfig, write(tmp_path, {"common": {"seed": "x"}}))  # inherited from common
-    with pytest.raises(InputError, match=r"\$\{common\.nope\} does not name a key in sft\.output_dir \(from config file"):
+    with pytest.raises(InputError, match=r"\$\{common\.nope\} does not name a key in sft\.output_dir \(from config"):
         load_config(DemoConfig, write(tmp_path, {"sft": {"output_dir": "${common.nope}"}}))
-    with pytest.raises(InputError, match=r"--sfft\.epochs \(command line\): unknown section 'sfft' \(did you mean --sft\?\)"):
+    with pytest.raises(InputError, match=r"--sfft\.epochs \(command line\): unknown section 'sfft' \(did you mean"):
         load_config(DemoConfig, None, {"sfft.epochs": "1"})
 
 

@@ -50,14 +50,16 @@ def tiny_config(tmp_path: Path) -> str:
     return str(path)
 
 
-def start_runner(tmp_path: Path, config: str, fast: bool = False, launcher: str = "bash") -> tuple[subprocess.Popen, Path]:
+def start_runner(tmp_path: Path, config: str, fast: bool = False,
+                 launcher: str = "bash") -> tuple[subprocess.Popen, Path]:
     (tmp_path / "fake.py").write_text(FAKE_STAGE)
     (tmp_path / "driver.py").write_text(DRIVER)
     pids = tmp_path / f"pids{time.monotonic_ns()}"
     pids.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), **({"FAKE_FAST": "1"} if fast else {})}
     proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "fake.py"), str(pids),
-                             launcher, config, "--report", "false"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+                             launcher, config, "--report", "false"],
+                            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     return proc, pids
 
 
@@ -149,7 +151,8 @@ def test_failure_hint_repeats_every_override_and_names_a_kill(tmp_path, monkeypa
         pipeline.run(config, {"workdir": workdir, "synthetic.n_users": "30"},
                      rerun_command=["bash", "run_all.sh", config, f"--workdir={workdir}", "--synthetic.n_users=30"])
     assert "fix the error above" in str(failed.value)
-    assert f"bash run_all.sh {config} '--workdir={workdir}' --synthetic.n_users=30 --from synthetic" in str(failed.value)
+    hint = f"bash run_all.sh {config} '--workdir={workdir}' --synthetic.n_users=30 --from synthetic"
+    assert hint in str(failed.value)
     monkeypatch.setattr(pipeline.Stage, "command", lambda self, path, extra: ["bash", "-c", "kill -KILL $$"])
     with pytest.raises(InputError, match=r"killed by signal 9 \(SIGKILL\)") as killed:
         pipeline.run(config, {"workdir": workdir})
@@ -167,7 +170,8 @@ def test_dry_run_checks_every_section_and_override_before_anything_runs(tmp_path
     assert stop.value.code == 2
     text = capfd.readouterr().err
     assert "5 problem(s), nothing was run" in text
-    assert "--sft.max_stepz (command line): section 'sft' has no key 'max_stepz' (did you mean --sft.max_steps?)" in text
+    assert ("--sft.max_stepz (command line): section 'sft' has no key 'max_stepz' "
+            "(did you mean --sft.max_steps?)") in text
     assert "sft.learning_rate: expected a number, got 'abc' (from the command line: --sft.learning_rate abc)" in text
     assert "did you mean --sft.max_steps (or --rl.max_steps)?" in text
     assert "reference ${common.nope} does not name a key in rl.output_dir (from the command line" in text
@@ -205,7 +209,8 @@ def test_lcrec_process_says_what_it_wrote(tmp_path):
     import json
 
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "T.inter.json").write_text(json.dumps({str(u): [(u + j) % 6 for j in range(5)] for u in range(4)}))
+    sequences = {str(u): [(u + j) % 6 for j in range(5)] for u in range(4)}
+    (tmp_path / "in" / "T.inter.json").write_text(json.dumps(sequences))
     (tmp_path / "in" / "T.item.json").write_text(json.dumps({str(i): {"title": f"item {i}"} for i in range(6)}))
     done = script("bash", str(ROOT / "data/lcrec_process.sh"), "--input_path", "in", "--dataset", "T",
                   "--output_path", "out", cwd=tmp_path)
