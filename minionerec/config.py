@@ -320,7 +320,8 @@ def _check_keys(body: dict[str, Any], schema: type, section: str, origin: _Origi
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         problems = [f"{section}.{k} ({origin.of(section, k)}){did_you_mean(k, allowed, section)}" for k in unknown]
-        raise InputError(f"unknown key(s) {'; '.join(problems)}; section {section!r} accepts: {', '.join(sorted(allowed))}")
+        raise InputError(f"unknown key(s) {'; '.join(problems)}; "
+                         f"section {section!r} accepts: {', '.join(sorted(allowed))}")
 
 
 def did_you_mean(key: str, candidates: list[str], section: str | None = None) -> str:
@@ -351,7 +352,8 @@ def _apply_overrides(sections: dict[str, dict[str, Any]], overrides: dict[str, A
             target, _, rest = key.partition(".")
             if target not in KNOWN_SECTIONS:
                 raise InputError(f"--{key} (command line): unknown section {target!r}"
-                                 f"{did_you_mean(target, list(KNOWN_SECTIONS))}; known sections: {', '.join(KNOWN_SECTIONS)}")
+                                 f"{did_you_mean(target, list(KNOWN_SECTIONS))}; "
+                                 f"known sections: {', '.join(KNOWN_SECTIONS)}")
         elif key in common:
             # a common key (workdir, seed, ...) must move the ${common.*} references too, and the stage's own copy
             if key in own and key in sections.get(section, {}):
@@ -362,7 +364,8 @@ def _apply_overrides(sections: dict[str, dict[str, Any]], overrides: dict[str, A
             target, rest = section, key
         else:
             raise InputError(
-                f"--{key} (command line): unknown option for stage {section!r}{did_you_mean(key, sorted(own | common))}; "
+                f"--{key} (command line): unknown option for stage {section!r}"
+                f"{did_you_mean(key, sorted(own | common))}; "
                 f"it accepts: {', '.join(sorted(own | common))}"
             )
         set_by_cli.add((target, rest.split(".")[0]))
