@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from minionerec.cli import run_stage
-from minionerec.config import save_resolved_config
 from minionerec.errors import InputError, where
 from minionerec.io import (
     SPLITS,
@@ -35,6 +34,7 @@ from minionerec.io import (
     write_info,
     write_split_csv,
 )
+from minionerec.records import stage_outputs
 from minionerec.sid import SID, find_collisions, sid_to_string
 
 logger = logging.getLogger("convert_dataset")
@@ -159,6 +159,14 @@ def convert(
 
 
 def main(cfg: ConvertConfig) -> dict[str, Path]:
+    """Write every split CSV and the info file together (all or none), then the done-record."""
+    output_dir = Path(cfg.output_dir)
+    with stage_outputs(cfg, output_dir) as staging:
+        staged = write_outputs(cfg, staging)
+    return {split: output_dir / path.relative_to(staging) for split, path in staged.items()}
+
+
+def write_outputs(cfg: ConvertConfig, output_dir: Path) -> dict[str, Path]:
     if not cfg.dataset:
         raise InputError("convert.dataset is empty: set common.dataset in the config or pass --dataset NAME")
     data_dir = Path(cfg.data_dir)
@@ -178,11 +186,8 @@ def main(cfg: ConvertConfig) -> dict[str, Path]:
     for split in cfg.splits:
         path = data_dir / f"{cfg.dataset}.{split}.inter"
         rows[split] = (read_inter(path), path)
-    output_dir = Path(cfg.output_dir)
-    written = convert(rows, items, index, item_path, output_dir, cfg.name or cfg.dataset, cfg.keep_longest_only,
-                      {"valid": cfg.max_valid_samples, "test": cfg.max_test_samples}, cfg.seed)
-    save_resolved_config(cfg, output_dir)
-    return written
+    return convert(rows, items, index, item_path, output_dir, cfg.name or cfg.dataset, cfg.keep_longest_only,
+                   {"valid": cfg.max_valid_samples, "test": cfg.max_test_samples}, cfg.seed)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,7 @@ def main(cfg: convert_dataset.ConvertConfig, gcfg: GPRConfig) -> dict[str, Path]
     if missing:
         raise InputError(f"{side.items}: item {missing[0]} of the item file has no type; {SIDE_FILES_FIX}")
     written["gpr_info"] = write_info_side(written["info"], types, to_dict(gcfg))
+    save_resolved_config(cfg, cfg.output_dir)  # the CSVs changed after convert's done-record: record them again
     save_resolved_config(gcfg, cfg.output_dir)
     return written
 

@@ -100,3 +100,19 @@ def test_round_trip_with_upstream_csv(tmp_path, split):
                       item_path, tmp_path, "Industrial_and_Scientific")
     assert written[split].read_bytes() == upstream.read_bytes()
     assert written["info"].read_bytes() == next((root / "info").glob("*.txt")).read_bytes()
+
+
+def test_a_failed_convert_keeps_the_previous_outputs_and_no_done_record(tmp_path):
+    data = make_data(tmp_path)
+    first = run(tmp_path)
+    before = {split: path.read_bytes() for split, path in first.items()}
+    assert (tmp_path / "llm" / "convert.done.json").is_file()
+    write_inter(data / "D.train.inter", [InterRow(0, (0,), 2), InterRow(1, (2,), 1)])  # new train/valid rows ...
+    write_inter(data / "D.test.inter", [InterRow(0, (0, 1), 9)])  # ... but a test row names an unknown item
+    with pytest.raises(InputError, match="9"):
+        run(tmp_path)
+    assert {split: path.read_bytes() for split, path in first.items()} == before  # no new train beside an old test
+    assert not (tmp_path / "llm" / "convert.done.json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # the staging folder is gone
+    assert sorted(p.name for p in (tmp_path / "llm").iterdir()) == ["convert.attempt.json", "convert.config.yaml",
+                                                                     "info", "test", "train", "valid"]
