@@ -321,6 +321,7 @@ def time_limit_callback(minutes: float) -> Any:
     class TimeLimit(TrainerCallback):
         def __init__(self) -> None:
             self.start = time.time()
+            self.record: dict[str, Any] | None = None  # set when the cap fires
 
         def on_train_begin(self, args, state, control, **kwargs):  # noqa: D102
             self.start = time.time()
@@ -332,7 +333,6 @@ def time_limit_callback(minutes: float) -> Any:
                 self.record = wall_clock_cap(f"max_train_minutes={minutes:g}", state.epoch or 0.0,
                                              state.num_train_epochs, step=state.global_step, max_steps=state.max_steps)
                 control.should_training_stop = True
-            self.record: dict[str, Any] | None = None  # set when the cap fires
                 control.should_evaluate = args.eval_strategy != "no"
                 control.should_save = True
             return control
@@ -450,6 +450,8 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_eval_loss": trainer.state.best_metric,
     }
+    if time_limit is not None and time_limit.record is not None:
+        summary[WALL_CLOCK_CAP] = time_limit.record
     if eval_set is not None:
         summary["final_eval_loss"] = trainer.evaluate()["eval_loss"]
     trainer.save_model(cfg.output_dir)
@@ -459,8 +461,6 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
         write_json(output_dir / "sft.summary.json", summary)
         logger.info("saved model + tokenizer to %s: %s", cfg.output_dir, summary)
     return summary
-    if time_limit is not None and time_limit.record is not None:
-        summary[WALL_CLOCK_CAP] = time_limit.record
 
 
 if __name__ == "__main__":
