@@ -346,10 +346,13 @@ def run(config_path: str, overrides: dict[str, Any], start: str | None = None, o
     """
     stages = plan(read_config_file(config_path), overrides)
     names = [s.name for s in stages]
-    for wanted in (start, only):
+    for flag, wanted in (("--from", start), ("--only", only)):
         if wanted and wanted not in names:
-            raise InputError(f"unknown stage {wanted!r}; this config runs: {', '.join(names)}")
-    first = next((s for s in stages if s.name == (only or start)), stages[0] if stages else None)
+            close = closest(wanted, names)
+            raise InputError(f"{flag} {wanted}: unknown stage{f' (did you mean {close}?)' if close else ''}; "
+                             f"this config runs: {', '.join(names)}")
+    # the stage the run starts with must find its inputs (with --from, stale earlier stages run first)
+    first = next((s for s in stages if s.name == only), stages[0] if stages else None)
     check_stages(config_path, overrides, stages, first)
     extra = [f"--{k}={v}" for k, v in overrides.items()]
     base = rerun_command or ["bash", "run_all.sh", config_path, *extra]

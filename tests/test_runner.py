@@ -273,3 +273,9 @@ def test_ctrl_c_between_stages_prints_the_resume_command(tmp_path, monkeypatch, 
     assert stop.value.code == 128 + signal.SIGINT
     assert f"resume with: bash run_all.sh {config} --seed=7" in capfd.readouterr().err
     assert not runlock.lock_path(tmp_path / "run").exists()
+
+
+def test_a_misspelt_stage_name_gets_a_did_you_mean(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(InputError, match=r"--from synthetc: unknown stage \(did you mean synthetic\?\)"):
+        pipeline.run(tiny_config(tmp_path), {}, start="synthetc", dry_run=True)
