@@ -77,7 +77,10 @@ def main(cfg: LCRecConfig) -> Path:
                     "total": len(train) + len(valid) + len(test)},
         "filters": {"max_history": MAX_HISTORY, "split": "leave-one-out (LC-Rec layout has no timestamps)"},
     })
-    save_resolved_config(cfg, out)
+    # its outputs by name: later stages (text2emb, sid) write into the same folder
+    written = (".train.inter", ".valid.inter", ".test.inter", ".item.json", ".inter.json", ".user2id",
+               ".item2id", ".stats.json")
+    save_resolved_config(cfg, out, outputs=[Path(f"{prefix}{suffix}") for suffix in written])
     logger.info("%s: %d users, %d items; train/valid/test %d/%d/%d rows (leave-one-out) -> "
                 "%s.{train,valid,test}.inter, .item.json, .inter.json, .user2id, .item2id, .stats.json",
                 cfg.dataset, len(data.sequences), n_items, len(train), len(valid), len(test), prefix)

@@ -860,11 +860,12 @@ def check_dataset_name(options: ProtocolOptions) -> None:
 
 def process(raw: RawData, options: ProtocolOptions) -> Path:
     """Build the dataset from parsed raw data and write every output; returns the output folder."""
-    from minionerec.config import save_resolved_config  # config imports io; keep this module light to import
+    from minionerec.records import stage_outputs  # records imports config, which imports io: keep this light
 
     dataset = build_dataset(raw, options)
-    out = write_dataset(dataset, raw.items, output_dir(options), options.dataset)
-    save_resolved_config(options, out)
+    out = output_dir(options)
+    with stage_outputs(options, out) as staging:  # every file published together, the done-record last
+        write_dataset(dataset, raw.items, staging, options.dataset)
     return out
 
 
