@@ -4,8 +4,9 @@
 
 Reads ``${common.workdir}/llm/{train,valid,info}/<dataset>*`` and the SFT checkpoint, trains
 with :class:`minionerec_trainer.MiniOneRecGRPOTrainer`, and writes the policy + tokenizer to
-``rl.output_dir`` (Trainer checkpoints in ``checkpoint-N``; ``rl.resume_from_checkpoint auto``
-continues the newest) with ``rl.config.yaml`` and ``rl_summary.json`` beside them.
+``rl.output_dir`` (Trainer checkpoints in ``checkpoint-N``; a rerun of a killed run with the same
+config continues the newest, a finished run starts fresh, see sft.py) with ``rl.config.yaml`` and
+``rl_summary.json`` beside them.
 
 RL data (``rl.tasks``): the next-SID prompt (the same string SFT and evaluation use), title ->
 SID over all items, and title history -> SID (a seeded sample of ``title_history_samples``
@@ -49,6 +50,7 @@ from minionerec.io import (
 )
 from minionerec.metrics import DEFAULT_KS
 from minionerec.modeling import use_bf16
+from minionerec.records import begin_stage, previous_run
 from minionerec.sid import check_shared_sids, check_sid_tokens, sid_vocabulary, try_parse_sid
 
 logger = logging.getLogger("minionerec.rl")
@@ -130,7 +132,9 @@ class RLConfig(CommonConfig):
     save_total_limit: int = field(default=3, metadata={"help": "Trainer checkpoints kept."})
     logging_steps: int = field(default=1, metadata={"help": "Log every N optimizer steps."})
     bf16: str = field(default="auto", metadata={"help": "auto (bf16 on a bf16 GPU), true, false."})
-    resume_from_checkpoint: str = field(default="", metadata={"help": "A checkpoint folder, or auto for the newest in output_dir."})
+    resume_from_checkpoint: str = field(default="auto", metadata={"help": "auto: continue an interrupted run of "
+                                        "this config from its newest checkpoint (a finished run is not trained "
+                                        "further: it starts fresh); none: start fresh; or a checkpoint folder."})
     report_to: str = field(default="none", metadata={"help": "HF report_to (none, tensorboard, wandb)."})
 
 
@@ -415,12 +419,16 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
         valid_sids=set(sid_strings), eval_dataset=validation or None, catalogue=sid_to_items,
         **variant.trainer_kwargs(),
     )
-    resume = resolve_resume(cfg.resume_from_checkpoint, output_dir, "rl")
+    previous = previous_run(cfg, output_dir)
+    trainer.accelerator.wait_for_everyone()  # every rank has read the folder before rank 0 changes it
+    resume = resolve_resume(cfg.resume_from_checkpoint, output_dir, "rl", previous)
     if resume:
         trainer.load_synced_ref_model(resume)
         logger.info("resuming from %s", resume)
     elif trainer.is_world_process_zero():
         remove_stale_checkpoints(output_dir)
+    if trainer.is_world_process_zero():
+        begin_stage(cfg, output_dir)
     start = time.perf_counter()
     with resume_errors(resume):
         result = trainer.train(resume_from_checkpoint=resume)
@@ -453,8 +461,8 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
         summary["validation"] = trainer.evaluate()
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(output_dir))
-        save_resolved_config(cfg, output_dir)
         write_json(output_dir / "rl_summary.json", summary)
+        save_resolved_config(cfg, output_dir)  # the done-record: last
         logger.info("RL done: %s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()
                                     if k != "validation"})
     return summary

@@ -7,8 +7,10 @@
 Inputs: ``{data_dir}/{train,valid}/<dataset>*.csv`` (upstream format), the SID index, and the
 item texts.  Output: ``output_dir`` holds the final (best by validation loss) model, the
 tokenizer with the SID tokens, ``sft.config.yaml`` and ``sft.summary.json``; Trainer
-checkpoints live in ``output_dir/checkpoint-N`` (``--resume_from_checkpoint auto`` continues
-from the newest).  Loss is on the response only; on GPU weights stay fp32 and the forward pass
+checkpoints live in ``output_dir/checkpoint-N``; a rerun of a killed run with the same config
+continues from the newest (``resume_from_checkpoint: auto``, the default; ``none`` starts fresh), while
+a finished run (``sft.done.json`` present) is never trained further: a rerun starts from scratch.
+Loss is on the response only; on GPU weights stay fp32 and the forward pass
 runs under bf16 autocast.
 """
 
@@ -45,6 +47,7 @@ from minionerec.modeling import (
     train_bpe_tokenizer,
     use_bf16,
 )
+from minionerec.records import begin_stage, previous_run
 from minionerec.sid import check_shared_sids
 
 logger = logging.getLogger("minionerec.sft")
@@ -108,7 +111,9 @@ class SFTConfig(CommonConfig):
     bf16: str = field(default="auto", metadata={"help": "auto (bf16 autocast on a bf16-capable GPU), true, false."})
     logging_steps: int = field(default=20, metadata={"help": "Log the training loss every N steps."})
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader workers."})
-    resume_from_checkpoint: str = field(default="", metadata={"help": "A checkpoint folder, or auto/true for the newest in output_dir."})
+    resume_from_checkpoint: str = field(default="auto", metadata={"help": "auto: continue an interrupted run of "
+                                        "this config from its newest checkpoint (a finished run is not trained "
+                                        "further: it starts fresh); none: start fresh; or a checkpoint folder."})
     max_train_minutes: float = field(default=0.0, metadata={"help": "Safety valve: stop training (evaluate + checkpoint first) "
                                      "after this many minutes; 0 = off. Epochs/steps are the budget; when it fires, "
                                      "sft.summary.json and results.md say the model is not comparable."})
@@ -430,9 +435,13 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
         processing_class=tokenizer,
         callbacks=callbacks,
     )
-    resume = resolve_resume(cfg.resume_from_checkpoint, output_dir, "sft")
-    if resume is None and trainer.is_world_process_zero():
-        remove_stale_checkpoints(output_dir)
+    previous = previous_run(cfg, output_dir)
+    trainer.accelerator.wait_for_everyone()  # every rank has read the folder before rank 0 changes it
+    resume = resolve_resume(cfg.resume_from_checkpoint, output_dir, "sft", previous)
+    if trainer.is_world_process_zero():
+        if resume is None:
+            remove_stale_checkpoints(output_dir)
+        begin_stage(cfg, output_dir)
     start = time.time()
     with resume_errors(resume):
         result = trainer.train(resume_from_checkpoint=resume)
@@ -457,8 +466,8 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
     trainer.save_model(cfg.output_dir)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(cfg.output_dir)
-        save_resolved_config(cfg, cfg.output_dir)
         write_json(output_dir / "sft.summary.json", summary)
+        save_resolved_config(cfg, cfg.output_dir)  # the done-record: last
         logger.info("saved model + tokenizer to %s: %s", cfg.output_dir, summary)
     return summary
 

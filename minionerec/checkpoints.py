@@ -27,16 +27,30 @@ def checkpoints_in(output_dir: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
 
 
-def resolve_resume(setting: str, output_dir: str | Path, section: str) -> str | None:
-    """``resume_from_checkpoint``: empty/false = start fresh, auto/true = the newest checkpoint (if any), else a folder."""
+def resolve_resume(setting: str, output_dir: str | Path, section: str, previous: str = "interrupted") -> str | None:
+    """``resume_from_checkpoint``: empty/false/none = start fresh, a folder = that checkpoint, auto/true (the
+    default) = the newest checkpoint of an interrupted run of the same config.
+
+    ``previous`` is :func:`minionerec.records.previous_run` of ``output_dir``: auto resumes only an
+    ``"interrupted"`` run; a ``"finished"`` one (its done-record is present) is never trained further and
+    an ``"other"`` one (another config or other inputs) is not continued: both start fresh.
+    """
     value = setting.strip()
     if not value or value.lower() in ("false", "no", "none"):
         return None
     if value.lower() in ("auto", "true", "yes"):
         found = checkpoints_in(output_dir)
         if not found:
-            logger.info("resume_from_checkpoint=%s but %s has no checkpoint: starting fresh", value, output_dir)
             return None
+        if previous == "finished":
+            logger.info("%s holds a finished run (its done-record is present): training again from scratch, "
+                        "not further", output_dir)
+            return None
+        if previous != "interrupted":
+            logger.info("%s: its checkpoints are of a run with another config or other inputs: starting fresh",
+                        output_dir)
+            return None
+        logger.info("resuming the interrupted run in %s from %s", output_dir, found[-1].name)
         return str(found[-1])
     if not Path(value).is_dir():
         raise InputError(f"{section}.resume_from_checkpoint {value} is not a checkpoint folder")

@@ -111,8 +111,9 @@ def describe(path: str | Path) -> dict[str, Any]:
     return {"kind": "file", **file_fingerprint(path)}
 
 
-def entry_change(path: str, saved: dict[str, Any]) -> str | None:
-    """Why ``path`` no longer matches its recorded entry (``None`` when it does)."""
+def entry_change(path: str, saved: dict[str, Any], added_counts: bool = True) -> str | None:
+    """Why ``path`` no longer matches its recorded entry (``None`` when it does); a file added to a recorded
+    folder is a change when ``added_counts`` (inputs), not for outputs."""
     folder = Path(path)
     if saved.get("kind") == "dir":
         if not folder.is_dir():
@@ -124,7 +125,7 @@ def entry_change(path: str, saved: dict[str, Any]) -> str | None:
                 return f"{folder / rel} missing"
             if not _file_matches(fingerprint, now[rel]):
                 return f"{folder / rel} changed"
-        added = sorted(set(now) - set(recorded))
+        added = sorted(set(now) - set(recorded)) if added_counts else []
         return f"{folder / added[0]} added" if added else None
     if not folder.is_file():
         return f"{path} missing"
@@ -214,7 +215,7 @@ def record_change(record: dict[str, Any]) -> str | None:
     """Why a done-record no longer describes the files on disk: ``"input F changed"``, ``"output G missing"``."""
     for kind in ("inputs", "outputs"):
         for path, saved in (record.get(kind) or {}).items():
-            change = entry_change(path, saved)
+            change = entry_change(path, saved, added_counts=kind == "inputs")
             if change:
                 return f"{kind[:-1]} {change}"
     return None

@@ -20,6 +20,7 @@ import numpy as np
 from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
 from minionerec.io import read_item_json
+from minionerec.records import stage_outputs
 from minionerec.sid_index import COLLISION_MODES, LastLevelCosts, collision_rate, load_embeddings, write_sid_outputs
 
 logger = logging.getLogger(__name__)
@@ -126,9 +127,11 @@ def load_inputs(cfg: SidConfig) -> np.ndarray:
 
 def _finish(cfg: SidConfig, method: str, raw_codes: np.ndarray, seconds: float, costs: LastLevelCosts | None,
             x: np.ndarray, extra: dict | None = None) -> dict:
-    report = write_sid_outputs(cfg.output_path, raw_codes, cfg.codebook_size, cfg.collision_mode, seconds, method,
-                               last_level_costs=costs, embeddings=x, extra=extra)
-    save_resolved_config(dataclasses.replace(cfg, method=method), Path(cfg.output_path).parent)
+    index_path = Path(cfg.output_path)
+    # the index, its report JSON and PNG are published together, the done-record last
+    with stage_outputs(dataclasses.replace(cfg, method=method), index_path.parent) as staging:
+        report = write_sid_outputs(staging / index_path.name, raw_codes, cfg.codebook_size, cfg.collision_mode,
+                                   seconds, method, last_level_costs=costs, embeddings=x, extra=extra)
     return report
 
 

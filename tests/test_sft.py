@@ -146,17 +146,41 @@ def test_a_few_steps_lower_the_loss_and_save_a_usable_checkpoint(toy: Path) -> N
     assert all(t in tokenizer.get_vocab() for t in ("<a_0>", "<b_2>", f"<c_{N_ITEMS - 1}>"))
 
 
-def test_resume_continues_from_the_saved_step(toy: Path) -> None:
+class Killed(Exception):
+    pass
+
+
+def test_a_plain_rerun_after_a_kill_resumes_bit_exactly(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetensors.torch import load_file
+
     out = toy / "run_resume"
-    first = sft.main(config(toy, output_dir=out, max_steps=6, eval_steps=3))
-    assert first["global_step"] == 6 and (out / "checkpoint-6").is_dir()
-    resumed = sft.main(config(toy, output_dir=out, max_steps=9, eval_steps=3, resume_from_checkpoint="auto"))
-    assert resumed["global_step"] == 9
+    trainer_class = sft.response_only_trainer_class()
+
+    class KilledAtStep6(trainer_class):  # the process dies right after checkpoint-6 is complete
+        def _save_checkpoint(self, *args, **kwargs):
+            super()._save_checkpoint(*args, **kwargs)
+            if self.state.global_step == 6:
+                raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sft, "response_only_trainer_class", lambda: KilledAtStep6)
+        with pytest.raises(Killed):
+            sft.main(config(toy, output_dir=out, max_steps=9, eval_steps=3))
+    assert (out / "checkpoint-6").is_dir() and not (out / "sft.done.json").exists()
+    resumed = sft.main(config(toy, output_dir=out, max_steps=9, eval_steps=3))  # no resume flag
+    assert resumed["global_step"] == 9 and (out / "checkpoint-6").is_dir()
     history = json.loads((out / "checkpoint-9" / "trainer_state.json").read_text())["log_history"]
     steps = [h["step"] for h in history if "loss" in h]
     assert steps == sorted(set(steps)) and steps[-1] == 8  # logged every 2 steps, one run's history continued
     fresh = sft.main(config(toy, output_dir=toy / "run_fresh", max_steps=9, eval_steps=3))
-    assert fresh["train_loss"] == pytest.approx(resumed["train_loss"], rel=0.05)
+    assert fresh["global_step"] == 9  # (train_loss of a resumed run averages only the steps after the resume)
+    weights, expected = load_file(out / "model.safetensors"), load_file(toy / "run_fresh" / "model.safetensors")
+    assert all(torch.equal(weights[k], expected[k]) for k in expected)
+    # a finished run is never trained further: a rerun (even with more steps) starts from step 0
+    again = sft.main(config(toy, output_dir=out, max_steps=12, eval_steps=3))
+    history = json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())["log_history"]
+    assert again["global_step"] == 12 and [h["step"] for h in history if "loss" in h][0] == 2
+    assert json.loads((out / "checkpoint-9" / "trainer_state.json").read_text())["max_steps"] == 12  # the new run's
 
 
 def test_freeze_llm_run_changes_only_sid_rows(toy: Path) -> None:

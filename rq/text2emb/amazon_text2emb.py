@@ -19,10 +19,10 @@ from typing import ClassVar
 import numpy as np
 
 from minionerec.cli import process_state, run_stage, seed_everything
-from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
 from minionerec.io import file_sha256, read_item_json, save_npy, write_json
 from minionerec.item_text import item_text
+from minionerec.records import stage_outputs
 from minionerec.text_embed import (
     POOLINGS,
     default_encoder_path,
@@ -115,10 +115,10 @@ def main(cfg: Text2EmbConfig, texts_of: Callable[[Text2EmbConfig], tuple[list[in
                 path.unlink()
     if state.is_main_process:
         seconds = time.perf_counter() - start
-        save_npy(output, matrix)
-        write_json(output.with_suffix(".json"),
-                   sidecar(cfg, model_path, matrix.shape[1], matrix.shape[0], seconds, state.num_processes))
-        save_resolved_config(cfg, output.parent)
+        with stage_outputs(cfg, output.parent) as staging:  # the .npy and its sidecar together, done-record last
+            save_npy(staging / output.name, matrix)
+            write_json(staging / output.with_suffix(".json").name,
+                       sidecar(cfg, model_path, matrix.shape[1], matrix.shape[0], seconds, state.num_processes))
         logger.info("embedded %d items -> %s %s in %.1f s", matrix.shape[0], output, matrix.shape, seconds)
     state.wait_for_everyone()
     return output
