@@ -79,9 +79,12 @@ def test_rl_runs_saves_and_resumes(workdir):
     assert (out / "rl.config.yaml").is_file() and (out / "model.safetensors").is_file()
     assert (out / "checkpoint-2" / "ref_model.pt").is_file()
     assert json.loads((out / "rl_summary.json").read_text())["steps"] == 2
-    # Resume: the newest checkpoint is picked up and training continues to max_steps.
-    cfg = load_config(RLConfig, None, overrides(workdir, "rl", max_steps=3, resume_from_checkpoint="auto"))
+    # a finished run is not continued by default (auto), but an explicit checkpoint folder is trained further
+    cfg = load_config(RLConfig, None, overrides(workdir, "rl", max_steps=3,
+                                                resume_from_checkpoint=str(out / "checkpoint-2")))
     assert main(cfg)["steps"] == 3
+    log = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())["log_history"]
+    assert [h["step"] for h in log if "loss" in h][0] == 1  # one history: steps 1, 2 then 3
 
 
 def test_select_best_validates_before_training_and_ends_on_the_best_checkpoint(workdir):
