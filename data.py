@@ -33,7 +33,7 @@ Each task is one function returning :class:`TaskSample` records (``task``, ``pro
 - ``tokenize_samples(tokenizer, samples, max_len)``: batched tokenisation, labels -100 on the
   prompt, EOS appended, left-truncation.  ``encode_prompts(tokenizer, prompts)`` is the one way
   to turn prompts into ids for generation (no special tokens added).
-- ``category_phrase(category, dataset)``: the ``{category}`` phrase of the title prompts.
+- ``category_phrase(category, dataset, phrase)``: the ``{category}`` phrase of the title prompts.
 - ``prompt_template_pieces(category)``: the constant pieces of all prompts (tokenizer building).
 """
 
@@ -50,6 +50,7 @@ from typing import Any
 from minionerec.errors import InputError
 from minionerec.io import SplitRow, read_index_json, read_info, read_item_json
 from minionerec.sid import sid_to_string
+from minionerec.text import category_phrase as text_category_phrase
 
 logger = logging.getLogger(__name__)
 
@@ -118,16 +119,16 @@ def quoted_titles(titles: Sequence[str]) -> str:
     return ", ".join(f'"{t}"' for t in titles)
 
 
-def category_phrase(category: str, dataset: str) -> str:
-    """The ``{category}`` phrase: ``common.category`` when set, else derived from the dataset name.
+def category_phrase(category: str, dataset: str, phrase: str = "") -> str:
+    """The ``{category}`` phrase of the title prompts.
 
-    ``Industrial_and_Scientific`` -> ``industrial and scientific items``; ``ml-100k`` -> ``ml-100k items``.
+    ``phrase`` (``common.category_phrase``) is used verbatim when set; else ``category`` (upstream's
+    ``--category``: a dataset name such as ``Industrial_and_Scientific``, or a phrase), else the
+    dataset name, is mapped by :func:`minionerec.text.category_phrase`.
     """
-    if category.strip():
-        return category.strip()
-    if not dataset.strip():
-        return "items"
-    return f"{dataset.replace('_', ' ').strip().lower()} items"
+    if phrase.strip():
+        return phrase.strip()
+    return text_category_phrase(category.strip() or dataset)
 
 
 # --------------------------------------------------------------------------------------------

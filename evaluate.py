@@ -66,6 +66,8 @@ class EvaluateConfig(CommonConfig):
     info_file: str = field(default="${common.workdir}/llm/info/${common.dataset}.txt",
                            metadata={"help": "Item catalogue (sid<TAB>title<TAB>item_id per line)."})
     output_dir: str = field(default="", metadata={"help": "Output folder; empty: <workdir>/eval/<name>."})
+    result_json: str = field(default="", metadata={"help": "Also write the predictions here in upstream's exact "
+                             "shape, a JSON list of {input, output, predict} (upstream's --result_json_data)."})
     num_beams: int = field(default=50, metadata={"help": "Beams = predictions per user (upstream: 50)."})
     batch_size: int = field(default=8, metadata={"help": "Users decoded together (each with num_beams beams)."})
     normalization: str = field(
@@ -280,7 +282,10 @@ def main(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Catalogue], T
         "timing": {"decode_seconds": wall, "users_per_second": len(predictions) / wall if wall > 0 else None,
                    "num_processes": state.num_processes, "device": str(device), "dtype": str(dtype).replace("torch.", "")},
     }
-    write_json(out_dir / "predictions.json", predictions_records(test, predictions))
+    records = predictions_records(test, predictions)
+    write_json(out_dir / "predictions.json", records)
+    if cfg.result_json:
+        write_json(cfg.result_json, [{k: r[k] for k in ("input", "output", "predict")} for r in records])
     write_json(out_dir / "metrics.json", metrics)
     save_resolved_config(cfg, out_dir)
     for path in (out_dir / "partial").glob("rank*.jsonl"):

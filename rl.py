@@ -159,7 +159,7 @@ def build_rl_samples(cfg: RLConfig, rows: list[Any], items: list[data.ItemText],
     if bad:
         raise InputError(f"rl.tasks {bad} do not answer with a SID; RL tasks: {', '.join(SID_TASKS)}")
     rng = random.Random(cfg.seed)
-    category = data.category_phrase(cfg.category, cfg.dataset)
+    category = data.category_phrase(cfg.category, cfg.dataset, cfg.category_phrase)
     per_task = data.build_task_samples(cfg.tasks, rows, items, category)
     per_task.update({task: chunk for task, chunk in (replace or {}).items() if task in per_task})
     samples: list[data.TaskSample] = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -76,6 +77,8 @@ class SFTConfig(CommonConfig):
     description_chars: int = field(default=300, metadata={"help": "Character budget of descriptions in prompts."})
     eval_samples: int = field(default=0, metadata={"help": "Valid rows used for the validation loss: every row of a seeded set of "
                               "users, at least this many rows (whole users, so no target leaks via sliding windows); 0 = all."})
+    train_samples: int = field(default=-1, metadata={"help": "Keep a seeded random N of the train CSV rows "
+                               "before the task mixture (upstream's --sample; -1 = all)."})
     train_on_valid: bool = field(default=False, metadata={"help": "Also train on the valid rows outside the eval slice."})
     max_len: int = field(default=512, metadata={"help": "Max tokens per sample (left-truncated)."})
     # model
@@ -151,10 +154,19 @@ def load_index_items(cfg: SFTConfig) -> list[data.ItemText]:
     return items
 
 
+def sample_rows(rows: list[SplitRow], n: int, seed: int) -> list[SplitRow]:
+    """A seeded random ``n`` of ``rows`` in their file order (all of them when ``n`` < 0 or >= len)."""
+    if n < 0 or n >= len(rows):
+        return rows
+    keep = sorted(random.Random(seed).sample(range(len(rows)), n))
+    logger.info("train_samples=%d: training on %d of %d train rows", n, n, len(rows))
+    return [rows[i] for i in keep]
+
+
 def load_sft_data(cfg: SFTConfig) -> SFTData:
     train_path, valid_path = resolve_csvs(cfg)
     items = load_index_items(cfg)
-    train_rows = read_split_csv(train_path)
+    train_rows = sample_rows(read_split_csv(train_path), cfg.train_samples, cfg.seed)
     data.check_rows_against_index(train_rows, items, train_path)
     eval_rows: list[SplitRow] = []
     if valid_path is not None:
@@ -170,7 +182,7 @@ def load_sft_data(cfg: SFTConfig) -> SFTData:
                         len(rest), len(eval_rows))
     elif cfg.train_on_valid:
         raise InputError(f"sft.train_on_valid is set but there is no valid CSV under {cfg.data_dir}/valid")
-    category = data.category_phrase(cfg.category, cfg.dataset)
+    category = data.category_phrase(cfg.category, cfg.dataset, cfg.category_phrase)
     train = data.build_task_mixture(cfg.task_weights, train_rows, items, category, cfg.seed)
     if not train:
         raise InputError(f"the training set is empty ({len(train_rows)} rows in {train_path}, task weights "
@@ -207,7 +219,8 @@ def build_model(cfg: SFTConfig, items: list[data.ItemText], extra_special_tokens
     """
     if cfg.base_model == TINY_QWEN2:
         if cfg.tokenizer == "bpe":
-            pieces = data.prompt_template_pieces(data.category_phrase(cfg.category, cfg.dataset)) if cfg.template_tokens else []
+            category = data.category_phrase(cfg.category, cfg.dataset, cfg.category_phrase)
+            pieces = data.prompt_template_pieces(category) if cfg.template_tokens else []
             pieces += list(extra_template_pieces) if cfg.template_tokens else []
             tokenizer = train_bpe_tokenizer(tokenizer_corpus(items), cfg.bpe_vocab_size, pieces)
         elif cfg.tokenizer == "qwen":

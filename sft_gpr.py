@@ -83,7 +83,7 @@ def load_gpr_sft_data(cfg: sft.SFTConfig, gcfg: GPRConfig) -> sft.SFTData:
             train_rows = train_rows + rest
     elif cfg.train_on_valid:
         raise InputError(f"sft.train_on_valid is set but there is no valid CSV under {cfg.data_dir}/valid")
-    category = data.category_phrase(cfg.category, cfg.dataset)
+    category = data.category_phrase(cfg.category, cfg.dataset, cfg.category_phrase)
     next_weight = float(cfg.task_weights.get("next_sid", 0.0))
     chosen = data.replicate_by_weight(list(range(len(train_rows))), next_weight, random.Random(cfg.seed))
     samples = gpr_next_sid_samples(train_rows, gcfg.use_tokens, gcfg.target_type_prefix)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from minionerec import upstream
 from minionerec.config import CommonConfig, field_default, load_common, load_config, parse_cli
 from minionerec.errors import InputError
 
@@ -125,7 +126,8 @@ def stage_help(schema: type, hidden: tuple[str, ...] = ()) -> str:
             lines.append(f"      {f.metadata['help']}")
         if f.metadata.get("choices"):
             lines.append(f"      one of: {', '.join(map(str, f.metadata['choices']))}")
-    return "\n".join(lines)
+    aliases = upstream.help_text(section)
+    return "\n".join(lines + (["", aliases] if aliases else []))
 
 
 def run_stage(schema: type[T], main: Callable[[T], Any], argv: list[str] | None = None) -> Any:

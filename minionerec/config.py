@@ -61,7 +61,7 @@ NON_RESULT_KEYS = frozenset({
     "dataloader_num_workers", "constrained_n_jobs",
 })
 #: Keys naming what a stage writes (its outputs), and keys naming folders too wide to be an input.
-OUTPUT_KEYS = frozenset({"output_dir", "output_path", "ckpt_dir"})
+OUTPUT_KEYS = frozenset({"output_dir", "output_path", "ckpt_dir", "result_json"})
 NOT_INPUT_KEYS = frozenset({"workdir"})
 
 
@@ -92,8 +92,12 @@ class CommonConfig:
                               "changing which users every stage holds out."})
     category: str = dataclasses.field(
         default="",
-        metadata={"help": "Category phrase used in prompts, e.g. 'industrial and scientific items'. "
-                  "Empty: derived from the dataset name."},
+        metadata={"help": "Category of the title prompts, as upstream's --category: a dataset name mapped as upstream "
+                  "does (Industrial_and_Scientific -> 'industrial and scientific items'), or a phrase. "
+                  "Empty: the dataset name."},
+    )
+    category_phrase: str = dataclasses.field(
+        default="", metadata={"help": "Free prompt phrase used verbatim for {category} (wins over category)."},
     )
     allow_shared_sids: bool = dataclasses.field(
         default=False,
@@ -110,7 +114,7 @@ def parse_cli(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
     """Split ``argv`` into the config path and ``{"key" or "section.key": raw value}`` overrides.
 
     Accepts ``--config PATH`` (or a first positional ``PATH.yaml``), ``--key value``,
-    ``--key=value`` and a bare ``--flag`` (meaning ``true``).  Values stay strings here; they
+    ``--key=value``, ``--key v1 v2 ...`` (a list) and a bare ``--flag`` (meaning ``true``).  Values stay strings here; they
     are converted to each field's type by :func:`load_config`.
     """
     config_path: str | None = None
@@ -126,11 +130,12 @@ def parse_cli(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
             raise InputError(f"unexpected argument {arg!r}: options are written --key value or --section.key value")
         key, eq, value = arg[2:].partition("=")
         if not eq:
-            if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
-                value = argv[i + 1]
+            values = []
+            while i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                values.append(argv[i + 1])
                 i += 1
-            else:
-                value = "true"
+            # several values are a list, as upstream's argparse nargs="+" (--num_emb_list 256 256 256)
+            value = values[0] if len(values) == 1 else values if values else "true"
         key = key.replace("-", "_") if "." not in key else key
         if not key:
             raise InputError(f"empty option name in {arg!r}")
@@ -243,10 +248,14 @@ def _layered_sections(schema: type, config_path: str | Path | None, overrides: d
 
     ``from_cli`` collects the ``(section, key)`` pairs that the command line set.
     """
+    from minionerec import upstream  # local import: upstream's rules may read this module's values
+
     sections = read_config_file(config_path)
     sections.setdefault("common", {})
     sections.setdefault(section, {})
-    set_by_cli = _apply_overrides(sections, overrides or {}, schema, section)
+    defaults = {f.name: field_default(f) for f in dataclasses.fields(schema)}
+    overrides = upstream.translate(section, overrides or {}, lambda key: sections[section].get(key, defaults.get(key)))
+    set_by_cli = _apply_overrides(sections, overrides, schema, section)
     if from_cli is not None:
         from_cli.update(set_by_cli)
     return sections

@@ -83,13 +83,25 @@ def join_cleaned(values: Any, separator: str) -> str:
     return separator.join(v for v in cleaned if v)
 
 
+#: Upstream's hard-coded ``--category`` phrases (sft.py, rl.py, evaluate.py); other names are derived.
+UPSTREAM_CATEGORY_PHRASES = {
+    "Industrial_and_Scientific": "industrial and scientific items",
+    "Office_Products": "office products",
+    "Toys_and_Games": "toys and games",
+    "Sports": "sports and outdoors",
+    "Books": "books",
+}
+
+
 def category_phrase(dataset: str) -> str:
     """The prompt phrase for a dataset name: ``Industrial_and_Scientific`` -> ``industrial and scientific items``.
 
-    Names whose last word is already a plural noun keep it (``Office_Products`` -> ``office
-    products``, ``Video_Games`` -> ``video games``); others get ``items`` appended.  This
-    reproduces upstream's five hard-coded phrases and extends to any other category.
+    Upstream's five names map as upstream's dict does (:data:`UPSTREAM_CATEGORY_PHRASES`).  For
+    other names, one whose last word is already a plural noun keeps it (``Video_Games`` -> ``video
+    games``); others get ``items`` appended.  A phrase such as ``office products`` maps to itself.
     """
+    if dataset.strip() in UPSTREAM_CATEGORY_PHRASES:
+        return UPSTREAM_CATEGORY_PHRASES[dataset.strip()]
     words = [w for w in re.split(r"[_\-\s]+", dataset.strip().lower()) if w]
     if not words:
         return "items"
