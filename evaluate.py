@@ -45,8 +45,17 @@ from minionerec.checkpoints import from_pretrained_checked
 from minionerec.cli import exit_on_input_error, process_state, run_stage, seed_everything, setup_logging
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError, where
-from minionerec.io import file_sha256, read_info, read_predictions, read_split_csv, require_file, write_json
+from minionerec.io import (
+    file_sha256,
+    publish_together,
+    read_info,
+    read_predictions,
+    read_split_csv,
+    require_file,
+    write_json,
+)
 from minionerec.metrics import DEFAULT_KS, compare_predictions, evaluate_predictions, normalise_prediction
+from minionerec.records import begin_stage
 from minionerec.sid import check_shared_sids, check_sid_tokens, parse_sid, sid_vocabulary
 
 logger = logging.getLogger("minionerec.evaluate")
@@ -247,6 +256,8 @@ def main(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Catalogue], T
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     out_dir = output_dir_of(cfg)
+    if state.is_main_process:
+        begin_stage(cfg, out_dir)  # the old done-record goes first: a failed run never looks finished
 
     info = read_info(cfg.info_file)
     shared_sid_items = check_shared_sids({c.item_id: c.sid for c in info}, cfg.info_file, cfg.allow_shared_sids)
@@ -283,15 +294,16 @@ def main(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Catalogue], T
                    "num_processes": state.num_processes, "device": str(device), "dtype": str(dtype).replace("torch.", "")},
     }
     records = predictions_records(test, predictions)
-    write_json(out_dir / "predictions.json", records)
+    with publish_together(out_dir) as (staging, _):  # predictions and metrics of the same run, or neither
+        write_json(staging / "predictions.json", records)
+        write_json(staging / "metrics.json", metrics)
     if cfg.result_json:
         write_json(cfg.result_json, [{k: r[k] for k in ("input", "output", "predict")} for r in records])
-    write_json(out_dir / "metrics.json", metrics)
-    save_resolved_config(cfg, out_dir)
     for path in (out_dir / "partial").glob("rank*.jsonl"):
         path.unlink()
     if (out_dir / "partial").is_dir() and not any((out_dir / "partial").iterdir()):
         (out_dir / "partial").rmdir()
+    save_resolved_config(cfg, out_dir)  # the done-record: last
     logger.info("wrote %s: %s", out_dir, json.dumps({"item_level": evaluation.item_level, "CC": evaluation.cc}))
     return metrics
 
