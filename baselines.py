@@ -39,8 +39,9 @@ from minionerec.cli import run_stage, seed_everything
 from minionerec.config import save_resolved_config
 from minionerec.errors import InputError
 from minionerec.holdout import holdout_seed_of, split_valid_by_user
-from minionerec.io import SplitRow, find_llm_data_files, read_split_csv, write_json
+from minionerec.io import SplitRow, find_llm_data_files, publish_together, read_split_csv, write_json
 from minionerec.metrics import DEFAULT_KS, Evaluation, hr_ndcg, ranked_items_metrics, sid_rank
+from minionerec.records import begin_stage
 from sasrec import (
     Catalogue,
     ModelConfig,
@@ -388,8 +389,10 @@ def run_baselines(cfg: BaselinesConfig) -> dict[str, dict[str, Any]]:
     batches = {name: split_rows_to_batch(rows, splits.catalogue, cfg.max_history, splits.paths[name])
                for name, rows in (("train", splits.train), ("valid", splits.valid), ("test", splits.test))}
     out_dir = Path(cfg.output_dir)
+    begin_stage(cfg, out_dir)  # the old done-record goes first: a failed run never looks finished
     summary_path = out_dir / "summary.json"
     summary: dict[str, dict[str, Any]] = {}
+    metrics: dict[str, dict[str, Any]] = {}
     for name in names:
         started = time.monotonic()
         if name == "popularity":
@@ -400,11 +403,16 @@ def run_baselines(cfg: BaselinesConfig) -> dict[str, dict[str, Any]]:
             evaluation, entry = run_neural(name, cfg, splits, batches)
         entry["wall_seconds"] = round(time.monotonic() - started, 2)
         entry["test"] = evaluation.as_dict()
-        write_json(out_dir / f"{name}.metrics.json", evaluation.as_dict())
+        metrics[name] = evaluation.as_dict()
         summary[name] = entry
         logger.info("%s: test %s (%.1fs)", name, format_metrics(evaluation.item_level, cfg.ks), entry["wall_seconds"])
     previous = _read_summary(summary_path)
-    write_json(summary_path, {**previous, **summary, "_data": splits.paths})
+    # metrics and summary of one run published together (the model folders are written in place while
+    # training: they are the neural models' resume state); the done-record last
+    with publish_together(out_dir) as (staging, _):
+        for name, values in metrics.items():
+            write_json(staging / f"{name}.metrics.json", values)
+        write_json(staging / summary_path.name, {**previous, **summary, "_data": splits.paths})
     save_resolved_config(cfg, out_dir)
     print_table(summary, cfg.ks, splits.paths["test"])
     return summary
