@@ -27,7 +27,7 @@ from minionerec.budget import cap_note
 from minionerec.cli import exit_on_input_error, setup_logging
 from minionerec.config import load_config, parse_cli, read_config_file
 from minionerec.errors import InputError
-from minionerec.io import atomic_path, atomic_write_text, write_json
+from minionerec.io import atomic_path, atomic_write_text, publish_together, write_json
 from minionerec.metrics import compare_predictions
 
 logger = logging.getLogger("minionerec.report")
@@ -257,11 +257,16 @@ def rl_vs_sft_line(stage_cfgs: dict[str, Any], k: int = 10) -> str | None:
 
 def write_report(config_path: str, overrides: dict[str, Any] | None = None, total_seconds: float | None = None,
                  results_root: str | Path = "results") -> Path:
-    """Write ``results/<config name>/`` and return its path."""
-    overrides = overrides or {}
+    """Write ``results/<config name>/`` (every file published together, see io.publish_together) and return it."""
     run_name = Path(config_path).stem
     out = Path(results_root) / run_name
-    out.mkdir(parents=True, exist_ok=True)
+    with publish_together(out) as (staging, _):
+        _write_report_files(config_path, overrides or {}, total_seconds, run_name, staging)
+    return out
+
+
+def _write_report_files(config_path: str, overrides: dict[str, Any], total_seconds: float | None, run_name: str,
+                        out: Path) -> None:
     cfgs = stage_configs(config_path, overrides)
     rows = collect_rows(cfgs)
 
@@ -301,7 +306,6 @@ def write_report(config_path: str, overrides: dict[str, Any] | None = None, tota
                                       "models": {n: r["metrics"] for n, r in rows.items()},
                                       "notes": {n: r["note"] for n, r in rows.items() if r.get("note")}})
     logger.info("results table:\n%s", markdown_table(rows))
-    return out
 
 
 @exit_on_input_error
