@@ -366,15 +366,17 @@ def process_with_features(raw: Any, options: Any, cfg: GPRConfig) -> Path:
     """The plain data protocol (same outputs as the plain scripts) plus the GPR side files."""
     from minionerec.config import save_resolved_config
     from minionerec.preprocess import build_dataset, output_dir, write_dataset
+    from minionerec.records import stage_outputs
 
     cfg.check()
     dataset = build_dataset(raw, options)
-    out = write_dataset(dataset, raw.items, output_dir(options), options.dataset)
+    out = output_dir(options)
     id2item = {index: item for item, index in dataset.item2id.items()}
     records = {i: raw.items[id2item[i]] for i in range(len(id2item))}
     features = extract_features(dataset, records, cfg)
-    files = write_side_files(features, out, options.dataset)
-    save_resolved_config(options, out)
+    with stage_outputs(options, out) as staging:  # plain + side files published together, the done-record last
+        write_dataset(dataset, raw.items, staging, options.dataset)
+        files = write_side_files(features, staging, options.dataset)
     save_resolved_config(cfg, out)
     logger.info("GPR side files: %s, %s, %s; U %s; types %s", files.users.name, files.items.name, files.summary.name,
                 features.summary["user_token_counts"], {"I": features.summary["items"]["type_I"],
