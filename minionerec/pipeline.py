@@ -1,10 +1,11 @@
 """Run every stage of one config in order: ``bash run_all.sh CONFIG [--from STAGE] [--only STAGE]``.
 
 The stages a config runs follow from its sections (a config without ``data:`` starts from
-prepared files, for example).  Every stage writes ``<section>.config.yaml`` beside its outputs
-as its last act; a stage whose saved config equals the config it would run with now is
-skipped, so a crashed or interrupted run resumes where it stopped.  Once a stage runs, every
-later stage runs too (its inputs changed).  ``--from STAGE`` redoes that stage and all after it.
+prepared files, for example).  Every stage writes ``<section>.config.yaml`` and its done-record
+(:mod:`minionerec.records`: fingerprints of what it read and wrote) beside its outputs as its last
+act; a stage is skipped while its config, inputs and outputs all match (:func:`stale_reason` says
+why not), so a crashed or interrupted run resumes where it stopped, and a later stage reruns exactly
+when a file it reads changed.  ``--from STAGE`` redoes that stage and all after it.
 
 Each stage is the same ``bash <script>.sh CONFIG`` command a user would type; this module only
 decides which to run.  Extra ``--section.key value`` arguments are passed to every stage.
