@@ -143,3 +143,14 @@ def test_upstream_sft_and_evaluate_command_lines_run_unchanged(tmp_path: Path) -
 def test_readme_table_is_the_alias_table() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert upstream.markdown_table() in readme
+
+
+@pytest.mark.parametrize("name", ["industrial", "office"])
+def test_paper_configs_train_upstreams_task_mixture(name: str) -> None:
+    path = ROOT / "configs" / f"{name}.yaml"
+    weights = _load_config(sft.SFTConfig, path).task_weights
+    assert {t for t, w in weights.items() if w > 0} == {"next_sid", "sid2title", "title2sid", "sid_history2title",
+                                                        "title_history2title", "title_history2sid"}
+    cfg = _load_config(rl.RLConfig, path)
+    assert set(cfg.tasks) == {"next_sid", "title2sid", "description2sid", "title_history2sid"}
+    assert cfg.item_json_path.endswith(".item.json")  # descriptions for description2sid
