@@ -112,7 +112,26 @@ def _num_emb_list(value: str, current: Callable[[str], Any]) -> dict[str, Any]:
     return {"codebook_size": sizes[0], "num_levels": len(sizes)}
 
 
-_WANDB = Rejected("wandb names are not keys here: pass --report_to wandb and set WANDB_PROJECT / WANDB_NAME")
+def _off(why: str) -> Callable[[str, Callable[[str], Any]], dict[str, Any]]:
+    """A switch accepted when false (then it has no effect, the behaviour here), refused when true."""
+
+    def apply(value: str, current: Callable[[str], Any]) -> dict[str, Any]:
+        if _flag(value):
+            raise InputError(why)
+        return {}
+    return apply
+
+
+def _environment(variable: str) -> Convert:
+    """An upstream wandb flag: sets the environment variable that wandb / HF's WandbCallback read."""
+
+    def apply(value: str, current: Callable[[str], Any]) -> dict[str, Any]:
+        os.environ[variable] = str(value)
+        return {}
+    return Convert(f"sets ${variable} (used with --report_to wandb)", apply)
+
+
+_WANDB_PROJECT, _WANDB_NAME = _environment("WANDB_PROJECT"), _environment("WANDB_NAME")
 _FIXED_MAX_NEW = Convert("is accepted with no effect: constrained decoding stops after the SID",
                          _only(lambda v: int(v) > 0, "--max_new_tokens {value}: must be positive"))
 _ZERO_LENGTH_PENALTY = Convert(
@@ -132,10 +151,10 @@ ALIASES: dict[str, dict[str, Rule]] = {
         "cutoff_len": Alias("max_len"),
         "num_epochs": Alias("num_train_epochs"),
         "sample": Alias("train_samples"),
-        "wandb_project": _WANDB,
-        "wandb_run_name": _WANDB,
-        "wandb_watch": _WANDB,
-        "wandb_log_model": _WANDB,
+        "wandb_project": _WANDB_PROJECT,
+        "wandb_run_name": _WANDB_NAME,
+        "wandb_watch": _environment("WANDB_WATCH"),
+        "wandb_log_model": _environment("WANDB_LOG_MODEL"),
     },
     "rl": {
         "sid_index_path": Alias("index_path"),
@@ -151,13 +170,17 @@ ALIASES: dict[str, dict[str, Rule]] = {
                                "info/), with --rl.train_subdir"),
         "eval_file": Rejected("upstream's --eval_file is <rl.data_dir>/valid here; --rl.validation_samples sizes it"),
         "info_file": Rejected("upstream's --info_file is <rl.data_dir>/info here"),
-        "eval_batch_size": Rejected("validation has no batch-size key here; drop the flag"),
-        "sample_train": Rejected("upstream's --sample_train (drop 20% of prompts when the path contains 'sft') is "
-                                 "--rl.train_subset N here (a seeded random N prompts)"),
-        "test_during_training": Rejected("validation runs every --rl.eval_steps here; drop the flag"),
-        "mask_all_zero": Rejected("no counterpart here; --rl.dynamic_sampling drops all-zero-advantage groups"),
-        "wandb_project": _WANDB,
-        "wandb_run_name": _WANDB,
+        "eval_batch_size": Convert("is accepted with no effect: validation's batch size is not a key here",
+                                   lambda value, current: {}),
+        "sample_train": Convert("false has no effect; true is refused", _off(
+            "upstream's --sample_train True (drop 20% of prompts when the path contains 'sft') is --rl.train_subset N "
+            "here (a seeded random N prompts)")),
+        "test_during_training": Convert("false has no effect (validation is off by default); true is refused", _off(
+            "upstream's --test_during_training True is --rl.validation_samples N here (validation every --eval_steps)")),
+        "mask_all_zero": Convert("false has no effect; true is refused", _off(
+            "upstream's --mask_all_zero True has no counterpart here; --rl.dynamic_sampling drops all-zero groups")),
+        "wandb_project": _WANDB_PROJECT,
+        "wandb_run_name": _WANDB_NAME,
     },
     "evaluate": {
         "base_model": Alias("model_path"),

@@ -20,6 +20,7 @@ from minionerec import upstream
 from minionerec.config import CommonConfig, parse_cli
 from minionerec.config import load_config as _load_config
 from minionerec.errors import InputError
+from minionerec.preprocess import ProtocolOptions
 from minionerec.io import CatalogueItem, read_index_json, read_item_json, read_split_csv, write_info, write_split_csv
 from minionerec.sid_build import SidConfig
 from minionerec.text import category_phrase
@@ -50,7 +51,17 @@ def test_sft_aliases_and_total_batch_as_upstream_derives_it(caplog, monkeypatch)
     assert load(sft.SFTConfig, "--sft.micro_batch_size 2").per_device_train_batch_size == 2  # qualified form
 
 
-def test_rl_aliases() -> None:
+def test_rl_aliases_and_rl_sh_knobs_with_a_config(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("WANDB_NAME", raising=False)
+    (tmp_path / "c.yaml").write_text("common: {workdir: w}\nrl: {data_dir: d}\n")
+    knobs = ("--model_path m --train_batch_size 64 --eval_batch_size 128 --num_train_epochs 2 "
+             "--gradient_accumulation_steps 2 --sample_train False --eval_step 0.0999 --reward_type ranking "
+             "--num_generations 16 --mask_all_zero False --dynamic_sampling False --sync_ref_model True --beam_search "
+             "True --test_during_training False --temperature 1.0 --learning_rate 1e-5 --add_gt False --beta 1e-3 "
+             "--dapo False --output_dir o --wandb_run_name run1 --sid_index_path I.json --item_meta_path I.item.json")
+    cfg = _load_config(rl.RLConfig, *parse_cli([str(tmp_path / "c.yaml"), *knobs.split()]))
+    assert (cfg.data_dir, cfg.model_path, cfg.per_device_train_batch_size, cfg.rollout_mode) == ("d", "m", 64, "beam_search")
+    assert __import__("os").environ["WANDB_NAME"] == "run1"
     cfg = load(rl.RLConfig, "--train_batch_size 32 --eval_step 0.0999 --reward_type rule --beam_search False "
                "--dapo True --test_beam 10 --sid_index_path I.json --item_meta_path I.item.json")
     assert (cfg.per_device_train_batch_size, cfg.eval_steps, cfg.rewards) == (32, 0.0999, {"rule": 1.0})
@@ -77,7 +88,8 @@ def test_convert_data_rq_and_text2emb_aliases() -> None:
 
 @pytest.mark.parametrize(("schema", "line", "message"), [
     (rl.RLConfig, "--train_file x.csv", "upstream's --train_file is --rl.data_dir here"),
-    (sft.SFTConfig, "--wandb_project p", "--report_to wandb"),
+    (rl.RLConfig, "--sample_train True", "--rl.train_subset N"),
+    (ProtocolOptions, "--metadata_file m.json", "--data.input_path"),
     (evaluate.EvaluateConfig, "--length_penalty 1.0", "length_penalty 0.0, upstream's default"),
     (evaluate.EvaluateConfig, "--temperature 1.0", "beam search"),
     (SidConfig, "--num_emb_list 256 128 64", "only equal sizes"),
