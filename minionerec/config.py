@@ -140,6 +140,8 @@ def parse_cli(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
         if not key:
             raise InputError(f"empty option name in {arg!r}")
         if key == "config":
+            if isinstance(value, list):
+                raise InputError(f"--config takes one YAML file, got {' '.join(value)}")
             config_path = value
         else:
             overrides[key] = value
