@@ -176,7 +176,8 @@ ALIASES: dict[str, dict[str, Rule]] = {
             "upstream's --sample_train True (drop 20% of prompts when the path contains 'sft') is --rl.train_subset N "
             "here (a seeded random N prompts)")),
         "test_during_training": Convert("false has no effect (validation is off by default); true is refused", _off(
-            "upstream's --test_during_training True is --rl.validation_samples N here (validation every --eval_steps)")),
+            "upstream's --test_during_training True is --rl.validation_samples N here "
+            "(validation every --eval_steps)")),
         "mask_all_zero": Convert("false has no effect; true is refused", _off(
             "upstream's --mask_all_zero True has no counterpart here; --rl.dynamic_sampling drops all-zero groups")),
         "wandb_project": _WANDB_PROJECT,
