@@ -374,7 +374,10 @@ def _run_stages(stages: list[Stage], config_path: str, overrides: dict[str, Any]
             continue
         forced = forced or stage.name == start or bool(only)
         # later stages need no forcing: their done-records fingerprint what they read, so new outputs make them stale
-        why = f"--{'only' if only else 'from'} {only or start}" if forced else stale_reason(stage, config_path, overrides)
+        if forced:
+            why: str | None = f"--{'only' if only else 'from'} {only or start}"
+        else:
+            why = stale_reason(stage, config_path, overrides)
         if why is None and dry_run:
             why = upstream_reason(stage, config_path, overrides, would_run)  # upstream did not really run
         if why is None:

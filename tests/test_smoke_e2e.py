@@ -53,3 +53,17 @@ def test_run_all_on_synthetic_data(tmp_path):
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-4000:]
     assert again.stderr.count("up to date, skipped") == 10, again.stderr[-3000:]
+    # a deleted convert output: --dry_run names convert (the file) and every stage reading llm/ (not the
+    # stages before convert); the real rerun rebuilds the same bytes, so the stages after it stay current
+    (workdir / "llm" / "test" / "Synthetic.csv").unlink()
+    dry = subprocess.run(["bash", str(ROOT / "run_all.sh"), str(ROOT / "configs/synthetic.yaml"), *args,
+                          "--dry_run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 0, dry.stderr[-4000:]
+    would = [line.split("] ", 1)[1].split(":", 1)[0] for line in dry.stderr.splitlines() if ": runs (" in line]
+    assert would == ["convert", "baselines", "sft", "eval_sft", "rl", "eval_rl"], dry.stderr[-3000:]
+    assert "Synthetic.csv missing" in dry.stderr
+    rerun = subprocess.run(["bash", str(ROOT / "run_all.sh"), str(ROOT / "configs/synthetic.yaml"), *args],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    assert rerun.stderr.count("up to date, skipped") == 9 and "convert: runs (output" in rerun.stderr, \
+        rerun.stderr[-3000:]
