@@ -303,7 +303,7 @@ def test_outputs_are_deterministic_and_leak_free(tmp_path):
     names = sorted(p.name for p in outs[0].iterdir())
     assert names == sorted(p.name for p in outs[1].iterdir())
     for name in names:
-        if name != "data.config.yaml":  # holds the output path, which differs on purpose
+        if name not in ("data.config.yaml", "data.done.json"):  # hold the output path, which differs on purpose
             assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
 
     # no leakage: every valid/test target time >= every train target time
@@ -456,14 +456,15 @@ def test_upstream_layout_of_shared_data():
     assert layout.index and layout.item
 
 
-def test_an_interrupted_write_leaves_no_completion_marker(tmp_path, monkeypatch):
+def test_an_interrupted_write_keeps_the_previous_outputs_and_no_done_record(tmp_path, monkeypatch):
     import minionerec.preprocess as preprocess
 
     reviews, meta = _synthetic(tmp_path)
     options = ProtocolOptions(dataset="Syn", output_path=str(tmp_path / "out"), user_k=3, item_k=3,
                               st_year=2015, st_month=1, ed_year=2019, ed_month=1)
     out = process(read_amazon18(reviews, meta), options)
-    assert (out / "Syn.stats.json").is_file() and (out / "data.config.yaml").is_file()
+    assert (out / "Syn.stats.json").is_file() and (out / "data.done.json").is_file()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith("data.")}
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
@@ -471,5 +472,6 @@ def test_an_interrupted_write_leaves_no_completion_marker(tmp_path, monkeypatch)
     monkeypatch.setattr(preprocess, "write_id_map", crash)
     with pytest.raises(OSError):
         process(read_amazon18(reviews, meta), options)
-    assert not (out / "Syn.stats.json").exists() and not (out / "data.config.yaml").exists()
-    assert not list(out.glob(".*.tmp"))
+    assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith("data.")} == before
+    assert not (out / "data.done.json").exists()
+    assert not list(out.glob(".*.tmp")) and not [p for p in out.parent.iterdir() if p.name.startswith(".")]
