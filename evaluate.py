@@ -55,6 +55,7 @@ from minionerec.io import (
     write_json,
 )
 from minionerec.metrics import DEFAULT_KS, compare_predictions, evaluate_predictions, normalise_prediction
+from minionerec.modeling import bf16_available
 from minionerec.records import begin_stage
 from minionerec.sid import check_shared_sids, check_sid_tokens, parse_sid, sid_vocabulary
 
@@ -89,7 +90,8 @@ class EvaluateConfig(CommonConfig):
                           metadata={"help": "K values of HR@K/NDCG@K (those > num_beams are dropped)."})
     max_samples: int = field(default=0, metadata={"help": "Evaluate only the first N test rows (0 = all)."})
     device: str = field(default="auto", metadata={"help": "'auto' (the accelerate device), 'cpu' or 'cuda'."})
-    dtype: str = field(default="auto", metadata={"help": "'auto' (bf16 on GPU, fp32 on CPU), 'float32' or 'bfloat16'."})
+    dtype: str = field(default="auto", metadata={"help": "'auto' (bf16 on a bf16 GPU or a CPU "
+                       "with native bf16, else fp32), 'float32' or 'bfloat16'."})
     resume: bool = field(default=True, metadata={"help": "Reuse finished batches from <output_dir>/partial."})
     shared_prefix: bool = field(
         default=True, metadata={"help": "Keep each prompt's KV cache once for all its beams (false: expand it per beam)."})
@@ -134,7 +136,7 @@ def resolve_device_and_dtype(device: str, dtype: str, accelerate_device: torch.d
     else:
         chosen = torch.device(device)
     if dtype == "auto":
-        return chosen, torch.bfloat16 if chosen.type == "cuda" else torch.float32
+        return chosen, torch.bfloat16 if bf16_available(chosen.type) else torch.float32
     if dtype not in ("float32", "bfloat16", "float16"):
         raise InputError(f"evaluate.dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
     return chosen, getattr(torch, dtype)

@@ -597,7 +597,7 @@ class MiniOneRecGRPOTrainer(TiedWeightsLoadMixin, Trainer):
         """G completions per row (token ids up to and including EOS) and their decoded SID strings."""
         prompt_ids, prompt_mask = left_pad(self._encode_prompts(rows), self.processing_class.pad_token_id)
         device = self.accelerator.device
-        with self._decoding_policy() as policy:
+        with self._decoding_policy() as policy, self.accelerator.autocast():  # bf16 rollouts when bf16 is on
             completion_ids, completion_mask = self.rollout_fn(
                 policy, prompt_ids.to(device), prompt_mask.to(device), self.G, self.args.rollout_mode, self.args.temperature
             )
@@ -697,10 +697,11 @@ class MiniOneRecGRPOTrainer(TiedWeightsLoadMixin, Trainer):
             "completion_mask": completion_mask.to(device),
             "advantages": groups.advantages.to(device),
         }
-        if self.ref_model is not None:
-            batch["ref_logps"] = self._completion_logps(self.ref_model, batch)
-        if self.args.num_iterations > 1:
-            batch["old_logps"] = self._completion_logps(self.model, batch)
+        with self.accelerator.autocast():  # the same precision as the update's forward pass
+            if self.ref_model is not None:
+                batch["ref_logps"] = self._completion_logps(self.ref_model, batch)
+            if self.args.num_iterations > 1:
+                batch["old_logps"] = self._completion_logps(self.model, batch)
         return batch
 
     # ------------------------------------------------------------------------------- update
@@ -799,7 +800,7 @@ class MiniOneRecGRPOTrainer(TiedWeightsLoadMixin, Trainer):
         predictions: list[list[str]] = []
         beams = self.args.validation_beams
         step = max(1, self.args.validation_batch_prompts)
-        with self._decoding_policy() as policy:
+        with self._decoding_policy() as policy, self.accelerator.autocast():
             for start in range(0, len(shard), step):
                 chunk = shard[start : start + step]
                 prompt_ids, prompt_mask = left_pad(self._encode_prompts(chunk), self.processing_class.pad_token_id)

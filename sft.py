@@ -10,8 +10,9 @@ tokenizer with the SID tokens, ``sft.config.yaml`` and ``sft.summary.json``; Tra
 checkpoints live in ``output_dir/checkpoint-N``; a rerun of a killed run with the same config
 continues from the newest (``resume_from_checkpoint: auto``, the default; ``none`` starts fresh), while
 a finished run (``sft.done.json`` present) is never trained further: a rerun starts from scratch.
-Loss is on the response only; on GPU weights stay fp32 and the forward pass
-runs under bf16 autocast.
+Loss is on the response only; with bf16 (``auto``: a bf16 GPU or a CPU with native bf16) weights stay
+fp32 and the forward pass runs under bf16 autocast, the loss's log-softmax in fp32.  The saved model
+has the base model's dtype (``save_dtype``) and a greedy/beam ``generation_config``.
 """
 
 from __future__ import annotations
@@ -42,8 +43,11 @@ from minionerec.modeling import (
     build_tiny_qwen2,
     extend_with_sid_tokens,
     freeze_llm,
+    decoding_generation_config,
     load_pretrained,
     qwen_tokenizer,
+    save_dtype_of,
+    save_in_dtype,
     sid_tokens_of,
     train_bpe_tokenizer,
     use_bf16,
@@ -111,7 +115,10 @@ class SFTConfig(CommonConfig):
     early_stopping_patience: int = field(default=3, metadata={"help": "Evaluations without a better validation loss before stopping (0 = off)."})
     save_total_limit: int = field(default=2, metadata={"help": "Trainer checkpoints kept (the best is always kept)."})
     group_by_length: bool = field(default=True, metadata={"help": "Batch samples of similar length together."})
-    bf16: str = field(default="auto", metadata={"help": "auto (bf16 autocast on a bf16-capable GPU), true, false."})
+    bf16: str = field(default="auto", metadata={"help": "auto (bf16 autocast on a bf16-capable GPU or a CPU with "
+                      "native bf16: AVX512-BF16/AMX), true, false."})
+    save_dtype: str = field(default="auto", metadata={"help": "dtype of the saved model: auto (the base model's), "
+                            "float32, bfloat16."})
     logging_steps: int = field(default=20, metadata={"help": "Log the training loss every N steps."})
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader workers."})
     resume_from_checkpoint: str = field(default="auto", metadata={"help": "auto: continue an interrupted run of "
@@ -237,9 +244,7 @@ def build_model(cfg: SFTConfig, items: list[data.ItemText], extra_special_tokens
     sid_ids = extend_with_sid_tokens(model, tokenizer, sid_tokens, cfg.seed)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.config.eos_token_id = tokenizer.eos_token_id
-    if model.generation_config is not None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-        model.generation_config.eos_token_id = tokenizer.eos_token_id
+    decoding_generation_config(model, tokenizer)
     if cfg.freeze_llm:
         freeze_llm(model, tokenizer, [*extra_special_tokens, *sid_tokens])
     n_params = sum(p.numel() for p in model.parameters())
@@ -476,6 +481,7 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
         summary[WALL_CLOCK_CAP] = time_limit.record
     if eval_set is not None:
         summary["final_eval_loss"] = trainer.evaluate()["eval_loss"]
+    save_in_dtype(trainer, save_dtype_of(cfg.save_dtype, cfg.base_model, cfg.gguf_file, "sft.save_dtype"))
     trainer.save_model(cfg.output_dir)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(cfg.output_dir)

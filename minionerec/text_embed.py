@@ -20,6 +20,7 @@ import numpy as np
 
 from minionerec.checkpoints import from_pretrained_checked
 from minionerec.errors import InputError
+from minionerec.modeling import resolve_model_source
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def load_encoder(model_path: str, device: str, dtype_name: str = "auto"):
     from transformers import AutoModel, AutoTokenizer
 
     fix = "pass text2emb.model_path = a complete local encoder folder (empty: the bundled MiniLM)"
+    model_path = resolve_model_source(model_path, "text2emb.model_path")
     tokenizer = from_pretrained_checked(AutoTokenizer, model_path, fix)
     model = from_pretrained_checked(AutoModel, model_path, fix, dtype=pick_dtype(dtype_name, device))
     if tokenizer.pad_token is None:

@@ -1,0 +1,91 @@
+"""bf16 where the CPU/GPU has it, checkpoints in the base model's dtype, fast clear failures for missing models."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from test_sft import config, make_dataset
+
+import evaluate
+import sft
+from minionerec import modeling
+from minionerec.errors import InputError
+
+SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty")
+
+
+def test_auto_bf16_follows_native_cpu_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for native in (True, False):
+        monkeypatch.setattr(modeling, "cpu_has_native_bf16", lambda native=native: native)
+        assert modeling.use_bf16("auto", "sft.bf16") is native
+        expected = torch.bfloat16 if native else torch.float32
+        assert evaluate.resolve_device_and_dtype("cpu", "auto", None) == (torch.device("cpu"), expected)
+    assert modeling.use_bf16("false", "sft.bf16") is False
+    with pytest.raises(InputError, match="sft.bf16"):
+        modeling.use_bf16("maybe", "sft.bf16")
+
+
+def test_missing_relative_folder_fails_at_once_naming_it() -> None:
+    start = time.monotonic()
+    for value in ("models/Qwen2.5-1.5B-Instruct", "./nowhere/model", "~/no/such/model"):
+        with pytest.raises(InputError, match="does not exist as a folder") as err:
+            modeling.resolve_base_model(value)
+        assert value in str(err.value)
+    with pytest.raises(InputError, match="text2emb.model_path 'models/no-encoder' does not exist"):
+        modeling.resolve_model_source("models/no-encoder", "text2emb.model_path")
+    assert time.monotonic() - start < 1.0
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_unfetchable_hub_id_fails_fast_with_cache_path_and_local_folder_hint(
+        offline: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing leaves the machine
+    start = time.monotonic()
+    with pytest.raises(InputError) as err:
+        modeling.resolve_base_model("nobody-here/no-such-model-xyz")
+    message = str(err.value)
+    assert time.monotonic() - start < 10
+    assert ("offline" if offline else "unreachable") in message
+    assert modeling.hub_cache_dir() in message and "local model folder" in message
+    from minionerec.text_embed import load_encoder
+
+    with pytest.raises(InputError, match="text2emb.model_path 'nobody-here/no-such-model-xyz' is a hub id"):
+        load_encoder("nobody-here/no-such-model-xyz", "cpu")
+
+
+def test_sft_saves_in_the_base_dtype_with_a_decoding_generation_config(tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    toy = make_dataset(tmp_path / "toy")
+    fp32_cfg = config(toy, output_dir=toy / "fp32", max_steps=2, eval_steps=2, bf16="false")
+    sft.main(fp32_cfg)
+    base = tmp_path / "bf16-base"  # an "Instruct" base: bf16 weights and sampling defaults
+    model = AutoModelForCausalLM.from_pretrained(fp32_cfg.output_dir, dtype=torch.bfloat16)
+    model.generation_config.update(do_sample=True, temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.05)
+    model.save_pretrained(base)
+    AutoTokenizer.from_pretrained(fp32_cfg.output_dir).save_pretrained(base)
+
+    cfg = config(toy, output_dir=toy / "from-bf16", base_model=str(base), max_steps=2, eval_steps=2, bf16="false")
+    sft.main(cfg)
+    out = Path(cfg.output_dir)
+    fp32_size = (Path(fp32_cfg.output_dir) / "model.safetensors").stat().st_size
+    assert (out / "model.safetensors").stat().st_size < 0.6 * fp32_size
+    assert AutoModelForCausalLM.from_pretrained(out).dtype == torch.bfloat16
+    generation = json.loads((out / "generation_config.json").read_text())
+    assert generation.get("do_sample", False) is False
+    assert not any(f in generation for f in SAMPLING_FIELDS), generation
+    assert generation["eos_token_id"] is not None and generation["pad_token_id"] is not None
+
+    forced = config(toy, output_dir=toy / "forced", base_model=str(base), max_steps=2, eval_steps=2, bf16="false",
+                    save_dtype="float32")
+    sft.main(forced)
+    assert AutoModelForCausalLM.from_pretrained(forced.output_dir).dtype == torch.float32
