@@ -73,6 +73,9 @@ class SFTConfig(CommonConfig):
                               "users, at least this many rows (whole users, so no target leaks via sliding windows); 0 = all."})
     train_on_valid: bool = field(default=False, metadata={"help": "Also train on the valid rows outside the eval slice."})
     max_len: int = field(default=512, metadata={"help": "Max tokens per sample (left-truncated)."})
+    sequence_loss: bool = field(default=False, metadata={"help": "Sequence objective: next_sid rows also carry a loss on "
+                                "the SID tokens of every history item after the first (every next item of the row in "
+                                "one causal pass); the validation loss stays on the response only."})
     # model
     output_dir: str = field(default="${common.workdir}/sft", metadata={"help": "Where the model is saved."})
     base_model: str = field(default=TINY_QWEN2, metadata={"help": "tiny-qwen2 (embedded default), smollm2, a local folder or a hub id."})
@@ -323,6 +326,25 @@ def time_limit_callback(minutes: float) -> Any:
     return TimeLimit()
 
 
+def encode_train_samples(cfg: SFTConfig, tokenizer: Any, samples: Sequence[data.TaskSample],
+                         sid_ids: set[int]) -> dict[str, list[list[int]]]:
+    """Token ids and labels of the training mixture; with ``sequence_loss`` the next_sid rows' history SIDs are labelled."""
+    if not cfg.sequence_loss:
+        return data.tokenize_samples(tokenizer, samples, cfg.max_len)
+    # Only next_sid prompts are SID sequences in item order; other tasks keep response-only labels.
+    sequence = [i for i, s in enumerate(samples) if s.task == "next_sid"]
+    other = [i for i, s in enumerate(samples) if s.task != "next_sid"]
+    parts = [(sequence, data.tokenize_samples(tokenizer, [samples[i] for i in sequence], cfg.max_len,
+                                              history_label_ids=sid_ids)),
+             (other, data.tokenize_samples(tokenizer, [samples[i] for i in other], cfg.max_len))]
+    encoded: dict[str, list[list[int]]] = {"input_ids": [[]] * len(samples), "labels": [[]] * len(samples)}
+    for indices, part in parts:
+        for j, i in enumerate(indices):
+            encoded["input_ids"][i] = part["input_ids"][j]
+            encoded["labels"][i] = part["labels"][j]
+    return encoded
+
+
 def to_dataset(encoded: dict[str, list[list[int]]]) -> Any:
     from datasets import Dataset
 
@@ -388,8 +410,8 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
         logger.info("freeze_llm: weight_decay %.3g -> 0 so that frozen rows keep their values", cfg.weight_decay)
     output_dir = Path(cfg.output_dir)
     sft_data = load_data(cfg)
-    model, tokenizer, _ = build_model(cfg, sft_data.items, extra_special_tokens, extra_template_pieces)
-    train_encoded = data.tokenize_samples(tokenizer, sft_data.train, cfg.max_len)
+    model, tokenizer, sid_ids = build_model(cfg, sft_data.items, extra_special_tokens, extra_template_pieces)
+    train_encoded = encode_train_samples(cfg, tokenizer, sft_data.train, set(sid_ids))
     if sft_data.train_weights is not None:
         train_encoded["sample_weight"] = list(sft_data.train_weights)
     train_set = to_dataset(train_encoded)

@@ -104,6 +104,32 @@ def test_labels_mask_the_prompt_with_the_real_tokenizer(toy: Path) -> None:
         assert tokenizer.decode(ids[n_prompt:-1]) == s.completion
 
 
+def test_history_sid_labels_label_every_item_after_the_first() -> None:
+    sid = {10, 11, 12, 20, 21, 22}
+    # "items" <a><b><c> ", " <a><b><c> ", " <a><b><c> "?" : three history items of 3 SID tokens
+    prompt = [1, 10, 21, 12, 2, 20, 11, 22, 2, 10, 11, 12, 3]
+    assert data.history_sid_labels(prompt, sid) == [-100] * 5 + [20, 11, 22, -100, 10, 11, 12, -100]
+    assert data.history_sid_labels([1, 10, 11, 12, 3], sid) == [-100] * 5  # one item: nothing to predict
+
+
+def test_sequence_loss_labels_history_sids_of_next_sid_rows_only(toy: Path) -> None:
+    cfg = config(toy, sequence_loss=True)
+    loaded = sft.load_sft_data(cfg)
+    _, tokenizer, sid_ids = sft.build_model(cfg, loaded.items)
+    title_task = data.title_to_sid_samples(loaded.items[:2])
+    samples = [s for s in loaded.train if len(s.history) == 3][:1] + title_task
+    encoded = sft.encode_train_samples(cfg, tokenizer, samples, set(sid_ids))
+    plain = data.tokenize_samples(tokenizer, samples, cfg.max_len)
+    assert encoded["input_ids"] == plain["input_ids"]
+    assert encoded["labels"][1:] == plain["labels"][1:]  # other tasks keep response-only labels
+    ids, labels = encoded["input_ids"][0], encoded["labels"][0]
+    n_prompt = len(ids) - sum(1 for label in plain["labels"][0] if label != -100)
+    history_labels = [t for t in labels[:n_prompt] if t != -100]
+    later_items = samples[0].history[1:]
+    assert tokenizer.decode(history_labels) == "".join(later_items)
+    assert labels[n_prompt:] == plain["labels"][0][n_prompt:]
+
+
 def test_next_item_prompt_identical_across_sft_rl_and_evaluation(toy: Path, tmp_path: Path) -> None:
     from minionerec.io import CatalogueItem, read_info, read_split_csv, write_info
 
