@@ -31,13 +31,14 @@ from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError
 from minionerec.holdout import holdout_seed_of, split_valid_by_user
-from minionerec.io import SplitRow, find_llm_data_files, read_split_csv, require_file, write_json
+from minionerec.io import SplitRow, find_llm_data_files, load_npy, read_split_csv, require_file, write_json
 from minionerec.modeling import (
     TINY_QWEN2,
     TinyModelSpec,
     build_tiny_qwen2,
     extend_with_sid_tokens,
     freeze_llm,
+    init_sid_rows_from_text,
     load_pretrained,
     qwen_tokenizer,
     sid_tokens_of,
@@ -90,6 +91,11 @@ class SFTConfig(CommonConfig):
     tie_word_embeddings: bool = field(default=True, metadata={"help": "tiny-qwen2: share input embeddings and LM head."})
     template_tokens: bool = field(default=True, metadata={"help": "tiny-qwen2 + bpe: add the constant pieces of the prompt templates as whole tokens (the fixed prompt text becomes ~3 tokens instead of ~70)."})
     bpe_vocab_size: int = field(default=4000, metadata={"help": "tiny-qwen2 + bpe: vocabulary size before SID tokens."})
+    sid_init: str = field(default="random", metadata={"help": "New SID token rows: random (drawn like the existing rows) "
+                          "or text (each token from the mean text embedding of its items, projected: "
+                          "minionerec.modeling.init_sid_rows_from_text)."})
+    text_embedding_path: str = field(default="${common.workdir}/data/${common.dataset}/${common.dataset}.emb-minilm.npy",
+                                     metadata={"help": "Item text embeddings (.npy from text2emb) used by sid_init=text."})
     freeze_llm: bool = field(default=False, metadata={"help": "Train only the SID rows of embeddings / untied head."})
     # optimisation
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Micro-batch per process."})
@@ -208,7 +214,14 @@ def build_model(cfg: SFTConfig, items: list[data.ItemText], extra_special_tokens
     if extra_special_tokens:
         extend_with_sid_tokens(model, tokenizer, list(extra_special_tokens), cfg.seed)
         tokenizer.add_tokens(list(extra_special_tokens), special_tokens=True)
+    known = set(tokenizer.get_vocab())
     sid_ids = extend_with_sid_tokens(model, tokenizer, sid_tokens, cfg.seed)
+    if cfg.sid_init == "text" and not known.issuperset(sid_tokens):  # a checkpoint's trained rows are kept
+        vectors = load_npy(cfg.text_embedding_path, "text embedding file", "run the text2emb stage or set "
+                           "sft.text_embedding_path")
+        init_sid_rows_from_text(model, tokenizer, {item.item_id: item.sid for item in items}, vectors)
+    elif cfg.sid_init not in ("random", "text"):
+        raise InputError(f"sft.sid_init must be random or text, got {cfg.sid_init!r}")
     model.config.pad_token_id = tokenizer.pad_token_id
     model.config.eos_token_id = tokenizer.eos_token_id
     if model.generation_config is not None:

@@ -46,8 +46,11 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "seq_epochs3": (["--sequence_loss", "true", "--num_train_epochs", "3"], []),
     "seq_bf16_epochs3": (["--sequence_loss", "true", "--bf16", "true", "--num_train_epochs", "3"], []),
     "seq_wd": (["--sequence_loss", "true", "--weight_decay", "0.1"], []),
+    "text_init": (["--sid_init", "text"], []),
+    "seq_text_init": (["--sequence_loss", "true", "--sid_init", "text"], []),
+    "seq_allowed": (["--sequence_loss", "true"], ["--normalization", "allowed"]),
 }
-SHARES_MODEL = {"allowed": "base"}  # variants that only change evaluation reuse another variant's SFT model
+SHARES_MODEL = {"allowed": "base", "seq_allowed": "seq"}  # variants that only change evaluation reuse another variant's SFT model
 
 
 def write_heldout_valid(study: Path) -> Path:
@@ -78,12 +81,12 @@ def run(cmd: list[str], log: Path, threads: int) -> None:
         raise SystemExit(f"{' '.join(cmd[:2])} failed (exit {proc.returncode}); see {log}")
 
 
-def train(study: Path, name: str, threads: int) -> Path:
+def train(study: Path, name: str, threads: int, budget: list[str]) -> Path:
     owner = SHARES_MODEL.get(name, name)
     sft_dir = study / owner / "sft"
     if not (sft_dir / "sft.summary.json").is_file():
         run(["sft.py", CONFIG, "--output_dir", str(sft_dir), "--num_threads", str(threads), *NO_WALL_CLOCK,
-             *VARIANTS[owner][0]], study / owner / "sft.log", threads)
+             *budget, *VARIANTS[owner][0]], study / owner / "sft.log", threads)
     return sft_dir
 
 
@@ -111,6 +114,8 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
     parser.add_argument("--test", default="", help="variants also decoded on the full test split")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads of every step")
+    parser.add_argument("--max_steps", type=int, default=-1,
+                        help="optimizer-step budget of every variant (-1: the config's epochs); use a study folder per budget")
     parser.add_argument("--table_only", action="store_true", help="print the table of what exists; run nothing")
     args = parser.parse_args()
     study = Path(args.study)
@@ -131,7 +136,7 @@ def main() -> None:
         if args.table_only and not (study / name / "valid" / "metrics.json").is_file():
             continue
         if not args.table_only:
-            sft_dir = train(study, name, args.threads)
+            sft_dir = train(study, name, args.threads, ["--max_steps", str(args.max_steps)] if args.max_steps > 0 else [])
         valid = evaluate(study, name, sft_dir, "valid", valid_file, args.threads)
         has_test = (study / name / "test" / "metrics.json").is_file()
         test = evaluate(study, name, sft_dir, "test", test_file, args.threads) if name in tested or has_test else None

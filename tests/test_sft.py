@@ -130,6 +130,27 @@ def test_sequence_loss_labels_history_sids_of_next_sid_rows_only(toy: Path) -> N
     assert labels[n_prompt:] == plain["labels"][0][n_prompt:]
 
 
+def test_sid_init_text_sets_rows_from_the_items_text_embeddings(toy: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    vectors = np.eye(8, dtype=np.float32)[[i % 4 for i in range(N_ITEMS)]]  # item i "reads like" i % 4
+    np.save(tmp_path / "emb.npy", vectors)
+    cfg = config(toy, sid_init="text", text_embedding_path=tmp_path / "emb.npy")
+    model, tokenizer, _ = sft.build_model(cfg, sft.load_sft_data(cfg).items)
+    weight = model.get_input_embeddings().weight
+    row = {t: weight[tokenizer.convert_tokens_to_ids(t)] for t in ("<a_0>", "<a_1>", "<c_5>", "<b_0>", "<b_2>")}
+    assert torch.allclose(row["<c_5>"], row["<a_1>"])  # item 5 is the only <c_5> item and reads like the <a_1> items
+    assert torch.allclose(row["<b_0>"], row["<b_2>"])  # every <b_j> holds all four kinds equally
+    assert not torch.allclose(row["<a_0>"], row["<a_1>"])
+    random_model, _, _ = sft.build_model(config(toy), sft.load_sft_data(cfg).items)
+    assert not torch.allclose(random_model.get_input_embeddings().weight[tokenizer.convert_tokens_to_ids("<a_0>")],
+                              row["<a_0>"])
+    with pytest.raises(InputError, match="do not cover item ids"):
+        np.save(tmp_path / "short.npy", vectors[:3])
+        sft.build_model(config(toy, sid_init="text", text_embedding_path=tmp_path / "short.npy"),
+                        sft.load_sft_data(cfg).items)
+
+
 def test_next_item_prompt_identical_across_sft_rl_and_evaluation(toy: Path, tmp_path: Path) -> None:
     from minionerec.io import CatalogueItem, read_info, read_split_csv, write_info
 
