@@ -1,6 +1,11 @@
 """CPU recipe study (issue 17): one SFT lever at a time on ml-100k, chosen on validation, with its cost.
 
-    python benchmarks/cpu_recipe_study.py [--variants base,bf16,...] [--test base,...] [--threads 1]
+    python benchmarks/cpu_recipe_study.py [--variants base,bf16,...] [--test base,...] [--threads 1] [--max_steps N]
+
+The table of benchmarks/README.md:
+    python benchmarks/cpu_recipe_study.py --study runs/cpu_recipe/s600 --max_steps 600 \
+        --variants base,allowed,bf16,text_init,seq,seq_allowed,seq_text_init --test base,seq
+    python benchmarks/cpu_recipe_study.py --study runs/cpu_recipe/e1 --max_steps 1378 --variants seq --test seq
 
 Needs the converted files of ``configs/ml-100k.yaml`` (``bash run_all.sh configs/ml-100k.yaml --only data``,
 then text2emb, sid, convert).  Validation = SFT's held-out valid users (``sft.eval_samples`` whole users, the
@@ -35,20 +40,20 @@ logger = logging.getLogger("cpu_recipe_study")
 CONFIG = "configs/ml-100k.yaml"
 NO_WALL_CLOCK = ["--max_train_minutes", "0"]
 
-# name -> (sft overrides on top of the config, evaluate overrides).  One lever per row against "base".
+# name -> (sft overrides on top of the config, evaluate overrides).  One lever per row against "base"
+# (the pre-study recipe: one target per row, fp32, random SID rows, full normalisation); every row pins
+# sequence_loss so that the table does not move when the config's defaults do.
+PLAIN, SEQ = ["--sequence_loss", "false"], ["--sequence_loss", "true"]
 VARIANTS: dict[str, tuple[list[str], list[str]]] = {
-    "base": ([], []),
-    "allowed": ([], ["--normalization", "allowed"]),  # same model as base, other beam scoring
-    "epochs3": (["--num_train_epochs", "3"], []),
-    "epochs4": (["--num_train_epochs", "4"], []),
-    "bf16": (["--bf16", "true"], []),
-    "seq": (["--sequence_loss", "true"], []),
-    "seq_epochs3": (["--sequence_loss", "true", "--num_train_epochs", "3"], []),
-    "seq_bf16_epochs3": (["--sequence_loss", "true", "--bf16", "true", "--num_train_epochs", "3"], []),
-    "seq_wd": (["--sequence_loss", "true", "--weight_decay", "0.1"], []),
-    "text_init": (["--sid_init", "text"], []),
-    "seq_text_init": (["--sequence_loss", "true", "--sid_init", "text"], []),
-    "seq_allowed": (["--sequence_loss", "true"], ["--normalization", "allowed"]),
+    "base": (PLAIN, []),
+    "allowed": (PLAIN, ["--normalization", "allowed"]),  # same model as base, other beam scoring
+    "bf16": ([*PLAIN, "--bf16", "true"], []),
+    "text_init": ([*PLAIN, "--sid_init", "text"], []),
+    "seq": (SEQ, []),
+    "seq_allowed": (SEQ, ["--normalization", "allowed"]),
+    "seq_text_init": ([*SEQ, "--sid_init", "text"], []),
+    "seq_bf16": ([*SEQ, "--bf16", "true"], []),
+    "seq_wd": ([*SEQ, "--weight_decay", "0.1"], []),
 }
 SHARES_MODEL = {"allowed": "base", "seq_allowed": "seq"}  # variants that only change evaluation reuse another variant's SFT model
 
@@ -102,8 +107,8 @@ def evaluate(study: Path, name: str, sft_dir: Path, split: str, test_file: Path,
 def row(name: str, summary: dict, valid: dict, test: dict | None) -> str:
     steps, wall = summary["global_step"], summary["train_wall_s"]
     figures = [valid["item_level"]["HR@10"], valid["item_level"]["NDCG@10"]]
-    figures += [test["item_level"]["HR@10"], test["item_level"]["NDCG@10"]] if test else [float("nan")] * 2
-    return (f"| {name} | " + " | ".join(f"{v:.4f}" for v in figures)
+    figures += [test["item_level"]["HR@10"], test["item_level"]["NDCG@10"]] if test else [None, None]
+    return (f"| {name} | " + " | ".join("" if v is None else f"{v:.4f}" for v in figures)
             + f" | {summary['best_eval_loss']:.4f} | {steps} | {summary['epochs']:.2f} | {wall / 60:.1f} | {steps / wall:.2f} |")
 
 
