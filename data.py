@@ -30,7 +30,7 @@ Each task is one function returning :class:`TaskSample` records (``task``, ``pro
 - ``build_task_mixture(weights, rows, items, category, seed)``: the weighted SFT mixture.
 - ``load_items(index_path, item_json_path=None, info_path=None)``: the item texts + SIDs.
 - ``check_rows_against_index(rows, items, path)``: InputError for CSV SIDs not in the index.
-- ``tokenize_samples(tokenizer, samples, max_len)``: batched tokenisation, labels -100 on the
+- ``tokenize_samples(tokenizer, samples, max_len, history_label_ids=())``: batched tokenisation, labels -100 on the
   prompt, EOS appended, left-truncation.  ``encode_prompts(tokenizer, prompts)`` is the one way
   to turn prompts into ids for generation (no special tokens added).
 - ``category_phrase(category, dataset)``: the ``{category}`` phrase of the title prompts.

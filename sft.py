@@ -74,7 +74,8 @@ class SFTConfig(CommonConfig):
                               "users, at least this many rows (whole users, so no target leaks via sliding windows); 0 = all."})
     train_on_valid: bool = field(default=False, metadata={"help": "Also train on the valid rows outside the eval slice."})
     max_len: int = field(default=512, metadata={"help": "Max tokens per sample (left-truncated)."})
-    sequence_loss: bool = field(default=False, metadata={"help": "Sequence objective: next_sid rows also carry a loss on "
+    sequence_loss: bool = field(default=False, metadata={"help": "Sequence objective: next_sid rows also carry a loss "
+                                "on "
                                 "the SID tokens of every history item after the first (every next item of the row in "
                                 "one causal pass); the validation loss stays on the response only."})
     # model
@@ -91,11 +92,13 @@ class SFTConfig(CommonConfig):
     tie_word_embeddings: bool = field(default=True, metadata={"help": "tiny-qwen2: share input embeddings and LM head."})
     template_tokens: bool = field(default=True, metadata={"help": "tiny-qwen2 + bpe: add the constant pieces of the prompt templates as whole tokens (the fixed prompt text becomes ~3 tokens instead of ~70)."})
     bpe_vocab_size: int = field(default=4000, metadata={"help": "tiny-qwen2 + bpe: vocabulary size before SID tokens."})
-    sid_init: str = field(default="random", metadata={"help": "New SID token rows: random (drawn like the existing rows) "
+    sid_init: str = field(default="random", metadata={"help": "New SID token rows: random (drawn like the existing "
+                          "rows) "
                           "or text (each token from the mean text embedding of its items, projected: "
                           "minionerec.modeling.init_sid_rows_from_text)."})
-    text_embedding_path: str = field(default="${common.workdir}/data/${common.dataset}/${common.dataset}.emb-minilm.npy",
-                                     metadata={"help": "Item text embeddings (.npy from text2emb) used by sid_init=text."})
+    text_embedding_path: str = field(
+        default="${common.workdir}/data/${common.dataset}/${common.dataset}.emb-minilm.npy",
+        metadata={"help": "Item text embeddings (.npy from text2emb) used by sid_init=text."})
     freeze_llm: bool = field(default=False, metadata={"help": "Train only the SID rows of embeddings / untied head."})
     # optimisation
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Micro-batch per process."})
@@ -341,7 +344,7 @@ def time_limit_callback(minutes: float) -> Any:
 
 def encode_train_samples(cfg: SFTConfig, tokenizer: Any, samples: Sequence[data.TaskSample],
                          sid_ids: set[int]) -> dict[str, list[list[int]]]:
-    """Token ids and labels of the training mixture; with ``sequence_loss`` the next_sid rows' history SIDs are labelled."""
+    """Token ids and labels of the training mixture; ``sequence_loss`` labels the next_sid rows' history SIDs too."""
     if not cfg.sequence_loss:
         return data.tokenize_samples(tokenizer, samples, cfg.max_len)
     # Only next_sid prompts are SID sequences in item order; other tasks keep response-only labels.

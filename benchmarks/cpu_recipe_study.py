@@ -55,7 +55,8 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "seq_bf16": ([*SEQ, "--bf16", "true"], []),
     "seq_wd": ([*SEQ, "--weight_decay", "0.1"], []),
 }
-SHARES_MODEL = {"allowed": "base", "seq_allowed": "seq"}  # variants that only change evaluation reuse another variant's SFT model
+# Variants that only change evaluation reuse another variant's SFT model.
+SHARES_MODEL = {"allowed": "base", "seq_allowed": "seq"}
 
 
 def write_heldout_valid(study: Path) -> Path:
@@ -109,18 +110,21 @@ def row(name: str, summary: dict, valid: dict, test: dict | None) -> str:
     figures = [valid["item_level"]["HR@10"], valid["item_level"]["NDCG@10"]]
     figures += [test["item_level"]["HR@10"], test["item_level"]["NDCG@10"]] if test else [None, None]
     return (f"| {name} | " + " | ".join("" if v is None else f"{v:.4f}" for v in figures)
-            + f" | {summary['best_eval_loss']:.4f} | {steps} | {summary['epochs']:.2f} | {wall / 60:.1f} | {steps / wall:.2f} |")
+            + f" | {summary['best_eval_loss']:.4f} | {steps} | {summary['epochs']:.2f} | {wall / 60:.1f}"
+            + f" | {steps / wall:.2f} |")
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", default=str(ROOT / "runs" / "cpu_recipe"), help="output folder of the study")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
     parser.add_argument("--test", default="", help="variants also decoded on the full test split")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads of every step")
     parser.add_argument("--max_steps", type=int, default=-1,
-                        help="optimizer-step budget of every variant (-1: the config's epochs); use a study folder per budget")
+                        help="optimizer-step budget of every variant (-1: the config's epochs); "
+                        "use a study folder per budget")
     parser.add_argument("--table_only", action="store_true", help="print the table of what exists; run nothing")
     args = parser.parse_args()
     study = Path(args.study)
@@ -141,7 +145,8 @@ def main() -> None:
         if args.table_only and not (study / name / "valid" / "metrics.json").is_file():
             continue
         if not args.table_only:
-            sft_dir = train(study, name, args.threads, ["--max_steps", str(args.max_steps)] if args.max_steps > 0 else [])
+            budget = ["--max_steps", str(args.max_steps)] if args.max_steps > 0 else []
+            sft_dir = train(study, name, args.threads, budget)
         valid = evaluate(study, name, sft_dir, "valid", valid_file, args.threads)
         has_test = (study / name / "test" / "metrics.json").is_file()
         test = evaluate(study, name, sft_dir, "test", test_file, args.threads) if name in tested or has_test else None
