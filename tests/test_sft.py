@@ -130,6 +130,14 @@ def test_sequence_loss_labels_history_sids_of_next_sid_rows_only(toy: Path) -> N
     assert labels[n_prompt:] == plain["labels"][0][n_prompt:]
 
 
+def test_sequence_loss_run_trains_and_lowers_the_loss(toy: Path) -> None:
+    cfg = config(toy, output_dir=toy / "run_seq", sequence_loss=True, max_steps=24, eval_steps=12)
+    summary = sft.main(cfg)
+    history = json.loads((Path(cfg.output_dir) / "checkpoint-24" / "trainer_state.json").read_text())["log_history"]
+    losses = [h["loss"] for h in history if "loss" in h]
+    assert summary["global_step"] == 24 and losses[-1] < losses[0] * 0.8, losses
+
+
 def test_sid_init_text_sets_rows_from_the_items_text_embeddings(toy: Path, tmp_path: Path) -> None:
     import numpy as np
 
