@@ -30,7 +30,7 @@ Each task is one function returning :class:`TaskSample` records (``task``, ``pro
 - ``build_task_mixture(weights, rows, items, category, seed)``: the weighted SFT mixture.
 - ``load_items(index_path, item_json_path=None, info_path=None)``: the item texts + SIDs.
 - ``check_rows_against_index(rows, items, path)``: InputError for CSV SIDs not in the index.
-- ``tokenize_samples(tokenizer, samples, max_len)``: batched tokenisation, labels -100 on the
+- ``tokenize_samples(tokenizer, samples, max_len, history_label_ids=())``: batched tokenisation, labels -100 on the
   prompt, EOS appended, left-truncation.  ``encode_prompts(tokenizer, prompts)`` is the one way
   to turn prompts into ids for generation (no special tokens added).
 - ``category_phrase(category, dataset, phrase)``: the ``{category}`` phrase of the title prompts.
@@ -42,7 +42,7 @@ from __future__ import annotations
 import ast
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -386,12 +386,32 @@ def encode_prompts(tokenizer: Any, prompts: Sequence[str], batch_size: int = 409
     return ids
 
 
+def history_sid_labels(prompt_ids: Sequence[int], sid_ids: Collection[int]) -> list[int]:
+    """Prompt labels of the sequence objective: the SID tokens of every history item after the first.
+
+    An item is a run of consecutive SID tokens; the first run has no earlier item to be predicted
+    from, so it stays -100 like the rest of the prompt.
+    """
+    labels = [-100] * len(prompt_ids)
+    first_run_over = False
+    for position, token in enumerate(prompt_ids):
+        if token in sid_ids:
+            if first_run_over:
+                labels[position] = token
+        elif position and prompt_ids[position - 1] in sid_ids:
+            first_run_over = True
+    return labels
+
+
 def tokenize_samples(tokenizer: Any, samples: Sequence[TaskSample], max_len: int,
-                     batch_size: int = 4096) -> dict[str, list[list[int]]]:
+                     batch_size: int = 4096, history_label_ids: Collection[int] = ()) -> dict[str, list[list[int]]]:
     """``{"input_ids", "labels"}``: prompt + completion + EOS, labels -100 on the prompt.
 
     Prompt and completion are encoded separately (batched) so the prompt boundary is exact;
     sequences longer than ``max_len`` keep their last ``max_len`` tokens (left truncation).
+    With ``history_label_ids`` (the SID token ids: the sequence objective) the prompt's history
+    SIDs after the first are labelled too (:func:`history_sid_labels`), so one causal pass trains
+    the prediction of every next item of the row.
     """
     if tokenizer.eos_token_id is None:
         raise InputError("the tokenizer has no EOS token; set one before training")
@@ -402,7 +422,7 @@ def tokenize_samples(tokenizer: Any, samples: Sequence[TaskSample], max_len: int
     truncated = 0
     for p, c in zip(prompt_ids, completion_ids):
         ids = p + c + [eos]
-        lab = [-100] * len(p) + c + [eos]
+        lab = (history_sid_labels(p, history_label_ids) if history_label_ids else [-100] * len(p)) + c + [eos]
         if len(ids) > max_len:
             truncated += 1
             ids, lab = ids[-max_len:], lab[-max_len:]

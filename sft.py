@@ -36,7 +36,7 @@ from minionerec.cli import run_stage, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.errors import InputError
 from minionerec.holdout import holdout_seed_of, split_valid_by_user
-from minionerec.io import SplitRow, find_llm_data_files, read_split_csv, require_file, write_json
+from minionerec.io import SplitRow, find_llm_data_files, load_npy, read_split_csv, require_file, write_json
 from minionerec.modeling import (
     TINY_QWEN2,
     TinyModelSpec,
@@ -44,6 +44,7 @@ from minionerec.modeling import (
     extend_with_sid_tokens,
     freeze_llm,
     decoding_generation_config,
+    init_sid_rows_from_text,
     load_pretrained,
     qwen_tokenizer,
     save_dtype_of,
@@ -85,6 +86,10 @@ class SFTConfig(CommonConfig):
                                "before the task mixture (upstream's --sample; -1 = all)."})
     train_on_valid: bool = field(default=False, metadata={"help": "Also train on the valid rows outside the eval slice."})
     max_len: int = field(default=512, metadata={"help": "Max tokens per sample (left-truncated)."})
+    sequence_loss: bool = field(default=False, metadata={"help": "Sequence objective: next_sid rows also carry a loss "
+                                "on "
+                                "the SID tokens of every history item after the first (every next item of the row in "
+                                "one causal pass); the validation loss stays on the response only."})
     # model
     output_dir: str = field(default="${common.workdir}/sft", metadata={"help": "Where the model is saved."})
     base_model: str = field(default=TINY_QWEN2, metadata={"help": "tiny-qwen2 (embedded default), smollm2, a local folder or a hub id."})
@@ -99,6 +104,13 @@ class SFTConfig(CommonConfig):
     tie_word_embeddings: bool = field(default=True, metadata={"help": "tiny-qwen2: share input embeddings and LM head."})
     template_tokens: bool = field(default=True, metadata={"help": "tiny-qwen2 + bpe: add the constant pieces of the prompt templates as whole tokens (the fixed prompt text becomes ~3 tokens instead of ~70)."})
     bpe_vocab_size: int = field(default=4000, metadata={"help": "tiny-qwen2 + bpe: vocabulary size before SID tokens."})
+    sid_init: str = field(default="random", metadata={"help": "New SID token rows: random (drawn like the existing "
+                          "rows) "
+                          "or text (each token from the mean text embedding of its items, projected: "
+                          "minionerec.modeling.init_sid_rows_from_text)."})
+    text_embedding_path: str = field(
+        default="${common.workdir}/data/${common.dataset}/${common.dataset}.emb-minilm.npy",
+        metadata={"help": "Item text embeddings (.npy from text2emb) used by sid_init=text."})
     freeze_llm: bool = field(default=False, metadata={"help": "Train only the SID rows of embeddings / untied head."})
     # optimisation
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Micro-batch per process."})
@@ -241,7 +253,14 @@ def build_model(cfg: SFTConfig, items: list[data.ItemText], extra_special_tokens
     if extra_special_tokens:
         extend_with_sid_tokens(model, tokenizer, list(extra_special_tokens), cfg.seed)
         tokenizer.add_tokens(list(extra_special_tokens), special_tokens=True)
+    known = set(tokenizer.get_vocab())
     sid_ids = extend_with_sid_tokens(model, tokenizer, sid_tokens, cfg.seed)
+    if cfg.sid_init == "text" and not known.issuperset(sid_tokens):  # a checkpoint's trained rows are kept
+        vectors = load_npy(cfg.text_embedding_path, "text embedding file", "run the text2emb stage or set "
+                           "sft.text_embedding_path")
+        init_sid_rows_from_text(model, tokenizer, {item.item_id: item.sid for item in items}, vectors)
+    elif cfg.sid_init not in ("random", "text"):
+        raise InputError(f"sft.sid_init must be random or text, got {cfg.sid_init!r}")
     model.config.pad_token_id = tokenizer.pad_token_id
     model.config.eos_token_id = tokenizer.eos_token_id
     decoding_generation_config(model, tokenizer)
@@ -363,6 +382,25 @@ def time_limit_callback(minutes: float) -> Any:
     return TimeLimit()
 
 
+def encode_train_samples(cfg: SFTConfig, tokenizer: Any, samples: Sequence[data.TaskSample],
+                         sid_ids: set[int]) -> dict[str, list[list[int]]]:
+    """Token ids and labels of the training mixture; ``sequence_loss`` labels the next_sid rows' history SIDs too."""
+    if not cfg.sequence_loss:
+        return data.tokenize_samples(tokenizer, samples, cfg.max_len)
+    # Only next_sid prompts are SID sequences in item order; other tasks keep response-only labels.
+    sequence = [i for i, s in enumerate(samples) if s.task == "next_sid"]
+    other = [i for i, s in enumerate(samples) if s.task != "next_sid"]
+    parts = [(sequence, data.tokenize_samples(tokenizer, [samples[i] for i in sequence], cfg.max_len,
+                                              history_label_ids=sid_ids)),
+             (other, data.tokenize_samples(tokenizer, [samples[i] for i in other], cfg.max_len))]
+    encoded: dict[str, list[list[int]]] = {"input_ids": [[]] * len(samples), "labels": [[]] * len(samples)}
+    for indices, part in parts:
+        for j, i in enumerate(indices):
+            encoded["input_ids"][i] = part["input_ids"][j]
+            encoded["labels"][i] = part["labels"][j]
+    return encoded
+
+
 def to_dataset(encoded: dict[str, list[list[int]]]) -> Any:
     from datasets import Dataset
 
@@ -428,8 +466,8 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
         logger.info("freeze_llm: weight_decay %.3g -> 0 so that frozen rows keep their values", cfg.weight_decay)
     output_dir = Path(cfg.output_dir)
     sft_data = load_data(cfg)
-    model, tokenizer, _ = build_model(cfg, sft_data.items, extra_special_tokens, extra_template_pieces)
-    train_encoded = data.tokenize_samples(tokenizer, sft_data.train, cfg.max_len)
+    model, tokenizer, sid_ids = build_model(cfg, sft_data.items, extra_special_tokens, extra_template_pieces)
+    train_encoded = encode_train_samples(cfg, tokenizer, sft_data.train, set(sid_ids))
     if sft_data.train_weights is not None:
         train_encoded["sample_weight"] = list(sft_data.train_weights)
     train_set = to_dataset(train_encoded)

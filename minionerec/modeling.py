@@ -430,6 +430,47 @@ def extend_with_sid_tokens(model: Any, tokenizer: Any, sid_tokens: Sequence[str]
     return ids
 
 
+def init_sid_rows_from_text(model: Any, tokenizer: Any, item_sids: dict[int, str], vectors: Any) -> int:
+    """Set each SID token's input row from the text embeddings of the items whose SID holds it; returns rows set.
+
+    A token's vector is the mean of its items' rows of ``vectors`` (row i = item i, as text2emb writes
+    them); the means are projected on their leading principal components (as many as the hidden
+    size allows), each component standardised, then mapped to the mean and spread of the existing
+    (non-SID) rows, so the rows start where the model's other rows live but ordered by what the
+    items are.  A tied LM head shares the rows; an untied head keeps its own initialisation.
+    """
+    import numpy as np
+
+    matrix = np.asarray(vectors, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] <= max(item_sids):
+        raise InputError(f"text embeddings of shape {matrix.shape} do not cover item ids up to {max(item_sids)}: "
+                         "pass the .npy written by text2emb for this catalogue")
+    members: dict[str, list[int]] = {}
+    for item, sid in item_sids.items():
+        for token in parse_sid(sid):
+            members.setdefault(token, []).append(item)
+    tokens = sorted(members)
+    means = np.stack([matrix[members[t]].mean(axis=0) for t in tokens])
+    centred = means - means.mean(axis=0)
+    weight = model.get_input_embeddings().weight
+    width = weight.shape[1]
+    u, singular, _ = np.linalg.svd(centred, full_matrices=False)
+    rank = int((singular > 1e-6 * singular.max()).sum()) if singular.size and singular.max() > 0 else 0
+    coords = u[:, :min(width, rank)] * singular[:min(width, rank)]
+    coords = coords / coords.std(axis=0)
+    if coords.shape[1] < width:  # fewer directions than the hidden size: the remaining columns start at the mean
+        coords = np.pad(coords, ((0, 0), (0, width - coords.shape[1])))
+    ids = check_sid_tokens(tokenizer, tokens)
+    sid_set = set(ids)
+    others = torch.tensor([i for i in range(min(len(tokenizer), weight.shape[0])) if i not in sid_set])
+    with torch.no_grad():
+        reference = weight[others].float()
+        rows = reference.mean(dim=0) + torch.as_tensor(coords, dtype=torch.float32) * reference.std(dim=0)
+        weight[torch.tensor(ids, dtype=torch.long)] = rows.to(weight.dtype)
+    logger.info("initialised %d SID token rows from the text embeddings of %d items", len(ids), len(item_sids))
+    return len(ids)
+
+
 def _row_mask_hook(mask: torch.Tensor):
     def hook(grad: torch.Tensor) -> torch.Tensor:
         return grad * mask.to(device=grad.device, dtype=grad.dtype)

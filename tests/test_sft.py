@@ -104,6 +104,61 @@ def test_labels_mask_the_prompt_with_the_real_tokenizer(toy: Path) -> None:
         assert tokenizer.decode(ids[n_prompt:-1]) == s.completion
 
 
+def test_history_sid_labels_label_every_item_after_the_first() -> None:
+    sid = {10, 11, 12, 20, 21, 22}
+    # "items" <a><b><c> ", " <a><b><c> ", " <a><b><c> "?" : three history items of 3 SID tokens
+    prompt = [1, 10, 21, 12, 2, 20, 11, 22, 2, 10, 11, 12, 3]
+    assert data.history_sid_labels(prompt, sid) == [-100] * 5 + [20, 11, 22, -100, 10, 11, 12, -100]
+    assert data.history_sid_labels([1, 10, 11, 12, 3], sid) == [-100] * 5  # one item: nothing to predict
+
+
+def test_sequence_loss_labels_history_sids_of_next_sid_rows_only(toy: Path) -> None:
+    cfg = config(toy, sequence_loss=True)
+    loaded = sft.load_sft_data(cfg)
+    _, tokenizer, sid_ids = sft.build_model(cfg, loaded.items)
+    title_task = data.title_to_sid_samples(loaded.items[:2])
+    samples = [s for s in loaded.train if len(s.history) == 3][:1] + title_task
+    encoded = sft.encode_train_samples(cfg, tokenizer, samples, set(sid_ids))
+    plain = data.tokenize_samples(tokenizer, samples, cfg.max_len)
+    assert encoded["input_ids"] == plain["input_ids"]
+    assert encoded["labels"][1:] == plain["labels"][1:]  # other tasks keep response-only labels
+    ids, labels = encoded["input_ids"][0], encoded["labels"][0]
+    n_prompt = len(ids) - sum(1 for label in plain["labels"][0] if label != -100)
+    history_labels = [t for t in labels[:n_prompt] if t != -100]
+    later_items = samples[0].history[1:]
+    assert tokenizer.decode(history_labels) == "".join(later_items)
+    assert labels[n_prompt:] == plain["labels"][0][n_prompt:]
+
+
+def test_sequence_loss_run_trains_and_lowers_the_loss(toy: Path) -> None:
+    cfg = config(toy, output_dir=toy / "run_seq", sequence_loss=True, max_steps=24, eval_steps=12)
+    summary = sft.main(cfg)
+    history = json.loads((Path(cfg.output_dir) / "checkpoint-24" / "trainer_state.json").read_text())["log_history"]
+    losses = [h["loss"] for h in history if "loss" in h]
+    assert summary["global_step"] == 24 and losses[-1] < losses[0] * 0.8, losses
+
+
+def test_sid_init_text_sets_rows_from_the_items_text_embeddings(toy: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    vectors = np.eye(8, dtype=np.float32)[[i % 4 for i in range(N_ITEMS)]]  # item i "reads like" i % 4
+    np.save(tmp_path / "emb.npy", vectors)
+    cfg = config(toy, sid_init="text", text_embedding_path=tmp_path / "emb.npy")
+    model, tokenizer, _ = sft.build_model(cfg, sft.load_sft_data(cfg).items)
+    weight = model.get_input_embeddings().weight
+    row = {t: weight[tokenizer.convert_tokens_to_ids(t)] for t in ("<a_0>", "<a_1>", "<c_5>", "<b_0>", "<b_2>")}
+    assert torch.allclose(row["<c_5>"], row["<a_1>"])  # item 5 is the only <c_5> item and reads like the <a_1> items
+    assert torch.allclose(row["<b_0>"], row["<b_2>"])  # every <b_j> holds all four kinds equally
+    assert not torch.allclose(row["<a_0>"], row["<a_1>"])
+    random_model, _, _ = sft.build_model(config(toy), sft.load_sft_data(cfg).items)
+    assert not torch.allclose(random_model.get_input_embeddings().weight[tokenizer.convert_tokens_to_ids("<a_0>")],
+                              row["<a_0>"])
+    with pytest.raises(InputError, match="do not cover item ids"):
+        np.save(tmp_path / "short.npy", vectors[:3])
+        sft.build_model(config(toy, sid_init="text", text_embedding_path=tmp_path / "short.npy"),
+                        sft.load_sft_data(cfg).items)
+
+
 def test_next_item_prompt_identical_across_sft_rl_and_evaluation(toy: Path, tmp_path: Path) -> None:
     from minionerec.io import CatalogueItem, read_info, read_split_csv, write_info
 

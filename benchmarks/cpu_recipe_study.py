@@ -1,0 +1,160 @@
+"""CPU recipe study (issue 17): one SFT lever at a time on ml-100k, chosen on validation, with its cost.
+
+    python benchmarks/cpu_recipe_study.py [--variants base,bf16,...] [--test base,...] [--threads 1] [--max_steps N]
+
+The table of benchmarks/README.md:
+    python benchmarks/cpu_recipe_study.py --study runs/cpu_recipe/s600 --max_steps 600 \
+        --variants base,allowed,bf16,text_init,seq,seq_allowed,seq_text_init --test base,seq
+    python benchmarks/cpu_recipe_study.py --study runs/cpu_recipe/e1 --max_steps 1378 --variants seq --test seq
+
+Needs the converted files of ``configs/ml-100k.yaml`` (``bash run_all.sh configs/ml-100k.yaml --only data``,
+then text2emb, sid, convert).  Validation = SFT's held-out valid users (``sft.eval_samples`` whole users, the
+same seed as sft.py), written once to ``<study>/valid_heldout.csv`` and decoded with 50 constrained beams
+like the test split.  Each variant trains with ``sft.max_train_minutes 0`` (step/epoch budgets only) into
+``<study>/<variant>/sft`` and is evaluated into ``<study>/<variant>/<eval>``; a step whose output
+exists is skipped, so an interrupted study resumes.  ``--test`` names the variants also decoded on the
+full test split (selection uses validation only).  Prints one table: validation and test HR@10 /
+NDCG@10, optimizer steps, epochs, training wall time and steps/s (wall times depend on the load of the
+machine; steps and epochs do not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from minionerec.config import load_config  # noqa: E402
+from minionerec.holdout import holdout_seed_of, split_valid_by_user  # noqa: E402
+from minionerec.io import find_llm_data_files, read_split_csv, write_split_csv  # noqa: E402
+
+logger = logging.getLogger("cpu_recipe_study")
+CONFIG = "configs/ml-100k.yaml"
+NO_WALL_CLOCK = ["--max_train_minutes", "0"]
+
+# name -> (sft overrides on top of the config, evaluate overrides).  One lever per row against "base"
+# (the pre-study recipe: one target per row, fp32, random SID rows, full normalisation); every row pins
+# sequence_loss so that the table does not move when the config's defaults do.
+PLAIN, SEQ = ["--sequence_loss", "false"], ["--sequence_loss", "true"]
+VARIANTS: dict[str, tuple[list[str], list[str]]] = {
+    "base": (PLAIN, []),
+    "allowed": (PLAIN, ["--normalization", "allowed"]),  # same model as base, other beam scoring
+    "bf16": ([*PLAIN, "--bf16", "true"], []),
+    "text_init": ([*PLAIN, "--sid_init", "text"], []),
+    "seq": (SEQ, []),
+    "seq_allowed": (SEQ, ["--normalization", "allowed"]),
+    "seq_text_init": ([*SEQ, "--sid_init", "text"], []),
+    "seq_bf16": ([*SEQ, "--bf16", "true"], []),
+    "seq_wd": ([*SEQ, "--weight_decay", "0.1"], []),
+}
+# Variants that only change evaluation reuse another variant's SFT model.
+SHARES_MODEL = {"allowed": "base", "seq_allowed": "seq"}
+
+
+def write_heldout_valid(study: Path) -> Path:
+    """The valid rows of SFT's held-out users (what early stopping sees), as a split CSV."""
+    out = study / "valid_heldout.csv"
+    if out.is_file():
+        return out
+    from sft import SFTConfig
+
+    cfg = load_config(SFTConfig, CONFIG)
+    valid = find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir).valid
+    if valid is None:
+        raise SystemExit(f"no valid CSV under {cfg.data_dir}/valid: run the convert stage of {CONFIG} first")
+    held, _ = split_valid_by_user(read_split_csv(valid), cfg.eval_samples, holdout_seed_of(cfg))
+    write_split_csv(out, held)
+    logger.info("wrote %d held-out valid rows to %s", len(held), out)
+    return out
+
+
+def run(cmd: list[str], log: Path, threads: int) -> None:
+    """One stage script (niced, ``threads`` torch threads) with its output in ``log``."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        proc = subprocess.run(["nice", "-n", "10", sys.executable, *cmd], cwd=ROOT, stdout=f,
+                              stderr=subprocess.STDOUT, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:2])} failed (exit {proc.returncode}); see {log}")
+
+
+def train(study: Path, name: str, threads: int, budget: list[str]) -> Path:
+    owner = SHARES_MODEL.get(name, name)
+    sft_dir = study / owner / "sft"
+    if not (sft_dir / "sft.summary.json").is_file():
+        run(["sft.py", CONFIG, "--output_dir", str(sft_dir), "--num_threads", str(threads), *NO_WALL_CLOCK,
+             *budget, *VARIANTS[owner][0]], study / owner / "sft.log", threads)
+    return sft_dir
+
+
+def evaluate(study: Path, name: str, sft_dir: Path, split: str, test_file: Path, threads: int) -> dict:
+    out = study / name / split
+    if not (out / "metrics.json").is_file():
+        run(["evaluate.py", CONFIG, "--model_path", str(sft_dir), "--test_file", str(test_file), "--output_dir",
+             str(out), "--device", "cpu", "--num_threads", str(threads), *VARIANTS[name][1]],
+            study / name / f"{split}.log", threads)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def row(name: str, summary: dict, valid: dict, test: dict | None) -> str:
+    steps, wall = summary["global_step"], summary["train_wall_s"]
+    figures = [valid["item_level"]["HR@10"], valid["item_level"]["NDCG@10"]]
+    figures += [test["item_level"]["HR@10"], test["item_level"]["NDCG@10"]] if test else [None, None]
+    return (f"| {name} | " + " | ".join("" if v is None else f"{v:.4f}" for v in figures)
+            + f" | {summary['best_eval_loss']:.4f} | {steps} | {summary['epochs']:.2f} | {wall / 60:.1f}"
+            + f" | {steps / wall:.2f} |")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--study", default=str(ROOT / "runs" / "cpu_recipe"), help="output folder of the study")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
+    parser.add_argument("--test", default="", help="variants also decoded on the full test split")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads of every step")
+    parser.add_argument("--max_steps", type=int, default=-1,
+                        help="optimizer-step budget of every variant (-1: the config's epochs); "
+                        "use a study folder per budget")
+    parser.add_argument("--table_only", action="store_true", help="print the table of what exists; run nothing")
+    args = parser.parse_args()
+    study = Path(args.study)
+    names = [n for n in args.variants.split(",") if n]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
+    tested = {n for n in args.test.split(",") if n}
+    valid_file = write_heldout_valid(study)
+    from sft import SFTConfig
+
+    test_file = Path(load_config(SFTConfig, CONFIG).data_dir) / "test" / "ml-100k.csv"
+    lines = ["| variant | valid HR@10 | valid NDCG@10 | test HR@10 | test NDCG@10 | best valid loss | steps | epochs "
+             "| train min | steps/s |", "|---" * 10 + "|"]
+    for name in names:
+        start = time.time()
+        sft_dir = study / SHARES_MODEL.get(name, name) / "sft"
+        if args.table_only and not (study / name / "valid" / "metrics.json").is_file():
+            continue
+        if not args.table_only:
+            budget = ["--max_steps", str(args.max_steps)] if args.max_steps > 0 else []
+            sft_dir = train(study, name, args.threads, budget)
+        valid = evaluate(study, name, sft_dir, "valid", valid_file, args.threads)
+        has_test = (study / name / "test" / "metrics.json").is_file()
+        test = evaluate(study, name, sft_dir, "test", test_file, args.threads) if name in tested or has_test else None
+        summary = json.loads((sft_dir / "sft.summary.json").read_text())
+        lines.append(row(name, summary, valid, test))
+        logger.info("%s done in %.1f min: %s", name, (time.time() - start) / 60, lines[-1])
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
