@@ -180,6 +180,12 @@ class RawData:
     source: str
     counts: dict[str, Any] = field(default_factory=dict)
 
+    def interaction_rows(self) -> list[Interaction]:
+        """The interactions as records (for inspection and tests; the protocol works on the frame)."""
+        if isinstance(self.interactions, list):
+            return self.interactions
+        return [Interaction(*row) for row in self.interactions.select(list(INTERACTION_SCHEMA)).iter_rows()]
+
 
 @dataclass(frozen=True)
 class ReviewKeys:
