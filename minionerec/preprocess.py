@@ -333,19 +333,34 @@ def remap_ids(kept: pl.DataFrame) -> pl.DataFrame:
     return ordered.select("uid", "iid", "user", "item", "timestamp", "rating")
 
 
+SAMPLE_SLICE_ROWS = 500_000  # timelines are windowed this many rows at a time (bounds the shifted columns)
+
+
 def sliding_samples(timelines: pl.DataFrame, max_history: int = MAX_HISTORY) -> pl.DataFrame:
     """One sample per user and position ``i >= 1``, users in id order: ``uid, history, target, timestamp``.
 
     ``history`` is the space-joined ``items[max(0, i-max_history):i]`` (the ``.inter`` column).
+    Timelines are cut into slices at user boundaries, so a shift inside a slice stays within a
+    user wherever the position allows it.
     """
+    position = timelines.select(position=pl.int_range(pl.len()).over("uid"))["position"]
+    starts = (position == 0).arg_true().to_list()
+    cuts = [0]
+    for start in starts[1:]:  # one step per user, not per interaction
+        if start - cuts[-1] >= SAMPLE_SLICE_ROWS:
+            cuts.append(start)
+    cuts.append(timelines.height)
     item = pl.col("iid").cast(pl.String)
-    shifted = [item.shift(k).over("uid") for k in range(max_history, 0, -1)]
-    return (
-        timelines.with_columns(history=pl.concat_str(shifted, separator=" ", ignore_nulls=True),
-                               position=pl.int_range(pl.len()).over("uid"))
-        .filter(pl.col("position") >= 1)
-        .select("uid", "history", target=pl.col("iid"), timestamp=pl.col("timestamp"))
-    )
+    pos = pl.col("position")
+    shifted = [pl.when(pos >= k).then(item.shift(k)) for k in range(max_history, 0, -1)]
+    parts = []
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        part = timelines[lo:hi].select("uid", "iid", "timestamp").with_columns(position=position[lo:hi])
+        parts.append(part.select(
+            "uid", pos, history=pl.concat_str(shifted, separator=" ", ignore_nulls=True), target=pl.col("iid"),
+            timestamp=pl.col("timestamp"),
+        ).filter(pos >= 1).drop("position"))
+    return pl.concat(parts, rechunk=True)
 
 
 def split_indices(total: int) -> tuple[int, int]:
