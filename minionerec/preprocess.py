@@ -397,7 +397,9 @@ def build_frames(raw: RawData, options: ProtocolOptions) -> ColumnarDataset:
         raise InputError(f"{raw.source}: no usable interaction; check that the reviews file is the right one")
     if not raw.items:
         raise InputError(f"{raw.source}: no item has a usable title, so every item is filtered out")
-    titled = frame.filter(pl.col("item").is_in(pl.Series(list(raw.items), dtype=pl.String)))
+    # categorical ids: the k-core windows and sorts then work on 4-byte codes instead of strings
+    titled = (frame.filter(pl.col("item").is_in(pl.Series(list(raw.items), dtype=pl.String)))
+              .with_columns(pl.col("user", "item").cast(pl.Categorical)))
     if titled.height == 0:
         raise InputError(
             f"{raw.source}: none of the reviewed items has metadata with a usable title; "
@@ -559,8 +561,8 @@ def write_lines(path: str | Path, header: str | None, lines: pl.DataFrame) -> Pa
 def write_id_map(path: str | Path, pairs: pl.DataFrame) -> Path:
     """``original<TAB>index`` per row of the two-column frame ``pairs`` (the format of io.write_id_map)."""
     key, index = pairs.columns
-    return write_lines(path, None, pairs.select(pl.concat_str([pl.col(key), pl.col(index).cast(pl.String)],
-                                                              separator="\t")))
+    line = pl.concat_str([pl.col(key).cast(pl.String), pl.col(index).cast(pl.String)], separator="\t")
+    return write_lines(path, None, pairs.select(line))
 
 
 def write_inter_json(path: str | Path, timelines: pl.DataFrame) -> Path:
