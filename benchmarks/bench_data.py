@@ -189,8 +189,9 @@ def main() -> None:
         result = bench_reviews(n, args.raw, args.implementation)
         figures[f"reviews_{n}"] = result
         print(f"{result['reviews']} reviews ({args.implementation}): wall {result['wall_s']:.1f} s, peak RSS "
-              f"{result['peak_rss_mb']:.0f} MB, decompression floor (zcat | wc -l) {result['decompress_floor_s']:.2f} s, "
-              f"ratio {result['ratio_to_floor']:.1f}x; {result['interactions']} interactions, samples {result['samples']}")
+              f"{result['peak_rss_mb']:.0f} MB, decompression floor (zcat | wc -l) "
+              f"{result['decompress_floor_s']:.2f} s, ratio {result['ratio_to_floor']:.1f}x; "
+              f"{result['interactions']} interactions, samples {result['samples']}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -1,7 +1,9 @@
 """The data protocol: raw interactions -> k-core -> id maps -> 10-item windows -> 8:1:1 time split.
 
 One implementation, shared by ``data/amazon18_data_process.py``, ``data/amazon23_data_process.py``
-and ``data/movielens_process.py``.  It follows upstream's ``data/amazon18_data_process.py``
+and ``data/movielens_process.py``; columnar (polars frames, one row per interaction; reviews are
+parsed in chunks, see :func:`_read_reviews`), byte-identical to the former row-by-row code kept as
+the test oracle ``tests/reference_preprocess.py``.  It follows upstream's ``data/amazon18_data_process.py``
 (reference ``original-minionerec.md`` §1.1, §1.2, §2) step by step:
 
 1. **Title filter** (format-specific, see :mod:`minionerec.text`): items without an admissible
