@@ -11,6 +11,8 @@ pass its folder).  Figures are wall-clock seconds; the end-to-end figure runs th
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import json
 import os
 import statistics
@@ -67,11 +69,103 @@ def time_amazon_phases(users: int, repeats: int) -> dict[str, float]:
     return result
 
 
+# --------------------------------------------------------------------------------------------
+# --reviews N: the columnar stage at scale (wall, peak RSS, ratio to the decompression floor)
+# --------------------------------------------------------------------------------------------
+
+def write_power_law_reviews(folder: Path, n_reviews: int, seed: int = 0) -> tuple[Path, Path]:
+    """``Bench.json.gz`` (Amazon 2018 reviews) and ``meta_Bench.json.gz`` with power-law users and items:
+    index = floor(n * r**3), r uniform, so low indices are the heavy users/items."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    n_users, n_items = max(10, n_reviews // 8), max(10, n_reviews // 30)
+    folder.mkdir(parents=True, exist_ok=True)
+    reviews = folder / "Bench.json.gz"
+    step = 1_000_000
+    with subprocess.Popen(["gzip", "-1", "-c"], stdin=subprocess.PIPE, stdout=open(reviews, "wb")) as gz:
+        for start in range(0, n_reviews, step):
+            n = min(step, n_reviews - start)
+            users = (n_users * rng.random(n) ** 3).astype(np.int64)
+            items = (n_items * rng.random(n) ** 3).astype(np.int64)
+            frame = pl.DataFrame({
+                "overall": rng.integers(1, 6, n).astype(np.float64),
+                "verified": np.ones(n, dtype=bool),
+                "reviewTime": ["01 1, 2016"] * n,
+                "reviewerID": "A" + pl.Series(users).cast(pl.String).str.zfill(12),
+                "asin": "B" + pl.Series(items).cast(pl.String).str.zfill(9),
+                "reviewText": ["Works as described, would buy again."] * n,
+                "summary": ["Good"] * n,
+                "unixReviewTime": rng.integers(1_300_000_000, 1_530_000_000, n),
+            })
+            buffer = io.BytesIO()
+            frame.write_ndjson(buffer)
+            gz.stdin.write(buffer.getvalue())
+        gz.stdin.close()
+    meta = folder / "meta_Bench.json.gz"
+    asins = ("B" + pl.Series(np.arange(n_items)).cast(pl.String).str.zfill(9)).to_list()
+    with gzip.open(meta, "wt", compresslevel=1) as f:
+        for k, asin in enumerate(asins):
+            f.write(json.dumps({"asin": asin, "title": f"Bench item {k}", "brand": "Acme",
+                                "category": ["Bench", f"Group {k % 50}"], "description": ["A test item."],
+                                "price": "$9.99"}) + "\n")
+    return reviews, meta
+
+
+PROCESS_CHILD = """
+import sys, logging
+sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
+logging.basicConfig(level=logging.WARNING)
+module = __import__({module!r}, fromlist=["x"])
+options = module.ProtocolOptions(dataset="Bench", output_path={out!r}, user_k=5, item_k=5,
+                                 st_year=1996, st_month=10, ed_year=2018, ed_month=10)
+raw = module.read_amazon18({reviews!r}, {meta!r})
+ds = module.build_dataset(raw, options) if {module!r} == "reference_preprocess" else module.build_frames(raw, options)
+module.write_dataset(ds, raw.items, {out!r} + "/Bench", "Bench")
+"""
+
+
+def run_measured(args: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of a child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen(args)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{args[:2]} failed with status {status}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def bench_reviews(n_reviews: int, raw_dir: str, implementation: str) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        if raw_dir:
+            reviews, meta = Path(raw_dir) / "Bench.json.gz", Path(raw_dir) / "meta_Bench.json.gz"
+        else:
+            reviews, meta = write_power_law_reviews(Path(tmp) / "raw", n_reviews)
+        start = time.perf_counter()
+        lines = subprocess.run(f"zcat {reviews} | wc -l", shell=True, check=True, capture_output=True, text=True)
+        floor = time.perf_counter() - start
+        module = "reference_preprocess" if implementation == "oracle" else "minionerec.preprocess"
+        code = PROCESS_CHILD.format(root=str(ROOT), tests=str(ROOT / "tests"), module=module, out=f"{tmp}/out",
+                                    reviews=str(reviews), meta=str(meta))
+        wall, rss = run_measured([sys.executable, "-c", code])
+        stats = json.loads((Path(tmp) / "out" / "Bench" / "Bench.stats.json").read_text())
+    return {"reviews": int(lines.stdout.split()[0]), "implementation": implementation, "wall_s": wall,
+            "peak_rss_mb": rss, "decompress_floor_s": floor, "ratio_to_floor": wall / floor,
+            "interactions": stats["interactions"], "samples": stats["samples"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ml100k", default=str(ROOT.parent / "shared" / "data" / "movielens_100k_recbole"))
     parser.add_argument("--amazon_users", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--reviews", type=int, nargs="*", default=[],
+                        help="also time the Amazon'18 stage on N generated power-law reviews (e.g. 1000000 3000000)")
+    parser.add_argument("--raw", default="", help="with --reviews: read Bench.json.gz/meta_Bench.json.gz from here")
+    parser.add_argument("--implementation", choices=["columnar", "oracle"], default="columnar",
+                        help="oracle = the row-by-row reference in tests/ (the before figure)")
     parser.add_argument("--json", default="", help="also write the figures to this JSON file")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -91,6 +185,13 @@ def main() -> None:
         print(f"Amazon'18-format synthetic, {amazon['reviews']} reviews: read {amazon['read_s']:.2f} s, "
               f"protocol {amazon['protocol_s']:.2f} s, write {amazon['write_s']:.2f} s "
               f"({amazon['reviews_per_s']:.0f} reviews/s)")
+    for n in args.reviews:
+        result = bench_reviews(n, args.raw, args.implementation)
+        figures[f"reviews_{n}"] = result
+        print(f"{result['reviews']} reviews ({args.implementation}): wall {result['wall_s']:.1f} s, peak RSS "
+              f"{result['peak_rss_mb']:.0f} MB, decompression floor (zcat | wc -l) "
+              f"{result['decompress_floor_s']:.2f} s, ratio {result['ratio_to_floor']:.1f}x; "
+              f"{result['interactions']} interactions, samples {result['samples']}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -531,25 +531,32 @@ def iter_json_lines(
     path = require_file(path, what)
     try:
         with open_text(path) as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    if not isinstance(record, dict):
-                        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
-                except ValueError as exc:
-                    if strict:
-                        raise InputError(
-                            f"{what} {where(path, lineno)} is not a valid JSON object ({exc}); "
-                            "fix or delete that line, or drop --strict to skip malformed lines with a warning"
-                        ) from None
-                    if skips is not None:
-                        skips.add("malformed JSON", lineno)
-                    continue
-                yield lineno, record
+            yield from json_object_lines(f, 1, path, skips, strict, what)
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise InputError(f"{what} {path} cannot be read ({exc}); re-download or decompress it again") from None
+
+
+def json_object_lines(
+    lines: Iterable[str], first_lineno: int, path: Path, skips: LineSkips | None, strict: bool, what: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """:func:`iter_json_lines` on lines already read (``first_lineno`` = the number of the first one)."""
+    for lineno, line in enumerate(lines, start=first_lineno):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+        except ValueError as exc:
+            if strict:
+                raise InputError(
+                    f"{what} {where(path, lineno)} is not a valid JSON object ({exc}); "
+                    "fix or delete that line, or drop --strict to skip malformed lines with a warning"
+                ) from None
+            if skips is not None:
+                skips.add("malformed JSON", lineno)
+            continue
+        yield lineno, record
 
 
 # --------------------------------------------------------------------------------------------

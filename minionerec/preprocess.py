@@ -1,7 +1,9 @@
 """The data protocol: raw interactions -> k-core -> id maps -> 10-item windows -> 8:1:1 time split.
 
 One implementation, shared by ``data/amazon18_data_process.py``, ``data/amazon23_data_process.py``
-and ``data/movielens_process.py``.  It follows upstream's ``data/amazon18_data_process.py``
+and ``data/movielens_process.py``; columnar (polars frames, one row per interaction; reviews are
+parsed in chunks, see :func:`_read_reviews`), byte-identical to the former row-by-row code kept as
+the test oracle ``tests/reference_preprocess.py``.  It follows upstream's ``data/amazon18_data_process.py``
 (reference ``original-minionerec.md`` §1.1, §1.2, §2) step by step:
 
 1. **Title filter** (format-specific, see :mod:`minionerec.text`): items without an admissible
@@ -54,28 +56,30 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import gzip
+import io as _io
 import logging
 import math
 import sys
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
+import polars as pl
 from tqdm import tqdm
 
 from minionerec.errors import InputError, where
 from minionerec.io import (
+    INTER_HEADER,
     InterRow,
     LineSkips,
+    atomic_path,
     atomic_write_text,
     iter_json_lines,
+    json_object_lines,
     open_text,
     require_file,
-    write_id_map,
-    write_inter,
-    write_inter_json,
     write_json,
 )
 from minionerec.text import (
@@ -169,13 +173,31 @@ class Sample(NamedTuple):
 class RawData:
     """What a format reader hands to the protocol.
 
-    ``items`` maps every item that passed the title filter to its item.json record.
+    ``items`` maps every item that passed the title filter to its item.json record;
+    ``interactions`` is a frame with :data:`INTERACTION_SCHEMA`'s columns in file order (or a list).
     """
 
-    interactions: list[Interaction]
+    interactions: pl.DataFrame | list[Interaction]
     items: dict[str, dict[str, Any]]
     source: str
     counts: dict[str, Any] = field(default_factory=dict)
+
+    def interaction_rows(self) -> list[Interaction]:
+        """The interactions as records (for inspection and tests; the protocol works on the frame)."""
+        if isinstance(self.interactions, list):
+            return self.interactions
+        return [Interaction(*row) for row in self.interactions.select(list(INTERACTION_SCHEMA)).iter_rows()]
+
+
+@dataclass(frozen=True)
+class ReviewKeys:
+    """The JSON keys of a review format; ``time_divisor`` turns the time field into seconds."""
+
+    user: str
+    item: str
+    time: str
+    rating: str
+    time_divisor: int = 1
 
 
 @dataclass(frozen=True)
@@ -196,6 +218,7 @@ class ProcessedDataset:
     valid: list[Sample]
     test: list[Sample]
     stats: dict[str, Any]
+    frames: Any = None  # the ColumnarDataset these objects were made from (what write_dataset writes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,97 +250,119 @@ def make_window(st_year: int, st_month: int, ed_year: int, ed_month: int) -> Tim
 
 
 # --------------------------------------------------------------------------------------------
-# Filtering
+# Filtering (columnar: one row per interaction, ``idx`` = file order)
 # --------------------------------------------------------------------------------------------
 
-def kcore(interactions: list[Interaction], user_k: int, item_k: int) -> tuple[list[Interaction], int]:
+INTERACTION_SCHEMA = {"user": pl.String, "item": pl.String, "timestamp": pl.Int64, "rating": pl.Float64}
+
+
+def interaction_frame(interactions: pl.DataFrame | Sequence[Interaction]) -> pl.DataFrame:
+    """The interactions as a frame ``user, item, timestamp, rating, idx`` (``idx`` = file order)."""
+    if isinstance(interactions, pl.DataFrame):
+        frame = interactions.select(list(INTERACTION_SCHEMA)).cast(INTERACTION_SCHEMA)
+    else:
+        frame = pl.DataFrame(list(interactions), schema=INTERACTION_SCHEMA, orient="row")
+    return frame.with_row_index("idx")
+
+
+def kcore(frame: pl.DataFrame, user_k: int, item_k: int) -> tuple[pl.DataFrame, int]:
     """Iterative k-core on users (``user_k``) and items (``item_k``); returns (kept, passes).
 
     Each pass counts the surviving interactions per user and per item and removes, at once,
     every user below ``user_k`` and every item below ``item_k``.  Repeated interactions count.
     """
-    kept = interactions
     passes = 0
     while True:
         passes += 1
-        user_counts = Counter(x.user for x in kept)
-        item_counts = Counter(x.item for x in kept)
-        bad_users = {u for u, c in user_counts.items() if c < user_k}
-        bad_items = {i for i, c in item_counts.items() if c < item_k}
-        if not bad_users and not bad_items:
-            return kept, passes
-        kept = [x for x in kept if x.user not in bad_users and x.item not in bad_items]
+        kept = frame.filter((pl.len().over("user") >= user_k) & (pl.len().over("item") >= item_k))
+        if kept.height == frame.height:
+            return frame, passes
+        frame = kept
 
 
 def filter_interactions(
-    interactions: list[Interaction],
+    frame: pl.DataFrame,
     titled_items: Mapping[str, Any],
     window: TimeWindow | None,
     user_k: int,
     item_k: int,
     dedup: bool = False,
-) -> tuple[list[Interaction], dict[str, int]]:
-    """Title filter, time window, optional de-duplication and k-core.
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Title filter, time window, optional de-duplication and k-core (``frame`` from :func:`interaction_frame`).
 
     Returns the kept interactions (file order) and counts.
     """
-    titled = [x for x in interactions if x.item in titled_items]
-    in_window = titled if window is None else [x for x in titled if window.start <= x.timestamp <= window.end]
+    titled = frame.filter(pl.col("item").is_in(pl.Series(list(titled_items), dtype=pl.String)))
+    return filter_titled(titled, frame.height, window, user_k, item_k, dedup)
+
+
+def filter_titled(
+    titled: pl.DataFrame, n_raw: int, window: TimeWindow | None, user_k: int, item_k: int, dedup: bool
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    in_window = titled if window is None else titled.filter(pl.col("timestamp").is_between(window.start, window.end))
     unique = earliest_per_pair(in_window) if dedup else in_window
     kept, passes = kcore(unique, user_k, item_k)
     counts = {
-        "removed_item_without_title": len(interactions) - len(titled),
-        "removed_outside_window": len(titled) - len(in_window),
-        "removed_as_repeat": len(in_window) - len(unique),
-        "removed_by_kcore": len(unique) - len(kept),
+        "removed_item_without_title": n_raw - titled.height,
+        "removed_outside_window": titled.height - in_window.height,
+        "removed_as_repeat": in_window.height - unique.height,
+        "removed_by_kcore": unique.height - kept.height,
         "kcore_passes": passes,
     }
     return kept, counts
 
 
-def earliest_per_pair(interactions: list[Interaction]) -> list[Interaction]:
+def earliest_per_pair(frame: pl.DataFrame) -> pl.DataFrame:
     """The earliest interaction of every (user, item) pair (ties: the first in file order), in file order."""
-    best: dict[tuple[str, str], tuple[int, Interaction]] = {}
-    for index, x in enumerate(interactions):
-        key = (x.user, x.item)
-        if key not in best or x.timestamp < best[key][1].timestamp:
-            best[key] = (index, x)
-    return [x for _, x in sorted(best.values(), key=lambda pair: pair[0])]
+    return (frame.sort(["timestamp", "idx"]).unique(subset=["user", "item"], keep="first", maintain_order=True)
+            .sort("idx"))
 
 
 # --------------------------------------------------------------------------------------------
 # Ids, windows, split
 # --------------------------------------------------------------------------------------------
 
-def remap_ids(kept: list[Interaction]) -> tuple[dict[str, int], dict[str, int], dict[int, list[Interaction]]]:
+def remap_ids(kept: pl.DataFrame) -> pl.DataFrame:
     """Users by first appearance (file order); items by first encounter walking users in id
-    order through their time-sorted (stable) interactions.  Returns the per-user sorted lists."""
-    by_user: dict[str, list[Interaction]] = {}
-    for x in kept:
-        by_user.setdefault(x.user, []).append(x)
-    user2id = {user: index for index, user in enumerate(by_user)}
-    item2id: dict[str, int] = {}
-    timelines: dict[int, list[Interaction]] = {}
-    for user, rows in by_user.items():
-        ordered = sorted(rows, key=lambda x: x.timestamp)
-        timelines[user2id[user]] = ordered
-        for x in ordered:
-            if x.item not in item2id:
-                item2id[x.item] = len(item2id)
-    return user2id, item2id, timelines
+    order through their time-sorted (stable) interactions.
+
+    Returns the timelines: ``uid, iid, user, item, timestamp, rating`` sorted by user id, then time
+    (ties keep file order).
+    """
+    with_uid = kept.with_columns(uid=(pl.col("idx").min().over("user").rank("dense") - 1).cast(pl.Int64))
+    ordered = with_uid.sort(["uid", "timestamp", "idx"]).with_row_index("pos")
+    ordered = ordered.with_columns(iid=(pl.col("pos").min().over("item").rank("dense") - 1).cast(pl.Int64))
+    return ordered.select("uid", "iid", "user", "item", "timestamp", "rating")
 
 
-def sliding_samples(
-    timelines: Mapping[int, Sequence[Interaction]], item2id: Mapping[str, int], max_history: int = MAX_HISTORY
-) -> list[Sample]:
-    """One sample per user and position ``i >= 1``, users in id order."""
-    samples: list[Sample] = []
-    for user in sorted(timelines):
-        items = [item2id[x.item] for x in timelines[user]]
-        times = [x.timestamp for x in timelines[user]]
-        for i in range(1, len(items)):
-            samples.append(Sample(user, tuple(items[max(0, i - max_history):i]), items[i], times[i]))
-    return samples
+SAMPLE_SLICE_ROWS = 500_000  # timelines are windowed this many rows at a time (bounds the shifted columns)
+
+
+def sliding_samples(timelines: pl.DataFrame, max_history: int = MAX_HISTORY) -> pl.DataFrame:
+    """One sample per user and position ``i >= 1``, users in id order: ``uid, history, target, timestamp``.
+
+    ``history`` is the space-joined ``items[max(0, i-max_history):i]`` (the ``.inter`` column).
+    Timelines are cut into slices at user boundaries, so a shift inside a slice stays within a
+    user wherever the position allows it.
+    """
+    position = timelines.select(position=pl.int_range(pl.len()).over("uid"))["position"]
+    starts = (position == 0).arg_true().to_list()
+    cuts = [0]
+    for start in starts[1:]:  # one step per user, not per interaction
+        if start - cuts[-1] >= SAMPLE_SLICE_ROWS:
+            cuts.append(start)
+    cuts.append(timelines.height)
+    item = pl.col("iid").cast(pl.String)
+    pos = pl.col("position")
+    shifted = [pl.when(pos >= k).then(item.shift(k)) for k in range(max_history, 0, -1)]
+    parts = []
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        part = timelines[lo:hi].select("uid", "iid", "timestamp").with_columns(position=position[lo:hi])
+        parts.append(part.select(
+            "uid", pos, history=pl.concat_str(shifted, separator=" ", ignore_nulls=True), target=pl.col("iid"),
+            timestamp=pl.col("timestamp"),
+        ).filter(pos >= 1).drop("position"))
+    return pl.concat(parts, rechunk=True)
 
 
 def split_indices(total: int) -> tuple[int, int]:
@@ -325,10 +370,10 @@ def split_indices(total: int) -> tuple[int, int]:
     return int(total * TRAIN_FRACTION), int(total * VALID_END_FRACTION)
 
 
-def chronological_split(samples: list[Sample]) -> tuple[list[Sample], list[Sample], list[Sample]]:
+def chronological_split(samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Stable sort by target time, then cut 8:1:1."""
-    ordered = sorted(samples, key=lambda s: s.timestamp)
-    train_end, valid_end = split_indices(len(ordered))
+    ordered = samples.sort("timestamp", maintain_order=True)
+    train_end, valid_end = split_indices(ordered.height)
     return ordered[:train_end], ordered[train_end:valid_end], ordered[valid_end:]
 
 
@@ -336,13 +381,28 @@ def chronological_split(samples: list[Sample]) -> tuple[list[Sample], list[Sampl
 # The whole protocol
 # --------------------------------------------------------------------------------------------
 
-def build_dataset(raw: RawData, options: ProtocolOptions) -> ProcessedDataset:
+@dataclass
+class ColumnarDataset:
+    """The protocol's result as frames (what :func:`write_dataset` writes)."""
+
+    timelines: pl.DataFrame  # see remap_ids
+    train: pl.DataFrame  # see sliding_samples
+    valid: pl.DataFrame
+    test: pl.DataFrame
+    stats: dict[str, Any]
+
+
+def build_frames(raw: RawData, options: ProtocolOptions) -> ColumnarDataset:
     """Run steps 2-7 on parsed raw data (the title filter is already in ``raw.items``)."""
-    if not raw.interactions:
+    frame = interaction_frame(raw.interactions)
+    if frame.height == 0:
         raise InputError(f"{raw.source}: no usable interaction; check that the reviews file is the right one")
     if not raw.items:
         raise InputError(f"{raw.source}: no item has a usable title, so every item is filtered out")
-    if not any(x.item in raw.items for x in raw.interactions):
+    # categorical ids: the k-core windows and sorts then work on 4-byte codes instead of strings
+    titled = (frame.filter(pl.col("item").is_in(pl.Series(list(raw.items), dtype=pl.String)))
+              .with_columns(pl.col("user", "item").cast(pl.Categorical)))
+    if titled.height == 0:
         raise InputError(
             f"{raw.source}: none of the reviewed items has metadata with a usable title; "
             "are the reviews and the meta file of the same category?"
@@ -353,39 +413,35 @@ def build_dataset(raw: RawData, options: ProtocolOptions) -> ProcessedDataset:
     st_year = options.st_year
     while True:
         window = make_window(st_year, options.st_month, options.ed_year, options.ed_month)
-        kept, counts = filter_interactions(
-            raw.interactions, raw.items, window, options.user_k, options.item_k, options.dedup
-        )
-        n_items = len({x.item for x in kept})
+        kept, counts = filter_titled(titled, frame.height, window, options.user_k, options.item_k, options.dedup)
+        n_items = kept["item"].n_unique()
         logger.info(
             "window %s: %d interactions, %d items after %d k-core pass(es)",
-            window.describe() if window else "(none)", len(kept), n_items, counts["kcore_passes"],
+            window.describe() if window else "(none)", kept.height, n_items, counts["kcore_passes"],
         )
         if window is None or n_items >= options.min_items or st_year <= EARLIEST_YEAR:
             break
         st_year -= 1
         logger.info("fewer than min_items=%d items: widening the window to start in %d", options.min_items, st_year)
 
-    _check_not_empty(raw, window, kept, counts, options)
-    user2id, item2id, timelines = remap_ids(kept)
-    samples = sliding_samples(timelines, item2id)
-    if not samples:
+    _check_not_empty(raw, titled, window, kept, counts, options)
+    timelines = remap_ids(kept)
+    del frame, titled, kept
+    samples = sliding_samples(timelines)
+    if samples.height == 0:
         raise InputError(
             f"{raw.source}: every remaining user has a single interaction, so no sample can be built; "
             "lower --user_k/--item_k or widen the time window"
         )
     train, valid, test = chronological_split(samples)
-    sequences = {
-        user: [(item2id[x.item], x.timestamp, x.rating) for x in rows] for user, rows in timelines.items()
-    }
     stats = {
         "dataset": options.dataset,
         "source": raw.source,
         "category_phrase": category_phrase(options.dataset),
-        "users": len(user2id),
-        "items": len(item2id),
-        "interactions": len(kept),
-        "samples": {"train": len(train), "valid": len(valid), "test": len(test), "total": len(samples)},
+        "users": int(timelines["uid"].n_unique()),
+        "items": int(timelines["iid"].n_unique()),
+        "interactions": timelines.height,
+        "samples": {"train": train.height, "valid": valid.height, "test": test.height, "total": samples.height},
         "target_time": {
             "train": _time_range(train), "valid": _time_range(valid), "test": _time_range(test),
         },
@@ -405,27 +461,43 @@ def build_dataset(raw: RawData, options: ProtocolOptions) -> ProcessedDataset:
         },
         "counts": {**raw.counts, **counts},
     }
-    return ProcessedDataset(user2id, item2id, sequences, train, valid, test, stats)
+    return ColumnarDataset(timelines, train, valid, test, stats)
 
 
-def _time_range(samples: Sequence[Sample]) -> dict[str, str] | None:
-    if not samples:
+def build_dataset(raw: RawData, options: ProtocolOptions) -> ProcessedDataset:
+    """:func:`build_frames` as Python objects (for the GPR features, which walk samples one by one)."""
+    frames = build_frames(raw, options)
+    timelines = frames.timelines
+    user2id = dict(timelines.unique("uid", keep="first", maintain_order=True).select("user", "uid").iter_rows())
+    item2id = dict(timelines.unique("iid", keep="first").sort("iid").select("item", "iid").iter_rows())
+    sequences: dict[int, list[tuple[int, int, float]]] = {}
+    for uid, iid, ts, rating in timelines.select("uid", "iid", "timestamp", "rating").iter_rows():
+        sequences.setdefault(uid, []).append((iid, ts, rating))
+
+    def samples(split: pl.DataFrame) -> list[Sample]:
+        return [Sample(u, tuple(int(x) for x in h.split()), t, ts) for u, h, t, ts in split.iter_rows()]
+
+    return ProcessedDataset(user2id, item2id, sequences, samples(frames.train), samples(frames.valid),
+                            samples(frames.test), frames.stats, frames)
+
+
+def _time_range(samples: pl.DataFrame) -> dict[str, str] | None:
+    if samples.height == 0:
         return None
-    return {"first": iso_utc(samples[0].timestamp), "last": iso_utc(samples[-1].timestamp)}
+    return {"first": iso_utc(samples["timestamp"][0]), "last": iso_utc(samples["timestamp"][-1])}
 
 
 def _check_not_empty(
-    raw: RawData, window: TimeWindow | None, kept: list[Interaction], counts: Mapping[str, int],
+    raw: RawData, titled: pl.DataFrame, window: TimeWindow | None, kept: pl.DataFrame, counts: Mapping[str, int],
     options: ProtocolOptions,
 ) -> None:
-    if kept:
+    if kept.height:
         return
-    titled = [x.timestamp for x in raw.interactions if x.item in raw.items]
-    if window is not None and counts["removed_outside_window"] == len(titled):
+    if window is not None and counts["removed_outside_window"] == titled.height:
         raise InputError(
             f"{raw.source}: no review falls in the time window {window.describe()}; the reviews of titled items "
-            f"span {iso_utc(min(titled))} .. {iso_utc(max(titled))}; fix --st_year/--st_month/--ed_year/--ed_month "
-            "(or set --st_year 0 for no window)"
+            f"span {iso_utc(titled['timestamp'].min())} .. {iso_utc(titled['timestamp'].max())}; fix "
+            "--st_year/--st_month/--ed_year/--ed_month (or set --st_year 0 for no window)"
         )
     raise InputError(
         f"{raw.source}: nothing is left after filtering ({counts['removed_item_without_title']} interactions "
@@ -443,41 +515,73 @@ def output_dir(options: ProtocolOptions) -> Path:
     return Path(options.output_path) / options.dataset
 
 
-def write_dataset(ds: ProcessedDataset, items: Mapping[str, dict[str, Any]], out_dir: str | Path, dataset: str) -> Path:
+def write_dataset(
+    ds: ColumnarDataset | ProcessedDataset, items: Mapping[str, dict[str, Any]], out_dir: str | Path, dataset: str
+) -> Path:
     """Write every output file of the data stage into ``out_dir`` (atomically, one by one).
 
     The completion markers (``<D>.stats.json`` here, ``data.config.yaml`` in :func:`process`) are
     removed first and written last, so an interrupted run never looks finished with a mix of
     old and new files.
     """
+    frames = ds.frames if isinstance(ds, ProcessedDataset) else ds
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     prefix = out_dir / dataset
     for marker in (out_dir / "data.config.yaml", Path(f"{prefix}.stats.json")):
         marker.unlink(missing_ok=True)
-    for name, samples in (("train", ds.train), ("valid", ds.valid), ("test", ds.test)):
-        write_inter(f"{prefix}.{name}.inter", (s.as_row() for s in samples))
-    id2item = {index: item for item, index in ds.item2id.items()}
-    write_json(f"{prefix}.item.json", {str(i): items[id2item[i]] for i in range(len(id2item))})
-    write_inter_json(f"{prefix}.inter.json", {u: [x[0] for x in seq] for u, seq in ds.sequences.items()})
-    write_id_map(f"{prefix}.user2id", ds.user2id)
-    write_id_map(f"{prefix}.item2id", ds.item2id)
-    write_interactions_tsv(f"{prefix}.interactions.tsv", ds.sequences)
-    write_json(f"{prefix}.stats.json", ds.stats)
+    for name, samples in (("train", frames.train), ("valid", frames.valid), ("test", frames.test)):
+        line = pl.concat_str([pl.col("uid").cast(pl.String), pl.col("history"), pl.col("target").cast(pl.String)],
+                             separator="\t")
+        write_lines(f"{prefix}.{name}.inter", "\t".join(INTER_HEADER), samples.select(line))
+    timelines = frames.timelines
+    item_order = timelines.unique("iid", keep="first").sort("iid").select("item", "iid")
+    write_json(f"{prefix}.item.json", {str(i): items[item] for item, i in item_order.iter_rows()})
+    write_inter_json(f"{prefix}.inter.json", timelines)
+    users = timelines.unique("uid", keep="first", maintain_order=True).select("user", "uid")
+    write_id_map(f"{prefix}.user2id", users)
+    write_id_map(f"{prefix}.item2id", item_order)
+    write_interactions_tsv(f"{prefix}.interactions.tsv", timelines)
+    write_json(f"{prefix}.stats.json", frames.stats)
     logger.info(
         "%s: %d users, %d items, %d interactions; samples train/valid/test = %d/%d/%d -> %s",
-        dataset, ds.stats["users"], ds.stats["items"], ds.stats["interactions"],
-        len(ds.train), len(ds.valid), len(ds.test), out_dir,
+        dataset, frames.stats["users"], frames.stats["items"], frames.stats["interactions"],
+        frames.train.height, frames.valid.height, frames.test.height, out_dir,
     )
     return out_dir
 
 
-def write_interactions_tsv(path: str | Path, sequences: Mapping[int, Sequence[tuple[int, int, float]]]) -> Path:
+def write_lines(path: str | Path, header: str | None, lines: pl.DataFrame) -> Path:
+    """Write ``header`` (if any) and the one string column of ``lines``, one per line, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        if header is not None:
+            f.write(f"{header}\n".encode())
+        lines.write_csv(f, include_header=False, quote_style="never")
+    return Path(path)
+
+
+def write_id_map(path: str | Path, pairs: pl.DataFrame) -> Path:
+    """``original<TAB>index`` per row of the two-column frame ``pairs`` (the format of io.write_id_map)."""
+    key, index = pairs.columns
+    line = pl.concat_str([pl.col(key).cast(pl.String), pl.col(index).cast(pl.String)], separator="\t")
+    return write_lines(path, None, pairs.select(line))
+
+
+def write_inter_json(path: str | Path, timelines: pl.DataFrame) -> Path:
+    """``{"user": [item, ...], ...}`` on one line (the format of io.write_inter_json)."""
+    per_user = (timelines.group_by("uid", maintain_order=True)
+                .agg(pl.col("iid").cast(pl.String).str.join(", "))
+                .select(pl.format('"{}": [{}]', "uid", "iid").str.join(", ")))
+    return atomic_write_text(path, "{" + per_user.item() + "}\n")
+
+
+def write_interactions_tsv(path: str | Path, timelines: pl.DataFrame) -> Path:
     """Every kept interaction as a RecBole-style atomic TSV, users in id order, time order within."""
-    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
-    for user, seq in sequences.items():
-        lines.extend(f"{user}\t{item}\t{rating:g}\t{ts}" for item, ts, rating in seq)
-    return atomic_write_text(path, "\n".join(lines) + "\n")
+    ratings = timelines["rating"].unique().to_list()
+    rating = pl.col("rating").replace_strict(ratings, [f"{r:g}" for r in ratings], return_dtype=pl.String)
+    line = pl.concat_str([pl.col("uid").cast(pl.String), pl.col("iid").cast(pl.String), rating,
+                          pl.col("timestamp").cast(pl.String)], separator="\t")
+    return write_lines(path, "user_id:token\titem_id:token\trating:float\ttimestamp:float", timelines.select(line))
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,7 +638,7 @@ def amazon18_files(
 def read_amazon18(reviews_path: str | Path, meta_path: str | Path, strict: bool = False) -> RawData:
     """Parse Amazon 2018 reviews (``reviewerID, asin, overall, unixReviewTime``) and meta."""
     items, meta_counts = _read_meta(Path(meta_path), strict, "asin", _amazon18_item)
-    interactions, review_counts = _read_reviews(Path(reviews_path), strict, _amazon18_review)
+    interactions, review_counts = _read_reviews(Path(reviews_path), strict, _amazon18_review, AMAZON18_KEYS)
     return RawData(interactions, items, f"{reviews_path} + {meta_path}", {**meta_counts, **review_counts})
 
 
@@ -549,6 +653,9 @@ def _amazon18_item(record: Mapping[str, Any]) -> dict[str, Any] | None:
         "categories": join_cleaned(record.get("category"), ", "),
         "price": record.get("price") if isinstance(record.get("price"), str) else "",
     }
+
+
+AMAZON18_KEYS = ReviewKeys("reviewerID", "asin", "unixReviewTime", "overall")
 
 
 def _amazon18_review(record: Mapping[str, Any]) -> Interaction | str:
@@ -586,7 +693,7 @@ def amazon23_files(
 def read_amazon23(reviews_path: str | Path, meta_path: str | Path, strict: bool = False) -> RawData:
     """Parse Amazon 2023 reviews (``user_id, parent_asin, rating, timestamp`` in ms) and meta."""
     items, meta_counts = _read_meta(Path(meta_path), strict, "parent_asin", _amazon23_item)
-    interactions, review_counts = _read_reviews(Path(reviews_path), strict, _amazon23_review)
+    interactions, review_counts = _read_reviews(Path(reviews_path), strict, _amazon23_review, AMAZON23_KEYS)
     return RawData(interactions, items, f"{reviews_path} + {meta_path}", {**meta_counts, **review_counts})
 
 
@@ -617,6 +724,9 @@ def _image_urls(images: Any) -> list[Any]:
             key = "hi_res" if "hi_res" in image else "large" if "large" in image else "thumb"
             urls.append(image.get(key))
     return urls
+
+
+AMAZON23_KEYS = ReviewKeys("user_id", "parent_asin", "timestamp", "rating", time_divisor=1000)
 
 
 def _amazon23_review(record: Mapping[str, Any]) -> Interaction | str:
@@ -682,19 +792,95 @@ def _read_meta(path: Path, strict: bool, key: str, make_item: Any) -> tuple[dict
                    "items_with_title": len(items), "meta_lines_skipped": _logged(skips)}
 
 
-def _read_reviews(path: Path, strict: bool, make_interaction: Any) -> tuple[list[Interaction], dict[str, Any]]:
+REVIEW_CHUNK_BYTES = 32 << 20  # decompressed bytes parsed at a time: bounds the reader's memory
+
+
+def _read_reviews(
+    path: Path, strict: bool, make_interaction: Any, keys: ReviewKeys
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Reviews as a frame (:data:`INTERACTION_SCHEMA`), parsed by polars chunk by chunk.
+
+    A chunk polars cannot parse cleanly (a malformed line, a missing or odd-typed field) is
+    re-read line by line with ``make_interaction``, the rules of record, so skips are counted
+    and errors name the line exactly as for a row-by-row reader.
+    """
     skips = LineSkips(path)
-    interactions: list[Interaction] = []
-    for lineno, record in tqdm(iter_json_lines(path, skips, strict, "reviews file"), desc=f"reviews {path.name}",
-                               unit=" lines", mininterval=5, disable=None):
+    frames: list[pl.DataFrame] = []
+    n_lines = 0
+    try:
+        with tqdm(desc=f"reviews {path.name}", unit=" lines", mininterval=5, disable=None) as bar:
+            for lineno, chunk in _line_chunks(path):
+                frame = _parse_review_chunk(chunk, keys)
+                if frame is None:
+                    frame = _review_chunk_by_line(chunk, lineno, path, skips, strict, make_interaction)
+                frames.append(frame)
+                lines = chunk.count(b"\n")
+                n_lines += lines
+                bar.update(lines)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"reviews file {path} cannot be read ({exc}); re-download or decompress it again") from None
+    interactions = pl.concat(frames, rechunk=True) if frames else pl.DataFrame(schema=INTERACTION_SCHEMA)
+    if interactions.height == 0:
+        raise InputError(f"reviews file {path} has no usable review (every line was malformed or incomplete)")
+    return interactions, {"reviews_read": interactions.height, "review_lines_skipped": _logged(skips)}
+
+
+def _line_chunks(path: Path) -> Iterator[tuple[int, bytes]]:
+    """``(number of the first line, whole lines)`` of about REVIEW_CHUNK_BYTES each, decompressing ``.gz``."""
+    require_file(path, "reviews file")
+    lineno = 1
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+        rest = b""
+        while block := f.read(REVIEW_CHUNK_BYTES):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            chunk, rest = block[:cut], block[cut:]
+            if chunk:
+                yield lineno, chunk
+                lineno += chunk.count(b"\n")
+        if rest:
+            yield lineno, rest
+
+
+def _parse_review_chunk(chunk: bytes, keys: ReviewKeys) -> pl.DataFrame | None:
+    """The chunk's reviews when every line is a complete, well-typed review; else None."""
+    schema = {keys.user: pl.String, keys.item: pl.String, keys.time: pl.Int64, keys.rating: pl.Float64}
+    try:
+        frame = pl.read_ndjson(_io.BytesIO(chunk), schema=schema)
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    for key in (keys.user, keys.item):
+        column = frame[key]
+        if column.null_count() or (column.str.len_bytes() == 0).any():
+            return None
+        # polars turns a number into a string; the rules want a JSON string: count the string values
+        if chunk.count(f'"{key}": "'.encode()) + chunk.count(f'"{key}":"'.encode()) != frame.height:
+            return None
+    if frame[keys.time].null_count():
+        return None
+    rating = pl.col(keys.rating)
+    return frame.select(
+        user=pl.col(keys.user), item=pl.col(keys.item),
+        timestamp=pl.col(keys.time) // keys.time_divisor if keys.time_divisor != 1 else pl.col(keys.time),
+        rating=pl.when(rating.is_finite()).then(rating).otherwise(0.0).fill_null(0.0),
+    )
+
+
+def _review_chunk_by_line(
+    chunk: bytes, lineno: int, path: Path, skips: LineSkips, strict: bool, make_interaction: Any
+) -> pl.DataFrame:
+    try:
+        text = chunk.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"reviews file {path} cannot be read ({exc}); re-download or decompress it again") from None
+    rows: list[Interaction] = []
+    for number, record in json_object_lines(text.splitlines(), lineno, path, skips, strict, "reviews file"):
         parsed = make_interaction(record)
         if isinstance(parsed, str):
-            _skip_or_fail(skips, parsed, lineno, strict, "every review needs its user, item and time fields")
+            _skip_or_fail(skips, parsed, number, strict, "every review needs its user, item and time fields")
             continue
-        interactions.append(parsed)
-    if not interactions:
-        raise InputError(f"reviews file {path} has no usable review (every line was malformed or incomplete)")
-    return interactions, {"reviews_read": len(interactions), "review_lines_skipped": _logged(skips)}
+        rows.append(parsed)
+    return pl.DataFrame(rows, schema=INTERACTION_SCHEMA, orient="row")
 
 
 # --------------------------------------------------------------------------------------------
@@ -862,7 +1048,7 @@ def process(raw: RawData, options: ProtocolOptions) -> Path:
     """Build the dataset from parsed raw data and write every output; returns the output folder."""
     from minionerec.records import stage_outputs  # records imports config, which imports io: keep this light
 
-    dataset = build_dataset(raw, options)
+    dataset = build_frames(raw, options)
     out = output_dir(options)
     with stage_outputs(options, out) as staging:  # every file published together, the done-record last
         write_dataset(dataset, raw.items, staging, options.dataset)
@@ -871,6 +1057,8 @@ def process(raw: RawData, options: ProtocolOptions) -> Path:
 
 __all__ = [
     "AMAZON18_HELP",
+    "ColumnarDataset",
+    "INTERACTION_SCHEMA",
     "Interaction",
     "ProcessedDataset",
     "ProtocolOptions",
@@ -880,6 +1068,8 @@ __all__ = [
     "amazon18_files",
     "amazon23_files",
     "build_dataset",
+    "build_frames",
+    "interaction_frame",
     "SOURCE_SCRIPTS",
     "check_dataset_name",
     "check_source",

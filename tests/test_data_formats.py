@@ -189,7 +189,7 @@ def test_amazon23_reader(tmp_path):
     write_jsonl(tmp_path / "meta_All_Beauty.jsonl", meta)
     r, m = amazon23_files(tmp_path, "All_Beauty")
     raw = read_amazon23(r, m)
-    assert [(x.user, x.item, x.timestamp) for x in raw.interactions] == [
+    assert [(x.user, x.item, x.timestamp) for x in raw.interaction_rows()] == [
         ("U1", "P1", 1588687728), ("U1", "P3", 1588687729)]
     assert raw.counts["review_lines_skipped"] == {"a review without 'user_id' or 'parent_asin'": 1,
                                                   "a review without an integer 'timestamp'": 1}
@@ -235,7 +235,7 @@ def test_movielens_grouplens_formats(tmp_path):
     assert raw.items["1"]["title"] == "Toy Story (1995)"
     assert raw.items["1"]["categories"] == "Animation, Comedy"
     assert raw.items["2"]["title"] == "Café (1996)" and raw.items["2"]["categories"] == "Western"
-    assert [(x.user, x.item, x.timestamp, x.rating) for x in raw.interactions] == [
+    assert [(x.user, x.item, x.timestamp, x.rating) for x in raw.interaction_rows()] == [
         ("5", "1", 881250949, 4.0), ("5", "2", 881250950, 3.0)]
 
     ml1m = tmp_path / "b"
@@ -244,7 +244,7 @@ def test_movielens_grouplens_formats(tmp_path):
     (ml1m / "ratings.dat").write_text("1::1::5::978300760\n", encoding="utf-8")
     raw = read_movielens(ml1m, "ml-1m")
     assert raw.items["1"]["categories"] == "Animation, Children's, Comedy"
-    assert raw.interactions[0].timestamp == 978300760
+    assert raw.interaction_rows()[0].timestamp == 978300760
 
     with pytest.raises(InputError, match="no MovieLens files"):
         read_movielens(tmp_path, "ml-100k")
