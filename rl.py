@@ -49,7 +49,7 @@ from minionerec.io import (
     write_json,
 )
 from minionerec.metrics import DEFAULT_KS
-from minionerec.modeling import use_bf16
+from minionerec.modeling import save_dtype_of, save_in_dtype, use_bf16
 from minionerec.records import begin_stage, previous_run
 from minionerec.sid import check_shared_sids, check_sid_tokens, sid_vocabulary, try_parse_sid
 
@@ -131,7 +131,10 @@ class RLConfig(CommonConfig):
     save_steps: float = field(default=0.1, metadata={"help": "Checkpoint every N steps, or this fraction of all steps if < 1."})
     save_total_limit: int = field(default=3, metadata={"help": "Trainer checkpoints kept."})
     logging_steps: int = field(default=1, metadata={"help": "Log every N optimizer steps."})
-    bf16: str = field(default="auto", metadata={"help": "auto (bf16 on a bf16 GPU), true, false."})
+    bf16: str = field(default="auto", metadata={"help": "auto (bf16 autocast on a bf16 GPU or a CPU with native "
+                      "bf16) for updates, rollouts and the reference model; true, false."})
+    save_dtype: str = field(default="auto", metadata={"help": "dtype of the saved policy: auto (the SFT "
+                            "checkpoint's), float32, bfloat16."})
     resume_from_checkpoint: str = field(default="auto", metadata={"help": "auto: continue an interrupted run of "
                                         "this config from its newest checkpoint (a finished run is not trained "
                                         "further: it starts fresh); none: start fresh; or a checkpoint folder."})
@@ -456,6 +459,7 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
                 summary["best_checkpoint"] = str(cfg.model_path)
                 summary["kept_initial_policy"] = True
                 logger.info("no RL checkpoint beat step 0 on validation: keeping the SFT policy of %s", cfg.model_path)
+    save_in_dtype(trainer, save_dtype_of(cfg.save_dtype, str(cfg.model_path), "", "rl.save_dtype"))
     trainer.save_model(str(output_dir))
     if validation:
         summary["validation"] = trainer.evaluate()

@@ -167,10 +167,14 @@ def cpu_has_native_bf16() -> bool:
 
 def bf16_available(device_type: str | None = None) -> bool:
     """bf16 pays on ``device_type`` (default: CUDA when present, else the CPU): a bf16 GPU or a native-bf16 CPU."""
+    import os
+
     device_type = device_type or ("cuda" if torch.cuda.is_available() else "cpu")
     if device_type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return device_type == "cpu" and cpu_has_native_bf16()
+    # DeepSpeed's bf16 is not autocast: it keeps the module's weights in bf16 (measured CPU gain is autocast's)
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true")
+    return device_type == "cpu" and not deepspeed and cpu_has_native_bf16()
 
 
 def use_bf16(setting: str, key: str) -> bool:

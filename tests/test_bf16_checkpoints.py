@@ -89,3 +89,29 @@ def test_sft_saves_in_the_base_dtype_with_a_decoding_generation_config(tmp_path:
                     save_dtype="float32")
     sft.main(forced)
     assert AutoModelForCausalLM.from_pretrained(forced.output_dir).dtype == torch.float32
+
+
+def test_rl_saves_the_policy_in_the_sft_checkpoints_dtype(tmp_path: Path) -> None:
+    from test_rl_script import overrides, workdir  # noqa: F401  (the fixture's builder)
+    from transformers import AutoModelForCausalLM
+
+    from minionerec.config import load_config
+    from rl import RLConfig, main
+
+    root = workdir.__wrapped__(_Factory(tmp_path))  # the RL test's tiny data and SFT checkpoint, built afresh
+    sft_dir = root / "sft"
+    AutoModelForCausalLM.from_pretrained(sft_dir, dtype=torch.bfloat16).save_pretrained(sft_dir)
+    main(load_config(RLConfig, None, overrides(root, "rl-bf16", bf16="false")))
+    saved = AutoModelForCausalLM.from_pretrained(root / "rl-bf16")
+    assert saved.dtype == torch.bfloat16
+    assert not any(f in json.loads((root / "rl-bf16" / "generation_config.json").read_text()) for f in SAMPLING_FIELDS)
+
+
+class _Factory:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def mktemp(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir()
+        return path
