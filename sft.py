@@ -104,9 +104,9 @@ class SFTConfig(CommonConfig):
     tie_word_embeddings: bool = field(default=True, metadata={"help": "tiny-qwen2: share input embeddings and LM head."})
     template_tokens: bool = field(default=True, metadata={"help": "tiny-qwen2 + bpe: add the constant pieces of the prompt templates as whole tokens (the fixed prompt text becomes ~3 tokens instead of ~70)."})
     bpe_vocab_size: int = field(default=4000, metadata={"help": "tiny-qwen2 + bpe: vocabulary size before SID tokens."})
-    sid_init: str = field(default="random", metadata={"help": "New SID token rows: random (drawn like the existing "
-                          "rows) "
-                          "or text (each token from the mean text embedding of its items, projected: "
+    sid_init: str = field(default="random", metadata={"choices": ("random", "text"),
+                          "help": "New SID token rows: random (drawn like the existing rows) or text (each token "
+                          "from the mean text embedding of its items, projected: "
                           "minionerec.modeling.init_sid_rows_from_text)."})
     text_embedding_path: str = field(
         default="${common.workdir}/data/${common.dataset}/${common.dataset}.emb-minilm.npy",
@@ -259,8 +259,6 @@ def build_model(cfg: SFTConfig, items: list[data.ItemText], extra_special_tokens
         vectors = load_npy(cfg.text_embedding_path, "text embedding file", "run the text2emb stage or set "
                            "sft.text_embedding_path")
         init_sid_rows_from_text(model, tokenizer, {item.item_id: item.sid for item in items}, vectors)
-    elif cfg.sid_init not in ("random", "text"):
-        raise InputError(f"sft.sid_init must be random or text, got {cfg.sid_init!r}")
     model.config.pad_token_id = tokenizer.pad_token_id
     model.config.eos_token_id = tokenizer.eos_token_id
     decoding_generation_config(model, tokenizer)
