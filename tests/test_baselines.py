@@ -8,12 +8,22 @@ from pathlib import Path
 import pytest
 import torch
 
-import baselines
-from baselines import BaselinesConfig, Markov, Popularity, load_splits, run_baselines, target_rank_with_prior, top_k_with_prior
+from minionerec.baselines import (
+    BaselinesConfig,
+    Markov,
+    Popularity,
+    load_splits,
+    pad_histories,
+    run_baselines,
+    target_rank_with_prior,
+    top_k_with_prior,
+)
+from minionerec.catalogue import Catalogue, CatalogueItem, write_info
 from minionerec.errors import InputError
-from minionerec.io import CatalogueItem, SplitRow, write_info, write_split_csv
+from minionerec.io import SplitRow, write_split_csv
 from minionerec.metrics import Evaluation
-from sasrec import Catalogue, pad_histories
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DATASET = "Toy"
 # Item ids deliberately differ from line numbers: everything must go through the info file.
@@ -169,7 +179,7 @@ def test_catalogue_rejects_duplicate_item_ids(tmp_path):
 def test_baselines_section_of_every_config_loads():
     from minionerec.config import load_config
 
-    for path in sorted(Path(baselines.__file__).parent.joinpath("configs").glob("*.yaml")):
+    for path in sorted(ROOT.joinpath("configs").glob("*.yaml")):
         if "baselines:" not in path.read_text():
             continue
         cfg = load_config(BaselinesConfig, path)
@@ -197,7 +207,7 @@ def test_markov_beats_popularity_on_industrial_partial(tmp_path):
     from minionerec.config import load_config
 
     shared_path("minionerec_amazon", "train_reconstructed_partial")
-    config_path = Path(baselines.__file__).parent / "configs" / "industrial_partial.yaml"
+    config_path = ROOT / "configs" / "industrial_partial.yaml"
     cfg = load_config(BaselinesConfig, config_path, {"output_dir": str(tmp_path), "model": "popularity,markov",
                                                       "data_dir": str(shared_path("minionerec_amazon"))})
     summary = run_baselines(cfg)
