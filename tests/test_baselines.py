@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -216,3 +218,18 @@ def test_markov_beats_popularity_on_industrial_partial(tmp_path):
     # Measured: popularity HR@10 0.067, Markov HR@10 0.132 / NDCG@10 0.094.
     assert markov["HR@10"] > 0.12 and markov["NDCG@10"] > 0.085
     assert markov["HR@10"] > pop["HR@10"] + 0.05
+
+
+def test_the_package_imports_no_root_module_and_the_root_names_are_the_packages():
+    code = ("import sys; import minionerec.baselines; "
+            "print(sorted(m for m in ('baselines', 'sasrec', 'evaluate', 'rl', 'sft', 'data', 'LogitProcessor') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+    import baselines as root_baselines
+    import sasrec
+
+    from minionerec import baselines as package
+
+    assert root_baselines.BaselinesConfig is package.BaselinesConfig and sasrec.CFScorer is package.CFScorer
+    assert sasrec.Catalogue is Catalogue and package.BaselinesConfig.__module__ == "minionerec.baselines.stage"

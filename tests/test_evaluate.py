@@ -236,3 +236,10 @@ def test_industrial_catalogue_decodes_valid_distinct_items(tmp_path):
     assert metrics["CC"] == 0 and metrics["n_samples"] == 16
     for record in read_json(tmp_path / "out" / "predictions.json"):
         assert len(set(record["predict"])) == 50
+
+
+def test_the_stage_config_lives_in_the_package_and_the_root_script_reexports_it():
+    import evaluate
+
+    assert EvaluateConfig.__module__ == "minionerec.eval.evaluate"
+    assert evaluate.EvaluateConfig is EvaluateConfig and evaluate.main is run_evaluation
