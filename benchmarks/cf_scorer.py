@@ -13,17 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root module sasrec.py
+import torch
 
-import torch  # noqa: E402
-
-from minionerec.io import CatalogueItem, write_info  # noqa: E402
-from sasrec import Catalogue, CFScorer, ModelConfig, build_model  # noqa: E402
+from minionerec.baselines import CFScorer, ModelConfig, build_model
+from minionerec.catalogue import Catalogue, CatalogueItem, write_info
 
 
 def random_scorer(n_items: int, model_type: str, device: str) -> CFScorer:

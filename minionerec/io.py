@@ -304,52 +304,9 @@ def write_index_json(path: str | Path, index: Mapping[int, Sequence[str]]) -> Pa
 # Info file (the item catalogue)
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class CatalogueItem:
-    """One line of an info file."""
-
-    sid: SID
-    title: str
-    item_id: int
-
-    @property
-    def sid_string(self) -> str:
-        return sid_to_string(self.sid)
-
-
-def read_info(path: str | Path) -> list[CatalogueItem]:
-    """Read ``sid<TAB>title<TAB>item_id`` lines.  Titles may not contain tabs."""
-    path = require_file(path, "info file (item catalogue)", "run convert_dataset.py first")
-    items: list[CatalogueItem] = []
-    with open(path, encoding="utf-8-sig") as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                continue
-            parts = line.split("\t")
-            if len(parts) != 3:
-                raise InputError(
-                    f"{where(path, lineno)}: expected 'sid<TAB>title<TAB>item_id' (3 fields), got {len(parts)}"
-                )
-            sid_text, title, item_text = parts
-            try:
-                sid = parse_sid(sid_text)
-                item_id = int(item_text)
-            except ValueError as exc:
-                raise InputError(f"{where(path, lineno)}: {exc}") from None
-            items.append(CatalogueItem(sid, title, item_id))
-    if not items:
-        raise InputError(f"info file {path} is empty")
-    return items
-
-
-def write_info(path: str | Path, items: Iterable[CatalogueItem]) -> Path:
-    lines = []
-    for item in items:
-        # tabs/newlines would corrupt the line; other whitespace is kept (upstream info files keep it)
-        title = item.title.replace("\r\n", " ").replace("\t", " ").replace("\n", " ").replace("\r", " ")
-        lines.append(f"{item.sid_string}\t{title}\t{item.item_id}")
-    return atomic_write_text(path, "\n".join(lines) + "\n")
+# The catalogue's home is minionerec/catalogue.py (Catalogue, CatalogueItem, read_info, write_info);
+# ``from minionerec.io import CatalogueItem, read_info, write_info`` keeps working through
+# ``__getattr__`` below (lazy: minionerec.catalogue imports this module).
 
 
 # --------------------------------------------------------------------------------------------
@@ -663,3 +620,15 @@ def find_upstream_layout(data_dir: str | Path, name: str, train_subdir: str = "t
         index=optional(data_dir / "index" / f"{name}.index.json"),
         item=optional(data_dir / "index" / f"{name}.item.json"),
     )
+
+
+_CATALOGUE_NAMES = ("CatalogueItem", "read_info", "write_info")
+
+
+def __getattr__(name: str) -> Any:
+    """Re-export the info-file API from :mod:`minionerec.catalogue` under its old import path."""
+    if name in _CATALOGUE_NAMES:
+        from minionerec import catalogue
+
+        return getattr(catalogue, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

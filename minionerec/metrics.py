@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from minionerec.errors import InputError
 from minionerec.io import read_predictions
@@ -66,15 +66,48 @@ def item_rank(predictions: Sequence[str], target_item: int, sid_to_items: Mappin
     return None
 
 
-def hr_ndcg(ranks: Sequence[int | None], ks: Sequence[int]) -> dict[str, float]:
-    """``{"HR@K": ..., "NDCG@K": ...}`` averaged over samples (0 for an empty list)."""
-    n = len(ranks)
+Ranks = Sequence[Optional[int]]
+"""0-based ranks, ``None`` for a miss; a 1-D integer numpy array or torch tensor of ranks works too."""
+
+
+def _rank_list(ranks: Any) -> list[int | None]:
+    """Python ints (or None) from a list, a numpy array or a torch tensor, so every caller shares one formula."""
+    return ranks.tolist() if hasattr(ranks, "tolist") else list(ranks)
+
+
+def ndcg_gain(rank: int | None, k: int) -> float:
+    """NDCG@k of one sample with one relevant item: ``1/log2(rank + 2)`` inside the top k, else 0."""
+    return 1.0 / math.log2(rank + 2) if rank is not None and rank < k else 0.0
+
+
+def hr_ndcg(ranks: Ranks, ks: Sequence[int]) -> dict[str, float]:
+    """``{"HR@K": ..., "NDCG@K": ...}`` averaged over samples (0 for an empty list).
+
+    The one HR/NDCG implementation: evaluation (SID and item ranks), the baselines' selection
+    on valid and the sequential models' epoch selection (torch rank tensors) all call it.
+    """
+    values = _rank_list(ranks)
+    n = len(values)
     out: dict[str, float] = {}
     for k in ks:
-        hits = [r for r in ranks if r is not None and r < k]
+        hits = [r for r in values if r is not None and r < k]
         out[f"HR@{k}"] = len(hits) / n if n else 0.0
-        out[f"NDCG@{k}"] = sum(1.0 / math.log2(r + 2) for r in hits) / n if n else 0.0
+        out[f"NDCG@{k}"] = sum(ndcg_gain(r, k) for r in hits) / n if n else 0.0
     return out
+
+
+def parse_metric(metric: str) -> tuple[str, int]:
+    """``"NDCG@10" -> ("NDCG", 10)``; InputError for anything but ``HR@K`` / ``NDCG@K``."""
+    name, _, k = metric.partition("@")
+    if name not in ("HR", "NDCG") or not k.isdigit():
+        raise InputError(f"metric must look like NDCG@10 or HR@5, got {metric!r}")
+    return name, int(k)
+
+
+def metric_value(ranks: Ranks, metric: str) -> float:
+    """One metric (``"NDCG@10"``, ``"HR@5"``) of 0-based ranks, as :func:`hr_ndcg` computes it."""
+    _, k = parse_metric(metric)
+    return hr_ndcg(ranks, (k,))[metric]
 
 
 @dataclass
@@ -138,9 +171,9 @@ def ranked_items_metrics(ranked_items: Sequence[Sequence[int]], targets: Sequenc
     return hr_ndcg(ranks, ks)
 
 
-def per_sample_ndcg(ranks: Sequence[int | None], k: int) -> list[float]:
+def per_sample_ndcg(ranks: Ranks, k: int) -> list[float]:
     """NDCG@k of each sample (``1/log2(rank + 2)`` inside the top k, else 0)."""
-    return [1.0 / math.log2(r + 2) if r is not None and r < k else 0.0 for r in ranks]
+    return [ndcg_gain(r, k) for r in _rank_list(ranks)]
 
 
 @dataclass

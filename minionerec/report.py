@@ -45,14 +45,14 @@ def _read(path: Path) -> Any:
 
 def collect_rows(stage_cfgs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{model: {"metrics": {...}, "source": path}}`` from evaluation and baseline outputs."""
-    from minionerec.pipeline import _eval_dir
+    from minionerec.eval import output_dir_of  # lazy: the eval stage imports torch and the model code
 
     rows: dict[str, dict[str, Any]] = {}
     for name in ("sft", "rl"):
         cfg = stage_cfgs.get(f"eval_{name}")
         if cfg is None:
             continue
-        path = _eval_dir(cfg) / "metrics.json"
+        path = output_dir_of(cfg) / "metrics.json"
         if path.is_file():
             rows[name] = {"metrics": _read(path), "source": str(path), "note": _training_cap_note(stage_cfgs)}
     baselines = stage_cfgs.get("baselines")
@@ -234,11 +234,11 @@ def rl_validation_line(stage_cfgs: dict[str, Any]) -> str | None:
 
 def rl_vs_sft_line(stage_cfgs: dict[str, Any], k: int = 10) -> str | None:
     """SFT+RL minus SFT on the same test rows, with paired-bootstrap 95% intervals."""
-    from minionerec.pipeline import _eval_dir
+    from minionerec.eval import output_dir_of
 
     if "eval_sft" not in stage_cfgs or "eval_rl" not in stage_cfgs:
         return None
-    paths = [_eval_dir(stage_cfgs[name]) / "predictions.json" for name in ("eval_sft", "eval_rl")]
+    paths = [output_dir_of(stage_cfgs[name]) / "predictions.json" for name in ("eval_sft", "eval_rl")]
     if not all(p.is_file() for p in paths):
         return None
     try:

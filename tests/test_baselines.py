@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-import baselines
-from baselines import BaselinesConfig, Markov, Popularity, load_splits, run_baselines, target_rank_with_prior, top_k_with_prior
+from minionerec.baselines import (
+    BaselinesConfig,
+    Markov,
+    Popularity,
+    load_splits,
+    pad_histories,
+    run_baselines,
+    target_rank_with_prior,
+    top_k_with_prior,
+)
+from minionerec.catalogue import Catalogue, CatalogueItem, write_info
 from minionerec.errors import InputError
-from minionerec.io import CatalogueItem, SplitRow, write_info, write_split_csv
+from minionerec.io import SplitRow, write_split_csv
 from minionerec.metrics import Evaluation
-from sasrec import Catalogue, pad_histories
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DATASET = "Toy"
 # Item ids deliberately differ from line numbers: everything must go through the info file.
@@ -169,7 +181,7 @@ def test_catalogue_rejects_duplicate_item_ids(tmp_path):
 def test_baselines_section_of_every_config_loads():
     from minionerec.config import load_config
 
-    for path in sorted(Path(baselines.__file__).parent.joinpath("configs").glob("*.yaml")):
+    for path in sorted(ROOT.joinpath("configs").glob("*.yaml")):
         if "baselines:" not in path.read_text():
             continue
         cfg = load_config(BaselinesConfig, path)
@@ -197,7 +209,7 @@ def test_markov_beats_popularity_on_industrial_partial(tmp_path):
     from minionerec.config import load_config
 
     shared_path("minionerec_amazon", "train_reconstructed_partial")
-    config_path = Path(baselines.__file__).parent / "configs" / "industrial_partial.yaml"
+    config_path = ROOT / "configs" / "industrial_partial.yaml"
     cfg = load_config(BaselinesConfig, config_path, {"output_dir": str(tmp_path), "model": "popularity,markov",
                                                       "data_dir": str(shared_path("minionerec_amazon"))})
     summary = run_baselines(cfg)
@@ -206,3 +218,18 @@ def test_markov_beats_popularity_on_industrial_partial(tmp_path):
     # Measured: popularity HR@10 0.067, Markov HR@10 0.132 / NDCG@10 0.094.
     assert markov["HR@10"] > 0.12 and markov["NDCG@10"] > 0.085
     assert markov["HR@10"] > pop["HR@10"] + 0.05
+
+
+def test_the_package_imports_no_root_module_and_the_root_names_are_the_packages():
+    code = ("import sys; import minionerec.baselines; "
+            "print(sorted(m for m in ('baselines', 'sasrec', 'evaluate', 'rl', 'sft', 'data', 'LogitProcessor') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+    import baselines as root_baselines
+    import sasrec
+
+    from minionerec import baselines as package
+
+    assert root_baselines.BaselinesConfig is package.BaselinesConfig and sasrec.CFScorer is package.CFScorer
+    assert sasrec.Catalogue is Catalogue and package.BaselinesConfig.__module__ == "minionerec.baselines.stage"

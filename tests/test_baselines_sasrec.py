@@ -9,24 +9,27 @@ from pathlib import Path
 import pytest
 import torch
 
-from minionerec.errors import InputError
-from minionerec.io import CatalogueItem, write_info
-from sasrec import (
+from minionerec.baselines import (
     MODEL_META,
     MODEL_WEIGHTS,
     TRAIN_STATE,
-    Catalogue,
     CFScorer,
     ModelConfig,
     SequenceBatch,
     TrainConfig,
+    build_model,
+    dro_loss,
     load_model,
     pad_histories,
     position_targets,
-    ranks_to_metrics,
+    propensity,
+    sequence_loss,
     target_ranks,
     train_sequential_model,
 )
+from minionerec.catalogue import Catalogue, CatalogueItem, write_info
+from minionerec.errors import InputError
+from minionerec.metrics import hr_ndcg
 
 N_ITEMS = 24
 
@@ -73,7 +76,7 @@ def test_models_learn_a_planted_next_item_pattern(tmp_path, model_type, loss):
     catalogue = make_catalogue(tmp_path / "info.txt")
     result = train_sequential_model(tiny(model_type), TrainConfig(loss=loss, num_negatives=8, **FAST),
                                      planted(600, 1), planted(100, 2), catalogue, device="cpu")
-    metrics = ranks_to_metrics(target_ranks(result.model, planted(200, 3)), [1])
+    metrics = hr_ndcg(target_ranks(result.model, planted(200, 3)), [1])
     assert metrics["HR@1"] > 0.9, (model_type, loss, metrics)
 
 
@@ -98,7 +101,7 @@ def test_selection_uses_valid_and_never_sees_test(tmp_path):
     assert result.best_epoch == 1 + max(range(len(values)), key=lambda i: (values[i], -i))
     assert result.best_valid == result.history[result.best_epoch - 1]["valid"]
     # The kept model is the one of the best epoch: its valid metric is the recorded one.
-    again = ranks_to_metrics(target_ranks(result.model, valid), [10])["NDCG@10"]
+    again = hr_ndcg(target_ranks(result.model, valid), [10])["NDCG@10"]
     assert again == pytest.approx(result.best_valid["NDCG@10"])
     meta = json.loads((tmp_path / "m" / MODEL_META).read_text())
     assert meta["best_epoch"] == result.best_epoch and len(meta["valid_history"]) == len(values)
@@ -190,3 +193,54 @@ def test_bad_training_settings_are_input_errors():
         ModelConfig(hidden_size=30, num_heads=4)
     with pytest.raises(InputError, match="unknown model_type"):
         ModelConfig(model_type="caser")
+    with pytest.raises(InputError, match="dro_alpha"):
+        TrainConfig(dro_alpha=-0.1)
+    with pytest.raises(InputError, match="dro_beta"):
+        TrainConfig(dro_beta=0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Upstream's DRO term (sasrec.py --alpha / --beta; issue 19)
+# --------------------------------------------------------------------------------------------
+
+def test_propensity_is_upstreams_smoothed_popularity_to_the_power_0_05():
+    batch = SequenceBatch(torch.ones((4, 2), dtype=torch.long), torch.ones(4, dtype=torch.long), torch.tensor([0, 0, 2, 0]))
+    counts = torch.tensor([3.0, 0.0, 1.0], dtype=torch.float64) + 1  # item 0 three times, item 1 never, item 2 once
+    assert torch.allclose(propensity(batch, 3), (counts / counts.sum()) ** 0.05, atol=0, rtol=1e-12)
+
+
+def test_dro_loss_is_upstreams_formula_and_stays_finite_for_large_logits():
+    torch.manual_seed(0)
+    logits, gold, ps, beta = torch.randn(5, 7, dtype=torch.float64), torch.tensor([0, 3, 6, 2, 2]), torch.rand(7).double(), 0.7
+    # Upstream's expression, written out term by term.
+    pos_sq = (ps * logits * logits).gather(1, gold[:, None]).squeeze(1)
+    pos_loss = (ps * (logits - 1) * (logits - 1)).gather(1, gold[:, None]).squeeze(1)
+    inner = torch.exp(ps * logits * logits / beta).sum(1) - torch.exp(pos_sq / beta) + torch.exp(pos_loss / beta)
+    assert dro_loss(logits, gold, ps, beta).item() == pytest.approx(torch.log(inner + 1e-24).mean().item(), rel=1e-12)
+    assert torch.isfinite(dro_loss(logits * 100, gold, ps, beta))  # upstream's exp(z^2) overflows here
+
+
+def test_dro_term_is_off_by_default_and_adds_alpha_times_the_term():
+    torch.manual_seed(0)
+    model, batch = build_model(tiny()), planted(32, 1)
+    ps = propensity(batch, N_ITEMS)
+    plain = sequence_loss(model, batch, TrainConfig(), torch.Generator().manual_seed(0))
+    assert TrainConfig().dro_alpha == 0.0 and TrainConfig().dro_beta == 1.0  # upstream's defaults: off
+    with_dro = sequence_loss(model, batch, TrainConfig(dro_alpha=0.5, dro_beta=2.0), torch.Generator().manual_seed(0), ps)
+    targets, mask = position_targets(batch, True)
+    logits = model.encode(batch.seqs)[mask] @ model.item_vectors().T
+    expected = plain + 0.5 * dro_loss(logits, targets[mask], ps, 2.0)
+    assert with_dro.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_training_with_dro_records_it_and_without_keeps_the_old_model_json(tmp_path):
+    catalogue = make_catalogue(tmp_path / "info.txt")
+    data = planted(200, 1), planted(50, 2)
+    off = train_sequential_model(tiny(), TrainConfig(**{**FAST, "max_epochs": 2}), *data, catalogue, tmp_path / "off", "cpu")
+    on = train_sequential_model(tiny(), TrainConfig(**{**FAST, "max_epochs": 2}, dro_alpha=0.1, loss="bce", num_negatives=4),
+                                *data, catalogue, tmp_path / "on", "cpu")
+    assert "dro_alpha" not in json.loads((tmp_path / "off" / MODEL_META).read_text())["train"]
+    recorded = json.loads((tmp_path / "on" / MODEL_META).read_text())["train"]
+    assert recorded["dro_alpha"] == 0.1 and recorded["dro_beta"] == 1.0
+    assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in on.history)
+    assert any(not torch.equal(a, b) for a, b in zip(off.model.state_dict().values(), on.model.state_dict().values()))

@@ -13,10 +13,19 @@ import pytest
 from conftest import cpu_ranks_env
 from test_decoding_fixtures import build_model, build_tokenizer
 
-import evaluate
+from minionerec.catalogue import CatalogueItem, write_info
 from minionerec.config import load_config
 from minionerec.errors import InputError
-from minionerec.io import CatalogueItem, SplitRow, read_json, write_info, write_split_csv
+from minionerec.eval import (
+    EvaluateConfig,
+    compare_command,
+    metrics_command,
+    metrics_from_files,
+    run_evaluation,
+    run_fingerprint,
+)
+from minionerec.io import SplitRow, read_json, write_split_csv
+from minionerec.metrics import compare_predictions
 from minionerec.sid import parse_sid, sid_vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,17 +62,17 @@ def experiment(tmp_path_factory):
     return _make_experiment(tmp_path_factory.mktemp("evaluate"))
 
 
-def _cfg(experiment, out: Path, **extra) -> evaluate.EvaluateConfig:
+def _cfg(experiment, out: Path, **extra) -> EvaluateConfig:
     overrides = {"model_path": str(experiment["model"]), "test_file": str(experiment["test"]),
                  "info_file": str(experiment["info"]), "output_dir": str(out), "num_beams": 6, "batch_size": 4,
                  "device": "cpu", "allow_shared_sids": True} | extra  # the fixture has one shared SID
-    return load_config(evaluate.EvaluateConfig, None, overrides)
+    return load_config(EvaluateConfig, None, overrides)
 
 
 @pytest.fixture(scope="module")
 def one_process(experiment, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval1")
-    metrics = evaluate.main(_cfg(experiment, out))
+    metrics = run_evaluation(_cfg(experiment, out))
     return out, metrics
 
 
@@ -80,13 +89,13 @@ def test_evaluate_writes_upstream_predictions_and_metrics(experiment, one_proces
     assert saved["timing"]["num_processes"] == 1 and saved["timing"]["users_per_second"] > 0
     assert (out / "evaluate.config.yaml").is_file()
     assert not (out / "partial").exists()
-    recomputed = evaluate.metrics_from_files(out / "predictions.json", experiment["info"], ks=(1, 3, 5))
+    recomputed = metrics_from_files(out / "predictions.json", experiment["info"], ks=(1, 3, 5))
     assert recomputed == {k: saved[k] for k in recomputed}
 
 
 def test_metrics_subcommand_prints_json(experiment, one_process, capsys):
     out, _ = one_process
-    result = evaluate.metrics_command(["--result_json", str(out / "predictions.json"), "--info_file",
+    result = metrics_command(["--result_json", str(out / "predictions.json"), "--info_file",
                                        str(experiment["info"]), "--ks", "1,5"])
     printed = json.loads(capsys.readouterr().out)
     assert printed == result and printed["ks"] == [1, 5]
@@ -96,13 +105,13 @@ def test_resume_reuses_finished_batches(experiment, one_process, tmp_path):
     out, _ = one_process
     records = read_json(out / "predictions.json")
     cfg = _cfg(experiment, tmp_path)
-    partial = tmp_path / "partial" / f"rank0-of-1-{evaluate.run_fingerprint(cfg)}.jsonl"
+    partial = tmp_path / "partial" / f"rank0-of-1-{run_fingerprint(cfg)}.jsonl"
     partial.parent.mkdir()
     (tmp_path / "partial" / "rank0-of-1-0123456789ab.jsonl").write_text(  # another run's leftovers: ignored
         json.dumps(["<a_1><b_1><c_1>"] * 6) + "\n", encoding="utf-8")
     fake = [["<a_0><b_0><c_0>"] * 6] * 4   # what a killed run left behind; must be reused verbatim
     partial.write_text("".join(json.dumps(p) + "\n" for p in fake) + '["torn', encoding="utf-8")
-    evaluate.main(cfg)
+    run_evaluation(cfg)
     resumed = read_json(tmp_path / "predictions.json")
     assert [r["predict"] for r in resumed[:4]] == fake
     assert [r["predict"] for r in resumed[4:]] == [r["predict"] for r in records[4:]]
@@ -111,11 +120,11 @@ def test_resume_reuses_finished_batches(experiment, one_process, tmp_path):
 
 def test_bad_inputs_are_clear_errors(experiment, tmp_path):
     with pytest.raises(InputError, match="num_beams"):
-        evaluate.main(_cfg(experiment, tmp_path, num_beams=500))
+        run_evaluation(_cfg(experiment, tmp_path, num_beams=500))
     bad_info = tmp_path / "bad_info.txt"
     bad_info.write_text("<a_1><b_1><c_1>\tno item id\n", encoding="utf-8")
     with pytest.raises(InputError, match="bad_info.txt:1"):
-        evaluate.main(_cfg(experiment, tmp_path, info_file=str(bad_info)))
+        run_evaluation(_cfg(experiment, tmp_path, info_file=str(bad_info)))
     # a target missing from the catalogue
     lines = experiment["info"].read_text(encoding="utf-8").splitlines()
     test_rows = experiment["test"].read_text(encoding="utf-8").splitlines()
@@ -123,13 +132,13 @@ def test_bad_inputs_are_clear_errors(experiment, tmp_path):
     pruned = tmp_path / "pruned_info.txt"
     pruned.write_text("\n".join(l for l in lines if not l.startswith(first_target + "\t")) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match="test.csv:2: target SID"):
-        evaluate.main(_cfg(experiment, tmp_path, info_file=str(pruned)))
+        run_evaluation(_cfg(experiment, tmp_path, info_file=str(pruned)))
     # a tokenizer without the SID tokens
     plain = tmp_path / "plain"
     shutil.copytree(experiment["model"], plain)
     build_tokenizer([]).save_pretrained(plain)
     with pytest.raises(InputError, match="lacks"):
-        evaluate.main(_cfg(experiment, tmp_path, model_path=str(plain)))
+        run_evaluation(_cfg(experiment, tmp_path, model_path=str(plain)))
 
 
 def test_two_processes_equal_one(experiment, one_process, tmp_path):
@@ -168,7 +177,7 @@ def test_metrics_from_files_hand_computed(tmp_path):
     ]
     result_json = tmp_path / "r.json"
     result_json.write_text(json.dumps(records), encoding="utf-8")
-    m = evaluate.metrics_from_files(result_json, info, ks=(1, 3))
+    m = metrics_from_files(result_json, info, ks=(1, 3))
     assert m["CC"] == 2
     assert m["sid_level"]["HR@1"] == pytest.approx(2 / 4)
     assert m["sid_level"]["NDCG@3"] == pytest.approx((1 + 1 / math.log2(3) + 1 + 0) / 4)
@@ -178,7 +187,7 @@ def test_metrics_from_files_hand_computed(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"input": "p", "predict": []}]), encoding="utf-8")
     with pytest.raises(InputError, match="record 0"):
-        evaluate.metrics_from_files(bad, info)
+        metrics_from_files(bad, info)
 
 
 def test_compare_gives_paired_deltas_and_refuses_different_rows(tmp_path, capsys):
@@ -192,7 +201,7 @@ def test_compare_gives_paired_deltas_and_refuses_different_rows(tmp_path, capsys
     # A: a hit at rank 1 on every row; B: the same row set with the hit moved to rank 0 on half the rows
     a = write("a.json", [["<a_2><b_1>", "<a_1><b_1>"]] * 40)
     b = write("b.json", [["<a_1><b_1>", "<a_2><b_1>"]] * 20 + [["<a_2><b_1>", "<a_1><b_1>"]] * 20)
-    result = evaluate.compare_command(["--a", str(a), "--b", str(b), "--ks", "1,2", "--n_resamples", "500"])
+    result = compare_command(["--a", str(a), "--b", str(b), "--ks", "1,2", "--n_resamples", "500"])
     assert json.loads(capsys.readouterr().out)["HR@1"]["delta"] == pytest.approx(0.5)
     assert result["HR@2"]["delta"] == 0 and not result["HR@2"]["significant"]
     ndcg = result["NDCG@2"]
@@ -200,9 +209,9 @@ def test_compare_gives_paired_deltas_and_refuses_different_rows(tmp_path, capsys
     assert ndcg["significant"] and ndcg["ci_low"] > 0
     other = write("other.json", [["<a_1><b_1>"]] * 40, ["<a_2><b_1>"] * 40)
     with pytest.raises(InputError, match="row 0 differs"):
-        evaluate.compare_predictions(a, other)
+        compare_predictions(a, other)
     with pytest.raises(InputError, match="40 rows"):
-        evaluate.compare_predictions(a, write("short.json", [["<a_1><b_1>"]] * 39))
+        compare_predictions(a, write("short.json", [["<a_1><b_1>"]] * 39))
 
 
 @pytest.mark.slow
@@ -219,11 +228,18 @@ def test_industrial_catalogue_decodes_valid_distinct_items(tmp_path):
     model = build_model(len(tokenizer), seed=0)
     model.save_pretrained(tmp_path / "ckpt")
     tokenizer.save_pretrained(tmp_path / "ckpt")
-    cfg = load_config(evaluate.EvaluateConfig, None, {
+    cfg = load_config(EvaluateConfig, None, {
         "model_path": str(tmp_path / "ckpt"), "test_file": str(test), "info_file": str(info),
         "output_dir": str(tmp_path / "out"), "num_beams": 50, "batch_size": 8, "max_samples": 16, "device": "cpu",
         "allow_shared_sids": True})  # upstream's released index shares 15 SIDs
-    metrics = evaluate.main(cfg)
+    metrics = run_evaluation(cfg)
     assert metrics["CC"] == 0 and metrics["n_samples"] == 16
     for record in read_json(tmp_path / "out" / "predictions.json"):
         assert len(set(record["predict"])) == 50
+
+
+def test_the_stage_config_lives_in_the_package_and_the_root_script_reexports_it():
+    import evaluate
+
+    assert EvaluateConfig.__module__ == "minionerec.eval.evaluate"
+    assert evaluate.EvaluateConfig is EvaluateConfig and evaluate.main is run_evaluation

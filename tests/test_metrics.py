@@ -5,7 +5,19 @@ import random
 
 import pytest
 
-from minionerec.metrics import evaluate_predictions, hr_ndcg, item_rank, paired_bootstrap, per_sample_ndcg, sid_rank
+import numpy as np
+import torch
+
+from minionerec.errors import InputError
+from minionerec.metrics import (
+    evaluate_predictions,
+    hr_ndcg,
+    item_rank,
+    metric_value,
+    paired_bootstrap,
+    per_sample_ndcg,
+    sid_rank,
+)
 
 CAT = {"<a_1><b_1>": [0], "<a_1><b_2>": [1, 2], "<a_2><b_1>": [3]}
 
@@ -65,3 +77,18 @@ def test_paired_bootstrap_interval_covers_the_delta_and_detects_a_shift():
     assert paired_bootstrap(a, list(a), seed=3).as_dict()["significant"] is False
     with pytest.raises(ValueError, match="length"):
         paired_bootstrap(a, a[:-1])
+
+
+def test_one_hr_ndcg_for_lists_numpy_and_torch_ranks():
+    """The baselines (torch rank tensors) and evaluation (lists with misses) share one formula."""
+    ranks = [0, 4, 1, 12, 2, 0, 7]
+    expected = hr_ndcg(ranks, (1, 3, 10))
+    assert expected["NDCG@3"] == (1 + 1 / math.log2(3) + 1 / math.log2(4) + 1) / 7
+    assert hr_ndcg(torch.tensor(ranks), (1, 3, 10)) == expected
+    assert hr_ndcg(np.array(ranks), (1, 3, 10)) == expected
+    assert hr_ndcg([0, None, 1], (2,)) == {"HR@2": 2 / 3, "NDCG@2": (1 + 1 / math.log2(3)) / 3}
+    assert metric_value(torch.tensor(ranks), "NDCG@3") == expected["NDCG@3"]
+    assert metric_value(ranks, "HR@10") == expected["HR@10"]
+    assert sum(per_sample_ndcg(torch.tensor(ranks), 3)) / 7 == pytest.approx(expected["NDCG@3"])
+    with pytest.raises(InputError, match="NDCG@10 or HR@5"):
+        metric_value(ranks, "MRR@10")

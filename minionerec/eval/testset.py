@@ -1,0 +1,39 @@
+"""The test set of an evaluation: next-item prompts and targets from an upstream-format CSV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from minionerec.catalogue import Catalogue
+from minionerec.errors import InputError, where
+from minionerec.io import read_split_csv
+from minionerec.llm import next_item_prompt
+
+
+@dataclass
+class TestSet:
+    prompts: list[str]
+    target_sids: list[str]
+    target_items: list[int]
+
+
+def load_test_set(test_file: str | Path, catalogue: Catalogue, max_samples: int = 0) -> TestSet:
+    """Prompts and targets from the test CSV; InputError for a target not in the catalogue."""
+    rows = read_split_csv(test_file)
+    if max_samples > 0:
+        rows = rows[:max_samples]
+    if not rows:
+        raise InputError(f"{test_file} has no rows")
+    sid_items = catalogue.sid_to_items()
+    for i, row in enumerate(rows):
+        if row.item_sid not in sid_items:
+            raise InputError(
+                f"{where(test_file, i + 2)}: target SID {row.item_sid} (item {row.item_id}) is not in the info file; "
+                "the test CSV and the info file must come from the same convert_dataset.py run"
+            )
+    return TestSet(
+        prompts=[next_item_prompt(list(r.history_item_sid)) for r in rows],
+        target_sids=[r.item_sid for r in rows],
+        target_items=[r.item_id for r in rows],
+    )
