@@ -10,10 +10,7 @@ import torch
 
 import convert_dataset
 import convert_dataset_gpr
-import data
-import sft
-import sft_gpr
-from minionerec import gpr
+from minionerec import gpr, llm
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
 from minionerec.io import find_llm_data_files, read_split_csv, write_index_json
@@ -47,7 +44,7 @@ def options(tmp_path) -> ProtocolOptions:
 
 
 def gcfg(tmp_path, **overrides) -> gpr.GPRConfig:
-    cfg = gpr.GPRConfig(dataset="T", workdir=str(tmp_path), data_dir=str(tmp_path / "data" / "T"))
+    cfg = gpr.GPRConfig(enabled=True, dataset="T", workdir=str(tmp_path), data_dir=str(tmp_path / "data" / "T"))
     for k, v in overrides.items():
         setattr(cfg, k, v)
     return cfg
@@ -194,16 +191,20 @@ def test_gpr_prompt_injects_the_tokens_and_falls_back_to_the_plain_prompt(tmp_pa
     prompt = gpr.gpr_next_item_prompt(g)
     assert f"### User Input: \n{g.user_token} {g.context_token} The user has interacted with items " in prompt
     typed = ", ".join(gpr.ITEM_TYPE_TOKENS[t] + s for t, s in zip(g.history_types, g.row.history_item_sid))
-    assert typed in prompt and prompt.endswith(data.RESPONSE_TAG)
-    assert gpr.gpr_next_item_prompt(g, use_tokens=False) == data.next_item_prompt(g.row.history_item_sid)
+    assert typed in prompt and prompt.endswith(llm.RESPONSE_TAG)
+    assert gpr.gpr_next_item_prompt(g, use_tokens=False) == llm.next_item_prompt(g.row.history_item_sid)
     sample = gpr.gpr_next_sid_samples([g], type_prefix=True)[0]
     assert sample.target == g.row.item_sid
     assert sample.completion == gpr.ITEM_TYPE_TOKENS[g.target_type] + g.row.item_sid + "\n"
-    assert not data.find_leaks(gpr.gpr_next_sid_samples([g]))
+    assert not llm.find_leaks(gpr.gpr_next_sid_samples([g]))
 
 
-def sft_config(tmp_path, processed, **overrides) -> sft.SFTConfig:
-    cfg = sft.SFTConfig(dataset="T", workdir=str(tmp_path), data_dir=str(tmp_path / "llm"),
+def info_of(cfg):
+    return find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir).info
+
+
+def sft_config(tmp_path, processed, **overrides) -> llm.SFTConfig:
+    cfg = llm.SFTConfig(dataset="T", workdir=str(tmp_path), data_dir=str(tmp_path / "llm"),
                         index_path=str(processed / "T.index.json"), item_json_path=str(processed / "T.item.json"),
                         output_dir=str(tmp_path / "sft"), bpe_vocab_size=300, hidden_size=32, num_layers=1,
                         num_heads=2, num_kv_heads=1, intermediate_size=64)
@@ -215,9 +216,9 @@ def sft_config(tmp_path, processed, **overrides) -> sft.SFTConfig:
 def test_heterogeneous_tokens_reach_the_tokenized_sft_inputs(tmp_path, processed):
     converted(tmp_path, processed)
     cfg, g = sft_config(tmp_path, processed), gcfg(tmp_path, target_type_prefix=True)
-    sft_data = sft_gpr.load_gpr_sft_data(cfg, g)
-    model, tokenizer, _ = sft.build_model(cfg, sft_data.items, sft_gpr.special_tokens(cfg, g), gpr.gpr_template_pieces())
-    encoded = data.tokenize_samples(tokenizer, sft_data.train, cfg.max_len)
+    sft_data = gpr.GPRVariant(g).load_sft_data(cfg)
+    model, tokenizer, _ = llm.build_model(cfg, sft_data.items, gpr.GPRVariant(g).special_tokens(info_of(cfg)), gpr.gpr_template_pieces())
+    encoded = llm.tokenize_samples(tokenizer, sft_data.train, cfg.max_len)
     token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in gpr.gpr_vocabulary()}
     assert all(tokenizer.encode(t, add_special_tokens=False) == [i] for t, i in token_ids.items())
     next_items = [(s, ids, lab) for s, ids, lab in zip(sft_data.train, encoded["input_ids"], encoded["labels"])
@@ -243,10 +244,10 @@ def test_heterogeneous_tokens_reach_the_tokenized_sft_inputs(tmp_path, processed
 def test_all_flags_off_gives_the_plain_sft_data(tmp_path, processed):
     converted(tmp_path, processed)
     cfg = sft_config(tmp_path, processed)
-    plain = sft.load_sft_data(cfg)
-    variant = sft_gpr.load_gpr_sft_data(cfg, gcfg(tmp_path, use_tokens=False))
+    plain = llm.load_sft_data(cfg)
+    variant = gpr.GPRVariant(gcfg(tmp_path, use_tokens=False)).load_sft_data(cfg)
     assert variant.train == plain.train and variant.valid == plain.valid and variant.train_weights is None
-    assert sft_gpr.special_tokens(cfg, gcfg(tmp_path, use_tokens=False)) == []
+    assert gpr.GPRVariant(gcfg(tmp_path, use_tokens=False)).special_tokens(info_of(cfg)) == []
 
 
 # ------------------------------------------------------------------------------ VAFT
@@ -267,18 +268,18 @@ def test_vaft_weights_reach_the_loss_by_the_expected_factor(tmp_path, processed)
 
     tokenizer = train_bpe_tokenizer(["a b c d e f g"] * 10, 280)
     model = build_tiny_qwen2(len(tokenizer), TinyModelSpec(32, 1, 2, 1, 64), tokenizer.eos_token_id, 0).eval()
-    collate = sft.PaddingCollator(tokenizer.pad_token_id)
+    collate = llm.PaddingCollator(tokenizer.pad_token_id)
     features = [{"input_ids": [5, 6, 7, 8, 9], "labels": [-100, -100, 7, 8, 9]},
                 {"input_ids": [10, 11, 12], "labels": [-100, 12, 3]}]
-    plain, _ = sft.response_loss(model, collate(features))
-    ones, _ = sft.response_loss(model, collate([{**f, "sample_weight": 1.0} for f in features]))
+    plain, _ = llm.response_loss(model, collate(features))
+    ones, _ = llm.response_loss(model, collate([{**f, "sample_weight": 1.0} for f in features]))
     assert torch.allclose(ones, plain)
-    scaled, _ = sft.response_loss(model, collate([{**f, "sample_weight": 2.5} for f in features]))
+    scaled, _ = llm.response_loss(model, collate([{**f, "sample_weight": 2.5} for f in features]))
     assert torch.allclose(scaled, 2.5 * plain)
     # mixed weights: a weighted token mean (3 tokens of row 0, 2 of row 1), computed from per-row losses
-    row0, _ = sft.response_loss(model, collate(features[:1]))
-    row1, _ = sft.response_loss(model, collate(features[1:]))
-    mixed, _ = sft.response_loss(model, collate([{**features[0], "sample_weight": 0.5},
+    row0, _ = llm.response_loss(model, collate(features[:1]))
+    row1, _ = llm.response_loss(model, collate(features[1:]))
+    mixed, _ = llm.response_loss(model, collate([{**features[0], "sample_weight": 0.5},
                                                  {**features[1], "sample_weight": 2.0}]))
     assert torch.allclose(mixed, (0.5 * 3 * row0 + 2.0 * 2 * row1) / 5, atol=1e-5)
 
@@ -286,7 +287,7 @@ def test_vaft_weights_reach_the_loss_by_the_expected_factor(tmp_path, processed)
 def test_vaft_sft_data_carries_value_weights(tmp_path, processed):
     converted(tmp_path, processed)
     cfg = sft_config(tmp_path, processed)
-    sft_data = sft_gpr.load_gpr_sft_data(cfg, gcfg(tmp_path, vaft=True))
+    sft_data = gpr.GPRVariant(gcfg(tmp_path, vaft=True)).load_sft_data(cfg)
     values = gpr.read_item_features(gpr.SideFiles.of(processed, "T").items)
     next_w = [w for s, w in zip(sft_data.train, sft_data.train_weights) if s.task == "next_sid"]
     other_w = [w for s, w in zip(sft_data.train, sft_data.train_weights) if s.task != "next_sid"]
@@ -316,7 +317,7 @@ def test_hepo_level_rewards_on_a_hand_made_group():
     assert adv[0, 2] == adv[1, 2] == adv[2, 2] < adv[3, 2]
     assert torch.allclose(adv.mean(dim=0), torch.zeros(3), atol=1e-6)
     # plain GRPO on the same terminal reward gives the a-only and a+b beams the same advantage as the wrong one
-    from minionerec_trainer import group_advantages
+    from minionerec.rl import group_advantages
 
     plain = group_advantages(torch.tensor(terminal), 4)
     assert plain[0] == plain[1] == plain[2]
@@ -395,16 +396,15 @@ def test_a_checkpoint_is_evaluated_with_the_prompt_it_learned(tmp_path):
 
 
 def test_rl_samples_use_the_gpr_prompt_and_equal_rl_py_without_tokens(tmp_path, processed):
-    import rl
-    import rl_gpr
+    from minionerec import rl
 
     written = converted(tmp_path, processed)
     cfg = rl.RLConfig(dataset="T", data_dir=str(tmp_path / "llm"), index_path=str(processed / "T.index.json"),
                       title_history_samples=5, validation_samples=3)
-    items = data.load_items(cfg.index_path, processed / "T.item.json")
+    items = llm.load_items(cfg.index_path, processed / "T.item.json")
     files = find_llm_data_files(cfg.data_dir, cfg.dataset)
     plain, plain_validation = rl.RLVariant().samples(cfg, files, items)
-    off = rl_gpr.GPRVariant(cfg, gcfg(tmp_path, use_tokens=False))
+    off = gpr.GPRVariant(gcfg(tmp_path, use_tokens=False)).rl_variant(cfg)
     assert off.samples(cfg, files, items) == (plain, plain_validation) and len(plain_validation) > 0
     cfg.train_on_valid, cfg.validation_samples = True, 1  # both variants add the same valid rows
     with_valid, _ = rl.RLVariant().samples(cfg, files, items)
@@ -412,7 +412,7 @@ def test_rl_samples_use_the_gpr_prompt_and_equal_rl_py_without_tokens(tmp_path, 
     _, rest = split_valid_by_user(read_split_csv(written["valid"]), 1, cfg.seed)
     assert off.samples(cfg, files, items)[0] == with_valid and next_sid_count == len(rest)
     cfg.train_on_valid, cfg.validation_samples = False, 3
-    on, _ = rl_gpr.GPRVariant(cfg, gcfg(tmp_path)).samples(cfg, files, items)
+    on, _ = gpr.GPRVariant(gcfg(tmp_path)).rl_variant(cfg).samples(cfg, files, items)
     assert [s.task for s in on] == [s.task for s in plain]
     for ours, theirs in zip(on, plain):
         if ours.task == "next_sid":
