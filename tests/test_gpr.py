@@ -419,3 +419,111 @@ def test_rl_samples_use_the_gpr_prompt_and_equal_rl_py_without_tokens(tmp_path, 
             assert ours.prompt != theirs.prompt and "[USER_" in ours.prompt and ours.target == theirs.target
         else:
             assert ours == theirs
+
+
+# ------------------------------------------------------------------------------ the switch and its config
+
+def test_bare_common_overrides_reach_the_gpr_section_and_the_switch_is_off_by_default(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("common:\n  dataset: T\n  workdir: runs/yaml\n  seed: 1\ngpr:\n  vaft: true\n")
+    cfg = gpr.load_gpr_config(path, {"workdir": str(tmp_path / "w"), "seed": "7", "learning_rate": "0.1"})
+    assert cfg.data_dir == f"{tmp_path / 'w'}/data/T" and cfg.seed == 7 and cfg.vaft and not cfg.enabled
+    assert gpr.load_gpr_config(path, {"common.workdir": "x"}).data_dir == "x/data/T"
+    assert gpr.load_gpr_config(path, {}, force_on=True).enabled
+    assert gpr.load_gpr_config(path, {"gpr.enabled": "true"}).enabled
+
+
+def test_switch_off_hooks_are_the_plain_behaviour(tmp_path):
+    from minionerec.rl import RLVariant
+
+    off = gpr.GPRVariant()
+    assert not off.enabled and off.special_tokens(None) == [] and off.template_pieces() == []
+    assert off.sample_weights([], "T") is None
+    assert type(off.rl_variant(object())) is RLVariant
+    off.check_checkpoint(tmp_path / "no-such-checkpoint")  # nothing to check with the switch off
+
+
+# ------------------------------------------------------------------------------ upstream's GPR files
+
+def upstream_layout(processed):
+    """Turn the processed folder into what upstream's GPR data script writes: 4-column .inter files
+    (one line left at 3 columns), item_type/final_value in item.json, user.json keyed by reviewer id."""
+    files = gpr.SideFiles.of(processed, "T")
+    contexts = {split: gpr.read_contexts(files.contexts[split]) for split in ("train", "valid", "test")}
+    for p in (files.users, files.items, files.summary, *files.contexts.values()):
+        p.unlink()
+    upstream_e = ("[CTX_BROWSE]", "[CTX_SEARCH]", "[CTX_HOMEPAGE]")
+    expected = {}
+    for split in ("train", "valid", "test"):
+        path = processed / f"T.{split}.inter"
+        lines = path.read_text().splitlines()
+        out = ["\t".join(gpr.UPSTREAM_INTER_HEADER)]
+        tokens = []
+        for k, line in enumerate(lines[1:]):
+            token = upstream_e[k % 3]
+            if split == "train" and k == 1:
+                out.append(line)  # a 3-column line: upstream's default E token
+                token = gpr.UPSTREAM_DEFAULT_CONTEXT
+            else:
+                out.append(f"{line}\t{token}")
+            tokens.append(token)
+        path.write_text("\n".join(out) + "\n")
+        expected[split] = tokens
+    items = json.loads((processed / "T.item.json").read_text())
+    for key, rec in items.items():
+        rec.update(item_type="I" if int(key) % 2 else "O", final_value=int(key) / 10)
+    (processed / "T.item.json").write_text(json.dumps(items))
+    (processed / "T.user.json").write_text(json.dumps({"u0": "[USER_HIGH_RATING]", "u2": "[USER_LOW_RATING]"}))
+    return expected, contexts
+
+
+def test_upstream_four_column_inter_files_and_item_fields_are_converted(tmp_path, processed):
+    expected, _ = upstream_layout(processed)
+    cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
+    written = convert_dataset_gpr.main(cfg, gcfg(tmp_path))
+    inter_rows, _ = gpr.read_inter_with_contexts(processed / "T.train.inter")
+    rows = gpr.read_gpr_csv(written["train"])
+    kept = [t for r, t in zip(inter_rows, expected["train"]) if r.history]
+    assert [g.context_token for g in rows] == kept and gpr.UPSTREAM_DEFAULT_CONTEXT in kept
+    for g in rows:
+        assert g.target_type == ("I" if g.row.item_id % 2 else "O")
+        assert g.history_types == tuple("I" if i % 2 else "O" for i in g.row.history_item_id)
+    users = {g.row.user_id: g.user_token for g in rows}
+    assert users["A0"] == "[USER_HIGH_RATING]" and users["A1"] == "[USER_UNKNOWN]"  # joined through T.user2id
+    assert [g.row for g in rows] == read_split_csv(written["train"])
+    # VAFT reads upstream's final_value when our item file is absent
+    values = gpr.GPRVariant(gcfg(tmp_path, vaft=True)).item_values(processed, "T", processed / "T.item.json")
+    assert values[3].value == 0.3 and values[3].type == "I"
+
+
+def test_a_bad_fourth_inter_column_names_the_line(tmp_path, processed):
+    upstream_layout(processed)
+    path = processed / "T.test.inter"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].rsplit("\t", 1)[0] + "\t[CTX_MOON]"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"T.test.inter:3: unknown GPR token '\[CTX_MOON\]'"):
+        gpr.read_inter_with_contexts(path)
+
+
+UPSTREAM_CSV_HEADER = ("user_id,user_id_original_str,history_item_title,item_title,history_item_id,item_id,"
+                       "history_item_sid,item_sid,e_token")
+
+
+def test_upstream_gpr_csv_columns_are_read(tmp_path):
+    path = tmp_path / "up.csv"
+    path.write_text(UPSTREAM_CSV_HEADER + "\n"
+                    "A5,5,\"['t1', 't2']\",t3,\"[1, 2]\",3,\"['<a_1><b_1>', '<a_2><b_2>']\",<a_3><b_3>,[CTX_SEARCH]\n"
+                    "A6,6,['t1'],t2,[1],2,['<a_1><b_1>'],<a_2><b_2>,[CTX_BROWSE]\n")
+    rows = gpr.read_gpr_csv(path, item_types={2: "I", 3: "I"}, user_tokens={6: "[USER_MID_RATING]"})
+    assert [g.row for g in rows] == read_split_csv(path)  # the plain reader sees the plain columns
+    assert [(g.user_token, g.context_token, g.history_types, g.target_type) for g in rows] == [
+        ("[USER_UNKNOWN]", "[CTX_SEARCH]", ("O", "I"), "I"), ("[USER_MID_RATING]", "[CTX_BROWSE]", ("O",), "I")]
+    prompt = gpr.gpr_next_item_prompt(rows[0])
+    assert "[USER_UNKNOWN] [CTX_SEARCH] The user has interacted with items [O_TOKEN]<a_1><b_1>, [I_TOKEN]<a_2><b_2>" in prompt
+    path.write_text(path.read_text().replace("[CTX_BROWSE]", "[CTX_NOWHERE]"))
+    with pytest.raises(InputError, match=r"up.csv:3: unknown GPR token"):
+        gpr.read_gpr_csv(path)
+    path.write_text(UPSTREAM_CSV_HEADER.replace(",e_token", "") + "\nA6,6,['t1'],t2,[1],2,['<a_1><b_1>'],<a_2><b_2>\n")
+    with pytest.raises(InputError, match="missing GPR column"):
+        gpr.read_gpr_csv(path)

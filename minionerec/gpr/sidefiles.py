@@ -26,7 +26,6 @@ from minionerec.gpr.tokens import (
     ITEM_TYPE_TOKENS,
     UPSTREAM_DEFAULT_CONTEXT,
     USER_TOKENS,
-    USER_UNKNOWN,
     check_token,
 )
 from minionerec.io import INTER_HEADER, InterRow, read_id_map, read_inter, require_file
