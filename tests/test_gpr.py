@@ -527,3 +527,24 @@ def test_upstream_gpr_csv_columns_are_read(tmp_path):
     path.write_text(UPSTREAM_CSV_HEADER.replace(",e_token", "") + "\nA6,6,['t1'],t2,[1],2,['<a_1><b_1>'],<a_2><b_2>\n")
     with pytest.raises(InputError, match="missing GPR column"):
         gpr.read_gpr_csv(path)
+
+
+def test_evaluation_test_set_reads_the_csv_once_and_uses_the_gpr_prompt(tmp_path, processed, monkeypatch):
+    from minionerec.gpr import rows as gpr_rows_module
+
+    test_csv = converted(tmp_path, processed)["test"]
+    calls = []
+    real = gpr_rows_module.read_split_csv
+    monkeypatch.setattr(gpr_rows_module, "read_split_csv", lambda path: calls.append(path) or real(path))
+    expected = gpr.read_gpr_csv(test_csv)
+    calls.clear()
+
+    class Catalogue:  # the one method the test set needs
+        @staticmethod
+        def sid_to_items():
+            return {g.row.item_sid: [g.row.item_id] for g in expected}
+
+    test = gpr.GPRVariant(gcfg(tmp_path)).test_set(test_csv, Catalogue(), max_samples=2)
+    assert calls == [test_csv]
+    assert test.prompts == [gpr.gpr_next_item_prompt(g) for g in expected[:2]]
+    assert test.target_sids == [g.row.item_sid for g in expected[:2]]
