@@ -10,10 +10,7 @@ import torch
 
 import convert_dataset
 import convert_dataset_gpr
-import data
-import sft
-import sft_gpr
-from minionerec import gpr
+from minionerec import gpr, llm
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
 from minionerec.io import find_llm_data_files, read_split_csv, write_index_json
@@ -47,7 +44,7 @@ def options(tmp_path) -> ProtocolOptions:
 
 
 def gcfg(tmp_path, **overrides) -> gpr.GPRConfig:
-    cfg = gpr.GPRConfig(dataset="T", workdir=str(tmp_path), data_dir=str(tmp_path / "data" / "T"))
+    cfg = gpr.GPRConfig(enabled=True, dataset="T", workdir=str(tmp_path), data_dir=str(tmp_path / "data" / "T"))
     for k, v in overrides.items():
         setattr(cfg, k, v)
     return cfg
@@ -194,16 +191,20 @@ def test_gpr_prompt_injects_the_tokens_and_falls_back_to_the_plain_prompt(tmp_pa
     prompt = gpr.gpr_next_item_prompt(g)
     assert f"### User Input: \n{g.user_token} {g.context_token} The user has interacted with items " in prompt
     typed = ", ".join(gpr.ITEM_TYPE_TOKENS[t] + s for t, s in zip(g.history_types, g.row.history_item_sid))
-    assert typed in prompt and prompt.endswith(data.RESPONSE_TAG)
-    assert gpr.gpr_next_item_prompt(g, use_tokens=False) == data.next_item_prompt(g.row.history_item_sid)
+    assert typed in prompt and prompt.endswith(llm.RESPONSE_TAG)
+    assert gpr.gpr_next_item_prompt(g, use_tokens=False) == llm.next_item_prompt(g.row.history_item_sid)
     sample = gpr.gpr_next_sid_samples([g], type_prefix=True)[0]
     assert sample.target == g.row.item_sid
     assert sample.completion == gpr.ITEM_TYPE_TOKENS[g.target_type] + g.row.item_sid + "\n"
-    assert not data.find_leaks(gpr.gpr_next_sid_samples([g]))
+    assert not llm.find_leaks(gpr.gpr_next_sid_samples([g]))
 
 
-def sft_config(tmp_path, processed, **overrides) -> sft.SFTConfig:
-    cfg = sft.SFTConfig(dataset="T", workdir=str(tmp_path), data_dir=str(tmp_path / "llm"),
+def info_of(cfg):
+    return find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir).info
+
+
+def sft_config(tmp_path, processed, **overrides) -> llm.SFTConfig:
+    cfg = llm.SFTConfig(dataset="T", workdir=str(tmp_path), data_dir=str(tmp_path / "llm"),
                         index_path=str(processed / "T.index.json"), item_json_path=str(processed / "T.item.json"),
                         output_dir=str(tmp_path / "sft"), bpe_vocab_size=300, hidden_size=32, num_layers=1,
                         num_heads=2, num_kv_heads=1, intermediate_size=64)
@@ -215,9 +216,9 @@ def sft_config(tmp_path, processed, **overrides) -> sft.SFTConfig:
 def test_heterogeneous_tokens_reach_the_tokenized_sft_inputs(tmp_path, processed):
     converted(tmp_path, processed)
     cfg, g = sft_config(tmp_path, processed), gcfg(tmp_path, target_type_prefix=True)
-    sft_data = sft_gpr.load_gpr_sft_data(cfg, g)
-    model, tokenizer, _ = sft.build_model(cfg, sft_data.items, sft_gpr.special_tokens(cfg, g), gpr.gpr_template_pieces())
-    encoded = data.tokenize_samples(tokenizer, sft_data.train, cfg.max_len)
+    sft_data = gpr.GPRVariant(g).load_sft_data(cfg)
+    model, tokenizer, _ = llm.build_model(cfg, sft_data.items, gpr.GPRVariant(g).special_tokens(info_of(cfg)), gpr.gpr_template_pieces())
+    encoded = llm.tokenize_samples(tokenizer, sft_data.train, cfg.max_len)
     token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in gpr.gpr_vocabulary()}
     assert all(tokenizer.encode(t, add_special_tokens=False) == [i] for t, i in token_ids.items())
     next_items = [(s, ids, lab) for s, ids, lab in zip(sft_data.train, encoded["input_ids"], encoded["labels"])
@@ -243,10 +244,10 @@ def test_heterogeneous_tokens_reach_the_tokenized_sft_inputs(tmp_path, processed
 def test_all_flags_off_gives_the_plain_sft_data(tmp_path, processed):
     converted(tmp_path, processed)
     cfg = sft_config(tmp_path, processed)
-    plain = sft.load_sft_data(cfg)
-    variant = sft_gpr.load_gpr_sft_data(cfg, gcfg(tmp_path, use_tokens=False))
+    plain = llm.load_sft_data(cfg)
+    variant = gpr.GPRVariant(gcfg(tmp_path, use_tokens=False)).load_sft_data(cfg)
     assert variant.train == plain.train and variant.valid == plain.valid and variant.train_weights is None
-    assert sft_gpr.special_tokens(cfg, gcfg(tmp_path, use_tokens=False)) == []
+    assert gpr.GPRVariant(gcfg(tmp_path, use_tokens=False)).special_tokens(info_of(cfg)) == []
 
 
 # ------------------------------------------------------------------------------ VAFT
@@ -267,18 +268,18 @@ def test_vaft_weights_reach_the_loss_by_the_expected_factor(tmp_path, processed)
 
     tokenizer = train_bpe_tokenizer(["a b c d e f g"] * 10, 280)
     model = build_tiny_qwen2(len(tokenizer), TinyModelSpec(32, 1, 2, 1, 64), tokenizer.eos_token_id, 0).eval()
-    collate = sft.PaddingCollator(tokenizer.pad_token_id)
+    collate = llm.PaddingCollator(tokenizer.pad_token_id)
     features = [{"input_ids": [5, 6, 7, 8, 9], "labels": [-100, -100, 7, 8, 9]},
                 {"input_ids": [10, 11, 12], "labels": [-100, 12, 3]}]
-    plain, _ = sft.response_loss(model, collate(features))
-    ones, _ = sft.response_loss(model, collate([{**f, "sample_weight": 1.0} for f in features]))
+    plain, _ = llm.response_loss(model, collate(features))
+    ones, _ = llm.response_loss(model, collate([{**f, "sample_weight": 1.0} for f in features]))
     assert torch.allclose(ones, plain)
-    scaled, _ = sft.response_loss(model, collate([{**f, "sample_weight": 2.5} for f in features]))
+    scaled, _ = llm.response_loss(model, collate([{**f, "sample_weight": 2.5} for f in features]))
     assert torch.allclose(scaled, 2.5 * plain)
     # mixed weights: a weighted token mean (3 tokens of row 0, 2 of row 1), computed from per-row losses
-    row0, _ = sft.response_loss(model, collate(features[:1]))
-    row1, _ = sft.response_loss(model, collate(features[1:]))
-    mixed, _ = sft.response_loss(model, collate([{**features[0], "sample_weight": 0.5},
+    row0, _ = llm.response_loss(model, collate(features[:1]))
+    row1, _ = llm.response_loss(model, collate(features[1:]))
+    mixed, _ = llm.response_loss(model, collate([{**features[0], "sample_weight": 0.5},
                                                  {**features[1], "sample_weight": 2.0}]))
     assert torch.allclose(mixed, (0.5 * 3 * row0 + 2.0 * 2 * row1) / 5, atol=1e-5)
 
@@ -286,7 +287,7 @@ def test_vaft_weights_reach_the_loss_by_the_expected_factor(tmp_path, processed)
 def test_vaft_sft_data_carries_value_weights(tmp_path, processed):
     converted(tmp_path, processed)
     cfg = sft_config(tmp_path, processed)
-    sft_data = sft_gpr.load_gpr_sft_data(cfg, gcfg(tmp_path, vaft=True))
+    sft_data = gpr.GPRVariant(gcfg(tmp_path, vaft=True)).load_sft_data(cfg)
     values = gpr.read_item_features(gpr.SideFiles.of(processed, "T").items)
     next_w = [w for s, w in zip(sft_data.train, sft_data.train_weights) if s.task == "next_sid"]
     other_w = [w for s, w in zip(sft_data.train, sft_data.train_weights) if s.task != "next_sid"]
@@ -316,7 +317,7 @@ def test_hepo_level_rewards_on_a_hand_made_group():
     assert adv[0, 2] == adv[1, 2] == adv[2, 2] < adv[3, 2]
     assert torch.allclose(adv.mean(dim=0), torch.zeros(3), atol=1e-6)
     # plain GRPO on the same terminal reward gives the a-only and a+b beams the same advantage as the wrong one
-    from minionerec_trainer import group_advantages
+    from minionerec.rl import group_advantages
 
     plain = group_advantages(torch.tensor(terminal), 4)
     assert plain[0] == plain[1] == plain[2]
@@ -395,16 +396,15 @@ def test_a_checkpoint_is_evaluated_with_the_prompt_it_learned(tmp_path):
 
 
 def test_rl_samples_use_the_gpr_prompt_and_equal_rl_py_without_tokens(tmp_path, processed):
-    import rl
-    import rl_gpr
+    from minionerec import rl
 
     written = converted(tmp_path, processed)
     cfg = rl.RLConfig(dataset="T", data_dir=str(tmp_path / "llm"), index_path=str(processed / "T.index.json"),
                       title_history_samples=5, validation_samples=3)
-    items = data.load_items(cfg.index_path, processed / "T.item.json")
+    items = llm.load_items(cfg.index_path, processed / "T.item.json")
     files = find_llm_data_files(cfg.data_dir, cfg.dataset)
     plain, plain_validation = rl.RLVariant().samples(cfg, files, items)
-    off = rl_gpr.GPRVariant(cfg, gcfg(tmp_path, use_tokens=False))
+    off = gpr.GPRVariant(gcfg(tmp_path, use_tokens=False)).rl_variant(cfg)
     assert off.samples(cfg, files, items) == (plain, plain_validation) and len(plain_validation) > 0
     cfg.train_on_valid, cfg.validation_samples = True, 1  # both variants add the same valid rows
     with_valid, _ = rl.RLVariant().samples(cfg, files, items)
@@ -412,10 +412,139 @@ def test_rl_samples_use_the_gpr_prompt_and_equal_rl_py_without_tokens(tmp_path, 
     _, rest = split_valid_by_user(read_split_csv(written["valid"]), 1, cfg.seed)
     assert off.samples(cfg, files, items)[0] == with_valid and next_sid_count == len(rest)
     cfg.train_on_valid, cfg.validation_samples = False, 3
-    on, _ = rl_gpr.GPRVariant(cfg, gcfg(tmp_path)).samples(cfg, files, items)
+    on, _ = gpr.GPRVariant(gcfg(tmp_path)).rl_variant(cfg).samples(cfg, files, items)
     assert [s.task for s in on] == [s.task for s in plain]
     for ours, theirs in zip(on, plain):
         if ours.task == "next_sid":
             assert ours.prompt != theirs.prompt and "[USER_" in ours.prompt and ours.target == theirs.target
         else:
             assert ours == theirs
+
+
+# ------------------------------------------------------------------------------ the switch and its config
+
+def test_bare_common_overrides_reach_the_gpr_section_and_the_switch_is_off_by_default(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("common:\n  dataset: T\n  workdir: runs/yaml\n  seed: 1\ngpr:\n  vaft: true\n")
+    cfg = gpr.load_gpr_config(path, {"workdir": str(tmp_path / "w"), "seed": "7", "learning_rate": "0.1"})
+    assert cfg.data_dir == f"{tmp_path / 'w'}/data/T" and cfg.seed == 7 and cfg.vaft and not cfg.enabled
+    assert gpr.load_gpr_config(path, {"common.workdir": "x"}).data_dir == "x/data/T"
+    assert gpr.load_gpr_config(path, {}, force_on=True).enabled
+    assert gpr.load_gpr_config(path, {"gpr.enabled": "true"}).enabled
+
+
+def test_switch_off_hooks_are_the_plain_behaviour(tmp_path):
+    from minionerec.rl import RLVariant
+
+    off = gpr.GPRVariant()
+    assert not off.enabled and off.special_tokens(None) == [] and off.template_pieces() == []
+    assert off.sample_weights([], "T") is None
+    assert type(off.rl_variant(object())) is RLVariant
+    off.check_checkpoint(tmp_path / "no-such-checkpoint")  # nothing to check with the switch off
+
+
+# ------------------------------------------------------------------------------ upstream's GPR files
+
+def upstream_layout(processed):
+    """Turn the processed folder into what upstream's GPR data script writes: 4-column .inter files
+    (one line left at 3 columns), item_type/final_value in item.json, user.json keyed by reviewer id."""
+    files = gpr.SideFiles.of(processed, "T")
+    contexts = {split: gpr.read_contexts(files.contexts[split]) for split in ("train", "valid", "test")}
+    for p in (files.users, files.items, files.summary, *files.contexts.values()):
+        p.unlink()
+    upstream_e = ("[CTX_BROWSE]", "[CTX_SEARCH]", "[CTX_HOMEPAGE]")
+    expected = {}
+    for split in ("train", "valid", "test"):
+        path = processed / f"T.{split}.inter"
+        lines = path.read_text().splitlines()
+        out = ["\t".join(gpr.UPSTREAM_INTER_HEADER)]
+        tokens = []
+        for k, line in enumerate(lines[1:]):
+            token = upstream_e[k % 3]
+            if split == "train" and k == 1:
+                out.append(line)  # a 3-column line: upstream's default E token
+                token = gpr.UPSTREAM_DEFAULT_CONTEXT
+            else:
+                out.append(f"{line}\t{token}")
+            tokens.append(token)
+        path.write_text("\n".join(out) + "\n")
+        expected[split] = tokens
+    items = json.loads((processed / "T.item.json").read_text())
+    for key, rec in items.items():
+        rec.update(item_type="I" if int(key) % 2 else "O", final_value=int(key) / 10)
+    (processed / "T.item.json").write_text(json.dumps(items))
+    (processed / "T.user.json").write_text(json.dumps({"u0": "[USER_HIGH_RATING]", "u2": "[USER_LOW_RATING]"}))
+    return expected, contexts
+
+
+def test_upstream_four_column_inter_files_and_item_fields_are_converted(tmp_path, processed):
+    expected, _ = upstream_layout(processed)
+    cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
+    written = convert_dataset_gpr.main(cfg, gcfg(tmp_path))
+    inter_rows, _ = gpr.read_inter_with_contexts(processed / "T.train.inter")
+    rows = gpr.read_gpr_csv(written["train"])
+    kept = [t for r, t in zip(inter_rows, expected["train"]) if r.history]
+    assert [g.context_token for g in rows] == kept and gpr.UPSTREAM_DEFAULT_CONTEXT in kept
+    for g in rows:
+        assert g.target_type == ("I" if g.row.item_id % 2 else "O")
+        assert g.history_types == tuple("I" if i % 2 else "O" for i in g.row.history_item_id)
+    users = {g.row.user_id: g.user_token for g in rows}
+    assert users["A0"] == "[USER_HIGH_RATING]" and users["A1"] == "[USER_UNKNOWN]"  # joined through T.user2id
+    assert [g.row for g in rows] == read_split_csv(written["train"])
+    # VAFT reads upstream's final_value when our item file is absent
+    values = gpr.GPRVariant(gcfg(tmp_path, vaft=True)).item_values(processed, "T", processed / "T.item.json")
+    assert values[3].value == 0.3 and values[3].type == "I"
+
+
+def test_a_bad_fourth_inter_column_names_the_line(tmp_path, processed):
+    upstream_layout(processed)
+    path = processed / "T.test.inter"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].rsplit("\t", 1)[0] + "\t[CTX_MOON]"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"T.test.inter:3: unknown GPR token '\[CTX_MOON\]'"):
+        gpr.read_inter_with_contexts(path)
+
+
+UPSTREAM_CSV_HEADER = ("user_id,user_id_original_str,history_item_title,item_title,history_item_id,item_id,"
+                       "history_item_sid,item_sid,e_token")
+
+
+def test_upstream_gpr_csv_columns_are_read(tmp_path):
+    path = tmp_path / "up.csv"
+    path.write_text(UPSTREAM_CSV_HEADER + "\n"
+                    "A5,5,\"['t1', 't2']\",t3,\"[1, 2]\",3,\"['<a_1><b_1>', '<a_2><b_2>']\",<a_3><b_3>,[CTX_SEARCH]\n"
+                    "A6,6,['t1'],t2,[1],2,['<a_1><b_1>'],<a_2><b_2>,[CTX_BROWSE]\n")
+    rows = gpr.read_gpr_csv(path, item_types={2: "I", 3: "I"}, user_tokens={6: "[USER_MID_RATING]"})
+    assert [g.row for g in rows] == read_split_csv(path)  # the plain reader sees the plain columns
+    assert [(g.user_token, g.context_token, g.history_types, g.target_type) for g in rows] == [
+        ("[USER_UNKNOWN]", "[CTX_SEARCH]", ("O", "I"), "I"), ("[USER_MID_RATING]", "[CTX_BROWSE]", ("O",), "I")]
+    prompt = gpr.gpr_next_item_prompt(rows[0])
+    assert "[USER_UNKNOWN] [CTX_SEARCH] The user has interacted with items [O_TOKEN]<a_1><b_1>, [I_TOKEN]<a_2><b_2>" in prompt
+    path.write_text(path.read_text().replace("[CTX_BROWSE]", "[CTX_NOWHERE]"))
+    with pytest.raises(InputError, match=r"up.csv:3: unknown GPR token"):
+        gpr.read_gpr_csv(path)
+    path.write_text(UPSTREAM_CSV_HEADER.replace(",e_token", "") + "\nA6,6,['t1'],t2,[1],2,['<a_1><b_1>'],<a_2><b_2>\n")
+    with pytest.raises(InputError, match="missing GPR column"):
+        gpr.read_gpr_csv(path)
+
+
+def test_evaluation_test_set_reads_the_csv_once_and_uses_the_gpr_prompt(tmp_path, processed, monkeypatch):
+    from minionerec.gpr import rows as gpr_rows_module
+
+    test_csv = converted(tmp_path, processed)["test"]
+    calls = []
+    real = gpr_rows_module.read_split_csv
+    monkeypatch.setattr(gpr_rows_module, "read_split_csv", lambda path: calls.append(path) or real(path))
+    expected = gpr.read_gpr_csv(test_csv)
+    calls.clear()
+
+    class Catalogue:  # the one method the test set needs
+        @staticmethod
+        def sid_to_items():
+            return {g.row.item_sid: [g.row.item_id] for g in expected}
+
+    test = gpr.GPRVariant(gcfg(tmp_path)).test_set(test_csv, Catalogue(), max_samples=2)
+    assert calls == [test_csv]
+    assert test.prompts == [gpr.gpr_next_item_prompt(g) for g in expected[:2]]
+    assert test.target_sids == [g.row.item_sid for g in expected[:2]]

@@ -374,7 +374,7 @@ def test_trainer_loading_the_best_tied_model_warns_only_without_the_mixin(tmp_pa
 
 def test_gpr_converter_keeps_its_side_columns_aligned_when_empty_histories_are_dropped(tmp_path):
     from convert_dataset import split_rows
-    from convert_dataset_gpr import gpr_rows
+    from minionerec.gpr import gpr_rows
 
     index = {i: SIDS[i] for i in range(3)}
     items = {i: {"title": f"title {i}"} for i in range(3)}
