@@ -1,4 +1,4 @@
-"""The columnar data stage (minionerec.preprocess) against the row-by-row oracle (tests/reference_preprocess.py):
+"""The columnar data stage (minionerec.data) against the row-by-row oracle (tests/reference_preprocess.py):
 byte-identical outputs on synthetic, hand-made and (slow) real raw data."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import reference_preprocess as oracle
-from minionerec import preprocess
+from minionerec import data as columnar
+from minionerec.data import writers
 from minionerec.synthetic import SyntheticConfig, write_synthetic
 from conftest import shared_path
 
@@ -26,7 +27,7 @@ def _outputs(module, raw, options, out: Path) -> dict[str, bytes]:
 
 def _assert_same(reader: str, args: tuple, tmp_path: Path, **option_values) -> None:
     results = []
-    for name, module in (("old", oracle), ("new", preprocess)):
+    for name, module in (("old", oracle), ("new", columnar)):
         options = module.ProtocolOptions(dataset="D", output_path=str(tmp_path / name), **option_values)
         raw = getattr(module, reader)(*args)
         results.append(_outputs(module, raw, options, tmp_path / name / "D"))
@@ -42,7 +43,7 @@ def _assert_same(reader: str, args: tuple, tmp_path: Path, **option_values) -> N
     dict(user_k=2, item_k=4, st_year=2018, st_month=6, ed_year=2019, ed_month=1, min_items=50),
 ])
 def test_synthetic_amazon18_is_byte_identical(tmp_path, monkeypatch, gz, opts):
-    monkeypatch.setattr(preprocess, "SAMPLE_SLICE_ROWS", 37 if gz else 10**9)  # many slices / one slice
+    monkeypatch.setattr(writers, "SLICE_ROWS", 37 if gz else 10**9)  # many slices / one slice
     cfg = SyntheticConfig(output_path=str(tmp_path / "raw"), dataset="Syn", n_users=300, n_items=60, seed=3,
                           gzip=gz)
     reviews, meta = write_synthetic(cfg)
@@ -66,7 +67,7 @@ def test_bad_lines_and_ties_are_byte_identical(tmp_path):
            json.dumps({"reviewerID": "u3", "asin": ""}), json.dumps({"reviewerID": "u4", "asin": "i4"})]
     reviews = _write_lines(tmp_path / "reviews.json.gz", good[:20] + bad + good[20:])
     _assert_same("read_amazon18", (reviews, meta), tmp_path, user_k=2, item_k=2, st_year=0)
-    new = preprocess.read_amazon18(reviews, meta)
+    new = columnar.read_amazon18(reviews, meta)
     assert new.counts["review_lines_skipped"] == oracle.read_amazon18(reviews, meta).counts["review_lines_skipped"]
     assert new.counts["review_lines_skipped"]["malformed JSON"] == 2
 
