@@ -7,6 +7,8 @@ import gzip
 import io as _io
 import logging
 import math
+import queue
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from minionerec.data.protocol import CODED_SCHEMA, Interaction, coded_frame
 
 logger = logging.getLogger(__name__)
 
-REVIEW_CHUNK_BYTES = 32 << 20  # decompressed bytes parsed at a time: bounds the reader's memory
+REVIEW_CHUNK_BYTES = 16 << 20  # decompressed bytes parsed at a time: bounds the reader's memory
 
 #: A format's rule for one parsed review record: the interaction, or why the record is skipped.
 ReviewRule = Callable[[Mapping[str, Any]], "Interaction | str"]
@@ -148,20 +150,54 @@ def read_reviews(
 
 
 def line_chunks(path: Path) -> Iterator[tuple[int, bytes]]:
-    """``(number of the first line, whole lines)`` of about REVIEW_CHUNK_BYTES each, decompressing ``.gz``."""
+    """``(number of the first line, whole lines)`` of about REVIEW_CHUNK_BYTES each, decompressing ``.gz``.
+
+    The file is read (and decompressed) one block ahead in a thread, so the next block is
+    inflated while the caller parses this one (zlib and polars both release the GIL).
+    """
     require_file(path, "reviews file")
     lineno = 1
-    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
-        rest = b""
-        while block := f.read(REVIEW_CHUNK_BYTES):
-            block = rest + block
-            cut = block.rfind(b"\n") + 1
-            chunk, rest = block[:cut], block[cut:]
-            if chunk:
-                yield lineno, chunk
-                lineno += chunk.count(b"\n")
-        if rest:
-            yield lineno, rest
+    rest = b""
+    for block in _read_ahead(path):
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        chunk, rest = block[:cut], block[cut:]
+        if chunk:
+            yield lineno, chunk
+            lineno += chunk.count(b"\n")
+    if rest:
+        yield lineno, rest
+
+
+def _read_ahead(path: Path) -> Iterator[bytes]:
+    """The blocks of ``path`` (decompressed), read by a thread at most one block ahead of the caller."""
+    blocks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+                while not stop.is_set() and (block := f.read(REVIEW_CHUNK_BYTES)):
+                    blocks.put(block)
+            blocks.put(None)
+        except BaseException as exc:  # handed to the caller, which raises it in its own thread
+            blocks.put(exc)
+
+    thread = threading.Thread(target=reader, name=f"read {path.name}", daemon=True)
+    thread.start()
+    try:
+        while (block := blocks.get()) is not None:
+            if isinstance(block, BaseException):
+                raise block
+            yield block
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a reader waiting on a full queue, then let it finish
+            try:
+                blocks.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 def parse_review_chunk(chunk: bytes, keys: ReviewKeys) -> pl.DataFrame | None:
