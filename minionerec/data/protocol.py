@@ -339,17 +339,25 @@ def sliding_samples(timelines: pl.DataFrame) -> pl.DataFrame:
 
 
 def sample_columns(
-    timelines: pl.DataFrame, samples: pl.DataFrame, max_history: int = MAX_HISTORY
+    timelines: pl.DataFrame, samples: pl.DataFrame, max_history: int = MAX_HISTORY,
+    item_text: pl.Series | None = None,
 ) -> pl.DataFrame:
     """``uid, h<k>..., target`` of ``samples`` (rows of ``timelines``): ``h1`` is the item just before
-    the target, ``h<k>`` the k-th before it (null beyond the user's first item)."""
-    iid = pl.lit(timelines["iid"])
+    the target, ``h<k>`` the k-th before it (null beyond the user's first item).  With ``item_text``
+    (:func:`item_strings` of the same timelines) the ``h<k>`` are gathered from it, as strings: each
+    id is then formatted once per interaction, not once per sample and position."""
+    iid = pl.lit(timelines["iid"] if item_text is None else item_text)
     back = pl.col("row").cast(pl.Int64)
     picked = (timelines.select(pl.col("uid", "iid", "position").gather(samples["row"]))
               .with_columns(row=samples["row"]))
     history = {f"h{k}": pl.when(pl.col("position") >= k).then(iid.gather((back - k).clip(0)))
                for k in range(max_history, 0, -1)}
     return picked.select("uid", **history, target="iid")
+
+
+def item_strings(timelines: pl.DataFrame) -> pl.Series:
+    """The ``iid`` column as strings (short ids are stored inline, so the gathers stay cheap)."""
+    return timelines["iid"].cast(pl.String)
 
 
 def history_expr(max_history: int = MAX_HISTORY) -> pl.Expr:

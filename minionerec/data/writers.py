@@ -19,6 +19,7 @@ from minionerec.data.protocol import (
     ProcessedDataset,
     ProtocolOptions,
     history_expr,
+    item_strings,
     sample_columns,
 )
 
@@ -48,8 +49,10 @@ def write_dataset(
     for marker in (out_dir / "data.config.yaml", Path(f"{prefix}.stats.json")):
         marker.unlink(missing_ok=True)
     timelines = frames.timelines
+    item_text = item_strings(timelines)
     for name, samples in (("train", frames.train), ("valid", frames.valid), ("test", frames.test)):
-        write_inter_frame(f"{prefix}.{name}.inter", timelines, samples)
+        write_inter_frame(f"{prefix}.{name}.inter", timelines, samples, item_text)
+    del item_text
     item_order = item_ids(timelines)
     write_json(f"{prefix}.item.json", {str(i): items[item] for item, i in item_order.iter_rows()})
     write_inter_json(f"{prefix}.inter.json", timelines)
@@ -81,14 +84,18 @@ def slices(frame: pl.DataFrame) -> Iterator[pl.DataFrame]:
         yield frame.slice(start, SLICE_ROWS)
 
 
-def write_inter_frame(path: str | Path, timelines: pl.DataFrame, samples: pl.DataFrame) -> Path:
-    """A ``.inter`` split: ``uid<TAB>history<TAB>target`` per sample, in the split's order."""
+def write_inter_frame(
+    path: str | Path, timelines: pl.DataFrame, samples: pl.DataFrame, item_text: pl.Series | None = None
+) -> Path:
+    """A ``.inter`` split: ``uid<TAB>history<TAB>target`` per sample, in the split's order
+    (``item_text``: :func:`item_strings` of ``timelines``, computed here when not given)."""
+    item_text = item_strings(timelines) if item_text is None else item_text
     line = pl.concat_str([pl.col("uid").cast(pl.String), history_expr(), pl.col("target").cast(pl.String)],
                          separator="\t")
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(("\t".join(INTER_HEADER) + "\n").encode())
         for part in slices(samples):
-            _write_column(f, sample_columns(timelines, part).select(line))
+            _write_column(f, sample_columns(timelines, part, item_text=item_text).select(line))
     return Path(path)
 
 
