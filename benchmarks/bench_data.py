@@ -40,7 +40,7 @@ def time_ml100k_script(folder: Path, repeats: int) -> list[float]:
 
 
 def time_amazon_phases(users: int, repeats: int) -> dict[str, float]:
-    from minionerec.preprocess import ProtocolOptions, build_dataset, read_amazon18, write_dataset
+    from minionerec.data import ProtocolOptions, build_dataset, read_amazon18, write_dataset
     from minionerec.synthetic import SyntheticConfig, write_synthetic
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,8 +114,7 @@ def write_power_law_reviews(folder: Path, n_reviews: int, seed: int = 0) -> tupl
 
 
 PROCESS_CHILD = """
-import sys, logging
-sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
+import logging
 logging.basicConfig(level=logging.WARNING)
 module = __import__({module!r}, fromlist=["x"])
 options = module.ProtocolOptions(dataset="Bench", output_path={out!r}, user_k=5, item_k=5,
@@ -127,9 +126,10 @@ module.write_dataset(ds, raw.items, {out!r} + "/Bench", "Bench")
 
 
 def run_measured(args: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of a child process."""
+    """(wall seconds, peak RSS in MB) of a child process (this tree and tests/, for the oracle, importable)."""
+    path = os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
     start = time.perf_counter()
-    child = subprocess.Popen(args)
+    child = subprocess.Popen(args, env={**os.environ, "PYTHONPATH": path})
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -146,8 +146,8 @@ def bench_reviews(n_reviews: int, raw_dir: str, implementation: str) -> dict[str
         start = time.perf_counter()
         lines = subprocess.run(f"zcat {reviews} | wc -l", shell=True, check=True, capture_output=True, text=True)
         floor = time.perf_counter() - start
-        module = "reference_preprocess" if implementation == "oracle" else "minionerec.preprocess"
-        code = PROCESS_CHILD.format(root=str(ROOT), tests=str(ROOT / "tests"), module=module, out=f"{tmp}/out",
+        module = "reference_preprocess" if implementation == "oracle" else "minionerec.data"
+        code = PROCESS_CHILD.format(module=module, out=f"{tmp}/out",
                                     reviews=str(reviews), meta=str(meta))
         wall, rss = run_measured([sys.executable, "-c", code])
         stats = json.loads((Path(tmp) / "out" / "Bench" / "Bench.stats.json").read_text())
@@ -168,7 +168,6 @@ def main() -> None:
                         help="oracle = the row-by-row reference in tests/ (the before figure)")
     parser.add_argument("--json", default="", help="also write the figures to this JSON file")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
 
     figures: dict[str, object] = {"cpu_count": os.cpu_count()}
     folder = Path(args.ml100k)

@@ -1,4 +1,4 @@
-"""Amazon Reviews 2023 raw files -> the MiniOneRec data protocol (see minionerec/preprocess.py).
+"""Amazon Reviews 2023 raw files -> the MiniOneRec data protocol (see minionerec/data/).
 
     bash data/amazon23_data_process.sh --input_path runs/raw --dataset All_Beauty \\
         --user_k 5 --item_k 5 --st_year 2018 --st_month 10 --ed_year 2023 --ed_month 9 --output_path runs/data
@@ -13,41 +13,11 @@ Items are ``parent_asin`` (variants collapse); timestamps are ``ms // 1000``; th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
 from minionerec.cli import run_stage
-from minionerec.preprocess import (
-    ProtocolOptions,
-    amazon23_files,
-    check_dataset_name,
-    check_source,
-    process,
-    read_amazon23,
-)
+from minionerec.data import Amazon23Config, run_amazon23
 
-
-@dataclass
-class Amazon23Config(ProtocolOptions):
-    """The ``data:`` section for Amazon 2023 raw files (defaults: upstream's amazon23 .sh)."""
-
-    st_year: int = field(default=2018, metadata={"help": "Window start year (0 = no time window)."})
-    st_month: int = field(default=10, metadata={"help": "Window start month; start = 00:00 UTC on its 1st day."})
-    ed_year: int = field(default=2023, metadata={"help": "Window end year (0 = no time window)."})
-    ed_month: int = field(default=9, metadata={"help": "Window end month; end = 00:00 UTC on its 1st day (inclusive)."})
-    source: str = field(default="amazon23", metadata={"help": "Raw format of this config's data (amazon23)."})
-    reviews_file: str = field(default="", metadata={"help": "Reviews file; empty: <dataset>.jsonl[.gz] in input_path."})
-    metadata_file: str = field(
-        default="", metadata={"help": "Meta file; empty: meta_<dataset>.jsonl[.gz] in input_path."}
-    )
-
-
-def main(cfg: Amazon23Config) -> Path:
-    check_source(cfg.source, "amazon23")
-    check_dataset_name(cfg)
-    reviews, meta = amazon23_files(cfg.input_path, cfg.dataset, cfg.reviews_file, cfg.metadata_file)
-    return process(read_amazon23(reviews, meta, cfg.strict), cfg)
-
+#: The stage's entry point (``Amazon23Config`` is the ``data:`` section; :mod:`minionerec.data.amazon23` has the code).
+main = run_amazon23
 
 if __name__ == "__main__":
     run_stage(Amazon23Config, main)

@@ -1,4 +1,4 @@
-"""convert_dataset.py: upstream CSV/info format, errors, and a byte-for-byte round trip."""
+"""minionerec.convert (convert_dataset.py): upstream CSV/info format, errors, and a byte-for-byte round trip."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import shared_path
-from convert_dataset import ConvertConfig, convert, main
+from minionerec.convert import ConvertConfig, convert, main
 from minionerec.errors import InputError
 from minionerec.io import (
     InterRow,

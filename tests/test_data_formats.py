@@ -24,7 +24,7 @@ from minionerec.io import (
     read_item_json,
     read_lcrec_dataset,
 )
-from minionerec.preprocess import (
+from minionerec.data import (
     ProtocolOptions,
     amazon18_files,
     amazon23_files,
@@ -457,7 +457,7 @@ def test_upstream_layout_of_shared_data():
 
 
 def test_an_interrupted_write_keeps_the_previous_outputs_and_no_done_record(tmp_path, monkeypatch):
-    import minionerec.preprocess as preprocess
+    from minionerec.data import writers
 
     reviews, meta = _synthetic(tmp_path)
     options = ProtocolOptions(dataset="Syn", output_path=str(tmp_path / "out"), user_k=3, item_k=3,
@@ -469,7 +469,7 @@ def test_an_interrupted_write_keeps_the_previous_outputs_and_no_done_record(tmp_
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(preprocess, "write_id_map", crash)
+    monkeypatch.setattr(writers, "write_id_map", crash)
     with pytest.raises(OSError):
         process(read_amazon18(reviews, meta), options)
     assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith("data.")} == before

@@ -1,4 +1,4 @@
-"""The columnar data stage (minionerec.preprocess) against the row-by-row oracle (tests/reference_preprocess.py):
+"""The columnar data stage (minionerec.data) against the row-by-row oracle (tests/reference_preprocess.py):
 byte-identical outputs on synthetic, hand-made and (slow) real raw data."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 import reference_preprocess as oracle
-from minionerec import preprocess
+from minionerec import data as columnar
+from minionerec.data import writers
+from minionerec.errors import InputError
 from minionerec.synthetic import SyntheticConfig, write_synthetic
 from conftest import shared_path
 
@@ -26,7 +28,7 @@ def _outputs(module, raw, options, out: Path) -> dict[str, bytes]:
 
 def _assert_same(reader: str, args: tuple, tmp_path: Path, **option_values) -> None:
     results = []
-    for name, module in (("old", oracle), ("new", preprocess)):
+    for name, module in (("old", oracle), ("new", columnar)):
         options = module.ProtocolOptions(dataset="D", output_path=str(tmp_path / name), **option_values)
         raw = getattr(module, reader)(*args)
         results.append(_outputs(module, raw, options, tmp_path / name / "D"))
@@ -42,7 +44,7 @@ def _assert_same(reader: str, args: tuple, tmp_path: Path, **option_values) -> N
     dict(user_k=2, item_k=4, st_year=2018, st_month=6, ed_year=2019, ed_month=1, min_items=50),
 ])
 def test_synthetic_amazon18_is_byte_identical(tmp_path, monkeypatch, gz, opts):
-    monkeypatch.setattr(preprocess, "SAMPLE_SLICE_ROWS", 37 if gz else 10**9)  # many slices / one slice
+    monkeypatch.setattr(writers, "SLICE_ROWS", 37 if gz else 10**9)  # many slices / one slice
     cfg = SyntheticConfig(output_path=str(tmp_path / "raw"), dataset="Syn", n_users=300, n_items=60, seed=3,
                           gzip=gz)
     reviews, meta = write_synthetic(cfg)
@@ -66,7 +68,7 @@ def test_bad_lines_and_ties_are_byte_identical(tmp_path):
            json.dumps({"reviewerID": "u3", "asin": ""}), json.dumps({"reviewerID": "u4", "asin": "i4"})]
     reviews = _write_lines(tmp_path / "reviews.json.gz", good[:20] + bad + good[20:])
     _assert_same("read_amazon18", (reviews, meta), tmp_path, user_k=2, item_k=2, st_year=0)
-    new = preprocess.read_amazon18(reviews, meta)
+    new = columnar.read_amazon18(reviews, meta)
     assert new.counts["review_lines_skipped"] == oracle.read_amazon18(reviews, meta).counts["review_lines_skipped"]
     assert new.counts["review_lines_skipped"]["malformed JSON"] == 2
 
@@ -85,3 +87,49 @@ def test_amazon23_is_byte_identical(tmp_path):
 def test_ml100k_is_byte_identical(tmp_path, dataset):
     folder = shared_path("movielens_100k_recbole")
     _assert_same("read_movielens", (folder, dataset), tmp_path, user_k=5, item_k=5, st_year=0)
+
+
+def _movielens_folders(tmp_path: Path) -> dict[str, Path]:
+    """Small RecBole and GroupLens folders with odd but valid values, blank lines and CRLF breaks."""
+    recbole, ml100k, ml1m = tmp_path / "recbole", tmp_path / "ml100k", tmp_path / "ml1m"
+    for folder in (recbole, ml100k, ml1m):
+        folder.mkdir(parents=True)
+    (recbole / "ml.item").write_text("item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+                                     + "".join(f"{i}\tMovie {i}\t199{i % 10}\tDrama Comedy\n" for i in range(6)))
+    inter = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    inter += [f"{u}\t{(u + k) % 6}\t{['4', ' 3 ', 'x', 'nan', '5.0', '1e0'][k]}\t{880000000 + 7 * k + u}.{k}"
+              for u in range(5) for k in range(6)]
+    inter.insert(7, "   ")
+    (recbole / "ml.inter").write_bytes(("\r\n".join(inter) + "\r\n").encode())
+    (ml100k / "u.item").write_text("".join(f"{i}|Film {i}|01-Jan-1995||url|" + "|".join(["0", "1"] * 9 + ["0"])
+                                           + "\n" for i in range(1, 6)), encoding="latin-1")
+    (ml100k / "u.data").write_text("".join(f" {u}\t{1 + (u * k) % 5}\t{k % 5 + 1}\t+{881250000 + k}\n"
+                                           for u in range(1, 6) for k in range(6)) + "\n\n", encoding="latin-1")
+    (ml1m / "movies.dat").write_text("".join(f"{i}::Film {i} (1999)::Drama|Comedy\n" for i in range(1, 6)),
+                                     encoding="latin-1")
+    (ml1m / "ratings.dat").write_text("".join(f"{u}::{1 + (u + k) % 5}::{k % 5 + 1}::97830{k}{u}\n"
+                                              for u in range(1, 6) for k in range(6)), encoding="latin-1")
+    return {"ml": recbole, "ml-100k": ml100k, "ml-1m": ml1m}
+
+
+def test_columnar_movielens_readers_are_byte_identical(tmp_path):
+    for dataset, folder in _movielens_folders(tmp_path / "raw").items():
+        _assert_same("read_movielens", (folder, dataset), tmp_path / dataset, user_k=2, item_k=2, st_year=0)
+
+
+@pytest.mark.parametrize("body, line", [
+    ("1\t2\t3\t881250949\n\n1\t2\t3\n", 3),            # a missing field, after a blank line
+    ("1\t2\t3\t881250949\n1\t2\tbad\t881250950\n", 2),  # an unparsable rating
+    ("1\t2\t3\t8812.5\n1\t2\t3\n", 1),                  # a non-integer timestamp comes first
+])
+def test_columnar_movielens_errors_name_the_same_line(tmp_path, body, line):
+    folder = tmp_path / "ml100k"
+    folder.mkdir()
+    (folder / "u.item").write_text("2|Film|01-Jan-1995||url|" + "|".join(["0"] * 19) + "\n", encoding="latin-1")
+    (folder / "u.data").write_text(body, encoding="latin-1")
+    messages = []
+    for module in (oracle, columnar):
+        with pytest.raises(InputError) as error:
+            module.read_movielens(folder, "ml-100k")
+        messages.append(str(error.value))
+    assert messages[0] == messages[1] and f"u.data:{line}:" in messages[1]

@@ -1,4 +1,4 @@
-"""Hand-computed fixtures for every rule of the data protocol (minionerec/preprocess.py, text.py)."""
+"""Hand-computed fixtures for every rule of the data protocol (minionerec/data/, text.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import pytest
 
 from minionerec.errors import InputError
-from minionerec.preprocess import (
+from minionerec.data import (
     Interaction,
     ProtocolOptions,
     RawData,

@@ -17,7 +17,8 @@ SCRIPTS = ROOT / "data"
 
 def run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(SCRIPTS / script), *args], cwd=cwd, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "MINIONEREC_LOG_LEVEL": "WARNING"},
+                          env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "MINIONEREC_LOG_LEVEL": "WARNING",
+                               "PYTHONPATH": str(ROOT)},  # this tree, not an installed copy
                           timeout=120)
 
 
@@ -38,21 +39,29 @@ def test_synthetic_config_runs_generator_then_amazon18(tmp_path):
     assert saved["user_k"] == 3 and saved["input_path"] == "runs/synthetic/raw"
 
 
-def test_plain_flags_and_clear_errors(tmp_path):
+def test_a_missing_input_folder_is_one_line_without_traceback(tmp_path):
     missing = run("amazon18_data_process.sh", "--input_path", "nowhere", "--dataset", "X", cwd=tmp_path)
     assert missing.returncode == 2
     assert "input folder nowhere does not exist" in missing.stderr and "Traceback" not in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
 
+
+def test_an_unknown_flag_is_refused(tmp_path):
     unknown = run("amazon23_data_process.sh", "--no_such_flag", "1", cwd=tmp_path)
     assert unknown.returncode == 2 and "unknown option" in unknown.stderr
 
+
+def test_a_missing_dataset_name_is_refused(tmp_path):
     no_name = run("movielens_process.sh", "--input_path", ".", cwd=tmp_path)
     assert no_name.returncode == 2 and "pass --dataset" in no_name.stderr
 
+
+def test_a_config_of_another_source_names_its_script(tmp_path):
     wrong_source = run("movielens_process.sh", str(ROOT / "configs" / "synthetic.yaml"), cwd=tmp_path)
     assert wrong_source.returncode == 2 and "run data/amazon18_data_process.sh" in wrong_source.stderr
 
+
+def test_an_empty_time_window_is_an_error_and_writes_nothing(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "D.json").write_text(json.dumps({"reviewerID": "u", "asin": "a", "unixReviewTime": 1}) + "\n")
