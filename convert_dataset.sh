@@ -1,4 +1,3 @@
 #!/usr/bin/env bash
-# Usage: bash convert_dataset.sh CONFIG.yaml [--key value ...]   (see convert_dataset.py)
-set -euo pipefail
-exec python "$(dirname "$0")/convert_dataset.py" "$@"
+# LLM-stage files:  bash convert_dataset.sh CONFIG.yaml [--key value ...]   (see convert_dataset.py)
+exec bash "$(dirname "${BASH_SOURCE[0]}")/scripts/launch.sh" convert_dataset "$@"

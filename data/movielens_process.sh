@@ -1,4 +1,3 @@
 #!/usr/bin/env bash
 # Usage: bash data/movielens_process.sh [CONFIG.yaml] [--key value ...]   (see data/movielens_process.py)
-set -euo pipefail
-exec "${PYTHON:-python3}" "$(dirname "$0")/movielens_process.py" "$@"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/../scripts/launch.sh" movielens_process "$@"

@@ -106,28 +106,60 @@ def parse_stage_args(schema: type[T], argv: list[str] | None = None) -> tuple[T,
     return cfg, common, config_path
 
 
-def stage_help(schema: type, hidden: tuple[str, ...] = ()) -> str:
+def stage_help(schema: type, hidden: tuple[str, ...] = (), resolved: Any = None, source: str = "") -> str:
     """``--help`` text of a stage script: usage, then every key (but ``hidden``) with its type, default and
-    description."""
+    description.  With ``resolved`` (the stage's config built from ``source``, a config file and overrides), a key
+    whose value differs from its default also shows that value."""
     section = getattr(schema, "section", "stage")
     lines = [f"usage: python {Path(sys.argv[0]).name} [CONFIG.yaml] [--key value | --{section}.key value ...]", ""]
     doc = (schema.__doc__ or "").strip().splitlines()
     if doc and not doc[0].startswith(f"{schema.__name__}("):  # not dataclass's generated signature
         lines += [doc[0], ""]
-    lines.append(f"keys of the '{section}' section (YAML or command line):")
+    if resolved is not None:
+        lines.append(f"keys of the '{section}' section (YAML or command line); '= value' is what {source} resolves "
+                     "to where it differs from the default:")
+    else:
+        lines.append(f"keys of the '{section}' section (YAML or command line):")
     for f in dataclasses.fields(schema):
         if f.name in hidden:
             continue
         default = field_default(f)
         kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
         shown = "required" if default is dataclasses.MISSING else f"default {default!r}"
-        lines.append(f"  --{f.name} ({kind}, {shown})")
+        value = getattr(resolved, f.name, dataclasses.MISSING) if resolved is not None else dataclasses.MISSING
+        given = f" = {value!r}" if value is not dataclasses.MISSING and value != default else ""
+        lines.append(f"  --{f.name} ({kind}, {shown}){given}")
         if f.metadata.get("help"):
             lines.append(f"      {f.metadata['help']}")
         if f.metadata.get("choices"):
             lines.append(f"      one of: {', '.join(map(str, f.metadata['choices']))}")
     aliases = upstream.help_text(section)
     return "\n".join(lines + (["", aliases] if aliases else []))
+
+
+def help_text(args: list[str], *schemas: type, hidden: tuple[str, ...] = ()) -> str:
+    """The ``--help`` page of ``schemas``; when ``args`` name a config file (and overrides), with the values they
+    resolve to.  A config that does not resolve is reported under the page, which still lists the defaults."""
+    rest = [a for a in args if a not in ("-h", "--help")]
+    try:
+        config_path, overrides = parse_cli(rest)
+    except InputError as exc:
+        config_path, overrides, problem = None, {}, str(exc)
+    else:
+        problem = ""
+    pages = []
+    for schema in schemas:
+        resolved = None
+        if config_path is not None or overrides:
+            try:
+                resolved = load_config(schema, config_path, overrides)
+            except InputError as exc:
+                problem = problem or str(exc)
+        source = " ".join(rest)
+        pages.append(stage_help(schema, hidden, resolved, source))
+    if problem:
+        pages.append(f"note: the values of {' '.join(rest)} could not be resolved: {problem}")
+    return "\n\n".join(pages) + "\n"
 
 
 def run_stage(schema: type[T], main: Callable[[T], Any], argv: list[str] | None = None) -> Any:
@@ -156,7 +188,7 @@ def run_cli(build_and_run: Callable[[list[str]], Any], argv: list[str] | None, *
     InputError as one line with exit code 2, and a clean exit from torch.distributed."""
     args = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in args):
-        sys.stdout.write("\n\n".join(stage_help(schema, hidden) for schema in help_schemas) + "\n")
+        sys.stdout.write(help_text(args, *help_schemas, hidden=hidden))
         sys.exit(0)
     setup_logging()
     try:

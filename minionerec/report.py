@@ -46,11 +46,19 @@ def _read(path: Path) -> Any:
 def collect_rows(stage_cfgs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{model: {"metrics": {...}, "source": path}}`` from evaluation and baseline outputs."""
     from minionerec.eval import output_dir_of  # lazy: the eval stage imports torch and the model code
+    from minionerec.pipeline import kept_sft_policy
 
     rows: dict[str, dict[str, Any]] = {}
     for name in ("sft", "rl"):
         cfg = stage_cfgs.get(f"eval_{name}")
         if cfg is None:
+            continue
+        if name == "rl" and "sft" in rows and "rl" in stage_cfgs and kept_sft_policy(stage_cfgs["rl"]) \
+                and Path(cfg.model_path) == Path(stage_cfgs["rl"].output_dir):
+            # run_all skipped eval_rl: the RL checkpoint is the SFT policy (issue 17)
+            kept = "RL's select_best kept the SFT policy: SFT's metrics"
+            note = "; ".join(n for n in (rows["sft"]["note"], kept) if n)
+            rows[name] = {**rows["sft"], "note": note}
             continue
         path = output_dir_of(cfg) / "metrics.json"
         if path.is_file():

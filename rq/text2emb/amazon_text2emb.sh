@@ -1,9 +1,3 @@
 #!/usr/bin/env bash
-# Usage: bash rq/text2emb/amazon_text2emb.sh CONFIG.yaml [--key value ...]
-# Several processes (GPUs; CPU ranks where none is visible): NUM_PROCESSES=8 bash rq/text2emb/amazon_text2emb.sh CONFIG.yaml
-set -euo pipefail
-script="$(dirname "$0")/amazon_text2emb.py"
-if [[ "${NUM_PROCESSES:-1}" -gt 1 ]]; then
-  exec accelerate launch --num_processes "$NUM_PROCESSES" "$script" "$@"
-fi
-exec python "$script" "$@"
+# Item embeddings:  bash rq/text2emb/amazon_text2emb.sh CONFIG.yaml [--key value ...]   (NUM_PROCESSES=8: see scripts/launch.sh)
+exec bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/launch.sh" amazon_text2emb "$@"
