@@ -240,6 +240,20 @@ def test_length_penalty_reorders_only_completions_of_different_lengths(setup):
         assert torch.equal(ranked.scores, base.scores)
 
 
+def test_length_penalty_stop_heuristic_is_hfs_early_stopping_false():
+    """A user stops taking finished beams once its pool is full and its best running beam, normalised at
+    the current length, cannot beat the pool's worst (HF's ``early_stopping=False`` heuristic)."""
+    from minionerec.decoding.search import _still_open
+
+    inf = float("inf")
+    keys = torch.tensor([[-1.0, -2.0], [-1.0, -inf], [-1.0, -2.0], [-1.0, -2.0]])
+    done = (keys, keys, torch.zeros(4, 2, dtype=torch.long), torch.zeros(4, 2, 3, dtype=torch.long))
+    running = torch.tensor([[-9.0, -10.0], [-9.0, -10.0], [-3.0, -4.0], [-9.0, -10.0]])
+    still = _still_open(torch.tensor([[True], [True], [True], [False]]), done, running, 3, 1.0)
+    # full and -9/3 <= -2: closed; pool not full: open; -3/3 > -2: open; closed stays closed
+    assert still.squeeze(-1).tolist() == [False, True, True, False]
+
+
 def test_shared_prefix_attention_equals_expanded_cache(setup):
     sids, tok, model, trie, prompts = setup
     pad = pad_token_id_of(tok)
