@@ -2,9 +2,9 @@
 
 Three decoders, same model, same prompts, same beams (outputs must be identical):
 
-1. ``dedicated``: :func:`LogitProcessor.sid_beam_search` (prompt prefilled once per user, KV cache
-   expanded to the beams, tensorised trie lookups);
-2. ``generate_trie``: ``model.generate(num_beams=B)`` + :class:`LogitProcessor.TrieLogitsProcessor`;
+1. ``dedicated``: :func:`minionerec.decoding.sid_beam_search` (prompt prefilled once per user, KV cache
+   shared among the beams, tensorised trie lookups);
+2. ``generate_trie``: ``model.generate(num_beams=B)`` + :class:`minionerec.decoding.TrieLogitsProcessor`;
 3. ``generate_python_prefix``: ``model.generate`` + a processor written the upstream way: a Python
    dict from generated-prefix to allowed tokens, looked up per beam with ``.tolist()``.
 
@@ -32,14 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 import torch
 from transformers import LogitsProcessor
 
-from data import next_item_prompt
-from LogitProcessor import (
+from minionerec.decoding import (
     SIDTrie,
     encode_prompts,
     generate_with_trie,
@@ -49,7 +45,10 @@ from LogitProcessor import (
     sid_beam_search,
 )
 from minionerec.io import read_info, read_split_csv, write_json
+from minionerec.llm import next_item_prompt
 from minionerec.sid import add_sid_tokens, parse_sid, sid_vocabulary
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARED = Path(os.environ.get("MINIONEREC_SHARED_DATA", ROOT.parent / "shared" / "data")) / "minionerec_amazon"
 INFO = SHARED / "info" / "Industrial_and_Scientific_5_2016-10-2018-11.txt"
@@ -108,7 +107,7 @@ def load_data(users: int, seed: int) -> tuple[list[str], list[str], str]:
 
 def build_checkpoint(folder: Path, sids: list[str], prompts: list[str], gpu: bool, hidden: int, layers: int, seed: int,
                      tokenizer_kind: str = "bpe") -> None:
-    from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, qwen_tokenizer, train_bpe_tokenizer
+    from minionerec.llm import TinyModelSpec, build_tiny_qwen2, qwen_tokenizer, train_bpe_tokenizer
 
     tokenizer = qwen_tokenizer() if gpu or tokenizer_kind == "qwen" else train_bpe_tokenizer(prompts[:2000], 2000)
     if gpu:
@@ -199,21 +198,22 @@ def measure(folder: Path, mode: str, beams: int, prompts: list[str], sids: list[
 
 
 def full_evaluation(folder: Path, args: argparse.Namespace) -> dict:
-    """evaluate.main over every test user at B=50 with the tiny checkpoint (wall clock, 1 process)."""
-    import evaluate
+    """The evaluation stage's main over every test user at B=50 with the tiny checkpoint (wall clock, 1 process)."""
     from minionerec.config import load_config
+    from minionerec.eval import EvaluateConfig
+    from minionerec.eval import main as evaluate_main
 
     if not (INFO.is_file() and TEST.is_file()):
         return {"skipped": f"{TEST} not found"}
     torch.set_num_threads(args.threads)
-    cfg = load_config(evaluate.EvaluateConfig, None, {
+    cfg = load_config(EvaluateConfig, None, {
         "model_path": str(folder / "ckpt"), "test_file": str(TEST), "info_file": str(INFO),
         "output_dir": str(folder / "full_eval"), "num_beams": 50, "batch_size": args.eval_batch_size,
         "device": "cuda" if args.gpu else "cpu", "resume": False, "normalization": args.normalization,
         "allow_shared_sids": True,  # upstream's released info file shares SIDs
     })
     start = time.perf_counter()
-    metrics = evaluate.main(cfg)
+    metrics = evaluate_main(cfg)
     wall = time.perf_counter() - start
     return {"users": metrics["n_samples"], "beams": 50, "wall_seconds": wall,
             "decode_seconds": metrics["timing"]["decode_seconds"], "users_per_second": metrics["timing"]["users_per_second"],
@@ -234,7 +234,7 @@ def main() -> None:
     parser.add_argument("--tokenizer", choices=("bpe", "qwen"), default="bpe",
                         help="bpe: 2k-token BPE trained on the prompts; qwen: the real 151k Qwen vocabulary")
     parser.add_argument("--normalization", choices=("full", "trie", "allowed"), default="full",
-                        help="beam-score normalisation (LogitProcessor.NORMALIZATIONS), the same for all three decoders")
+                        help="beam-score normalisation (minionerec.decoding.NORMALIZATIONS), the same for all three decoders")
     parser.add_argument("--gpu", action="store_true", help="Qwen2.5-0.5B-shaped model, real Qwen vocabulary, bf16 on CUDA")
     parser.add_argument("--full_eval", action="store_true", help="also time evaluate.py on every test user at B=50")
     parser.add_argument("--skip_modes", action="store_true", help="only --full_eval")

@@ -6,11 +6,10 @@ import random
 
 import pytest
 import torch
-from test_decoding_fixtures import build_model, build_tokenizer
+from conftest import build_model, build_tokenizer
 from transformers import GenerationConfig
 
-from data import next_item_prompt
-from LogitProcessor import (
+from minionerec.decoding import (
     SIDTrie,
     TrieLogitsProcessor,
     encode_prompts,
@@ -21,6 +20,7 @@ from LogitProcessor import (
     sid_sample,
 )
 from minionerec.errors import InputError
+from minionerec.llm import next_item_prompt
 from minionerec.metrics import evaluate_predictions
 from minionerec.sid import parse_sid, sid_vocabulary
 
@@ -192,6 +192,68 @@ def test_dedicated_search_equals_generate(setup, normalization, num_beams):
     assert torch.all(mine.scores[:, :-1] >= mine.scores[:, 1:])
 
 
+def _completion_lengths(decoded) -> torch.Tensor:
+    return decoded.completion_mask.sum(-1).float()
+
+
+@pytest.mark.parametrize("normalization", ["full", "allowed"])
+@pytest.mark.parametrize("length_penalty", [1.0, -1.0])
+def test_length_penalty_equals_generate(setup, normalization, length_penalty):
+    """Mixed 3/4-token SIDs: finished beams rank by score / length ** lp, as HF's beam search."""
+    sids, tok, model, trie, prompts = setup
+    pad = pad_token_id_of(tok)
+    mine = sid_beam_search(model, trie, prompts, 12, pad, batch_size=2, normalization=normalization,
+                           length_penalty=length_penalty)
+    ids, mask = left_pad(prompts, pad)
+    generated = generate_with_trie(model, trie, ids, mask, num_beams=12, pad_token_id=pad,
+                                   normalization=normalization, length_penalty=length_penalty)
+    assert mine.sid_strings(trie) == _hf_sids(tok, generated, 12)
+    keys = mine.scores / _completion_lengths(mine) ** length_penalty
+    assert torch.all(keys[:, :-1] >= keys[:, 1:])
+
+
+def test_length_penalty_reorders_only_completions_of_different_lengths(setup):
+    sids, tok, model, trie, prompts = setup
+    pad = pad_token_id_of(tok)
+    plain = sid_beam_search(model, trie, prompts, 12, pad)
+    assert torch.equal(sid_beam_search(model, trie, prompts, 12, pad, length_penalty=0.0).scores, plain.scores)
+    longer = sid_beam_search(model, trie, prompts, 12, pad, length_penalty=3.0)
+    assert longer.sid_strings(trie) != plain.sid_strings(trie)   # the 4-token SIDs move up
+    lengths = _completion_lengths(longer)
+    for u in range(len(prompts)):
+        for length in lengths[u].unique():
+            same = lengths[u] == length
+            # among completions of one length the order is the plain score order
+            assert torch.all(longer.scores[u][same][:-1] >= longer.scores[u][same][1:])
+
+    uniform = _catalogue(seed=4)[:-3]           # every SID has 3 tokens: one completion length
+    tok3 = build_tokenizer(sid_vocabulary([parse_sid(s) for s in uniform]))
+    model3 = build_model(len(tok3), seed=2)
+    trie3 = SIDTrie.from_sids(uniform, tok3)
+    rng = random.Random(5)
+    prompts3 = encode_prompts(tok3, [next_item_prompt(rng.sample(uniform, 3)) for _ in range(3)])
+    pad3 = pad_token_id_of(tok3)
+    base = sid_beam_search(model3, trie3, prompts3, 8, pad3)
+    for lp in (2.0, -1.0):
+        ranked = sid_beam_search(model3, trie3, prompts3, 8, pad3, length_penalty=lp)
+        assert ranked.sid_strings(trie3) == base.sid_strings(trie3)
+        assert torch.equal(ranked.scores, base.scores)
+
+
+def test_length_penalty_stop_heuristic_is_hfs_early_stopping_false():
+    """A user stops taking finished beams once its pool is full and its best running beam, normalised at
+    the current length, cannot beat the pool's worst (HF's ``early_stopping=False`` heuristic)."""
+    from minionerec.decoding.search import _still_open
+
+    inf = float("inf")
+    keys = torch.tensor([[-1.0, -2.0], [-1.0, -inf], [-1.0, -2.0], [-1.0, -2.0]])
+    done = (keys, keys, torch.zeros(4, 2, dtype=torch.long), torch.zeros(4, 2, 3, dtype=torch.long))
+    running = torch.tensor([[-9.0, -10.0], [-9.0, -10.0], [-3.0, -4.0], [-9.0, -10.0]])
+    still = _still_open(torch.tensor([[True], [True], [True], [False]]), done, running, 3, 1.0)
+    # full and -9/3 <= -2: closed; pool not full: open; -3/3 > -2: open; closed stays closed
+    assert still.squeeze(-1).tolist() == [False, True, True, False]
+
+
 def test_shared_prefix_attention_equals_expanded_cache(setup):
     sids, tok, model, trie, prompts = setup
     pad = pad_token_id_of(tok)
@@ -317,7 +379,7 @@ def test_empty_prompt_is_an_input_error(setup):
 
 
 def test_catalogue_groups_colliding_rows_and_maps_decoded_items(setup):
-    from LogitProcessor import Catalogue, Decoded
+    from minionerec.decoding import Catalogue, Decoded
     from minionerec.io import CatalogueItem
 
     items = [CatalogueItem(parse_sid(s), f"t{i}", 100 + i) for i, s in enumerate(HAND_MADE[:3] + [HAND_MADE[1]])]

@@ -10,8 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import cpu_ranks_env
-from test_decoding_fixtures import build_model, build_tokenizer
+from conftest import build_model, build_tokenizer, cpu_ranks_env
 
 from minionerec.catalogue import CatalogueItem, write_info
 from minionerec.config import load_config
