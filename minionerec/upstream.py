@@ -134,11 +134,6 @@ def _environment(variable: str) -> Convert:
 _WANDB_PROJECT, _WANDB_NAME = _environment("WANDB_PROJECT"), _environment("WANDB_NAME")
 _FIXED_MAX_NEW = Convert("is accepted with no effect: constrained decoding stops after the SID",
                          _only(lambda v: int(v) > 0, "--max_new_tokens {value}: must be positive"))
-_ZERO_LENGTH_PENALTY = Convert(
-    "is accepted only as 0 (beams are ranked by summed log-probability, as upstream's 0.0)",
-    _only(lambda v: float(v) == 0.0, "upstream's --length_penalty {value} is not supported here: beams are ranked "
-          "by summed log-probability (length_penalty 0.0, upstream's default)"))
-
 ALIASES: dict[str, dict[str, Rule]] = {
     "sft": {
         "eval_file": Alias("valid_file"),
@@ -189,7 +184,7 @@ ALIASES: dict[str, dict[str, Rule]] = {
         "result_json_data": Alias("result_json"),
         "exp_name": Alias("name"),
         "max_new_tokens": _FIXED_MAX_NEW,
-        "length_penalty": _ZERO_LENGTH_PENALTY,
+        "length_penalty": Alias("length_penalty"),
         "temperature": Rejected("evaluation is beam search here (upstream's evaluate.py refused it too)"),
         "guidance_scale": Rejected("evaluation is beam search here (upstream's evaluate.py refused it too)"),
         "cuda_list": Rejected("one process per device: accelerate launch --num_processes N evaluate.py"),

@@ -242,3 +242,18 @@ def test_the_stage_config_lives_in_the_package_and_the_root_script_reexports_it(
 
     assert EvaluateConfig.__module__ == "minionerec.eval.evaluate"
     assert evaluate.EvaluateConfig is EvaluateConfig and evaluate.main is run_evaluation
+
+
+def test_length_penalty_is_recorded_and_keeps_the_ranking_of_equal_length_sids(experiment, one_process, tmp_path):
+    out, _ = one_process
+    metrics = run_evaluation(_cfg(experiment, tmp_path, length_penalty=2.0))
+    assert metrics["length_penalty"] == 2.0 and "length_penalty" not in read_json(out / "metrics.json")
+    # every SID of the fixture has three tokens + EOS: dividing by the same length**2 keeps the order
+    assert [r["predict"] for r in read_json(tmp_path / "predictions.json")] == \
+        [r["predict"] for r in read_json(out / "predictions.json")]
+
+
+def test_upstreams_length_penalty_flag_reaches_the_search():
+    from minionerec.upstream import ALIASES, Alias
+
+    assert ALIASES["evaluate"]["length_penalty"] == Alias("length_penalty")

@@ -76,7 +76,8 @@ Typical use::
 
 from minionerec.decoding.attention import supports_shared_prefix
 from minionerec.decoding.processor import TrieLogitsProcessor, generate_with_trie, pinned_generation_kwargs
-from minionerec.decoding.results import Catalogue, Decoded
+from minionerec.catalogue import Catalogue
+from minionerec.decoding.results import Decoded
 from minionerec.decoding.sampling import sid_sample, sid_sample_batch
 from minionerec.decoding.search import sid_beam_search, sid_beam_search_batch
 from minionerec.decoding.tokens import completion_token_ids, encode_prompts, left_pad, pad_token_id_of

@@ -1,42 +1,16 @@
-"""What the decoders return: :class:`Decoded` (best-first SIDs, scores, completion tokens) and
-:class:`Catalogue` (info-file rows grouped by SID) that maps decoded SIDs back to info-file rows.
+"""What the decoders return: :class:`Decoded` (best-first SIDs, scores, completion tokens), mapped back to
+info-file rows through :class:`minionerec.catalogue.Catalogue`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
+from minionerec.catalogue import Catalogue
 from minionerec.decoding.trie import SIDTrie
-
-
-@dataclass
-class Catalogue:
-    """Info-file rows grouped by SID: ``sid_rows[s]`` are the row indices carrying ``sids[s]``."""
-
-    sids: list[str]
-    sid_rows: list[list[int]]
-    item_ids: list[int]             # item id of every info row
-
-    @classmethod
-    def from_info(cls, items: Sequence[Any]) -> Catalogue:
-        """From :func:`minionerec.io.read_info` rows (``CatalogueItem``)."""
-        index: dict[str, int] = {}
-        sid_rows: list[list[int]] = []
-        for row, item in enumerate(items):
-            s = item.sid_string
-            if s not in index:
-                index[s] = len(sid_rows)
-                sid_rows.append([])
-            sid_rows[index[s]].append(row)
-        return cls(list(index), sid_rows, [int(item.item_id) for item in items])
-
-    def sid_to_items(self) -> dict[str, list[int]]:
-        """``{sid: [item ids]}`` in catalogue order (the mapping metrics.evaluate_predictions takes)."""
-        return {s: [self.item_ids[r] for r in rows] for s, rows in zip(self.sids, self.sid_rows)}
 
 
 @dataclass

@@ -28,7 +28,7 @@ def run_fingerprint(cfg: EvaluateConfig) -> str:
     model_files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in Path(cfg.model_path).iterdir() if p.is_file())
     key = {"model": model_files, "test": file_sha256(cfg.test_file), "info": file_sha256(cfg.info_file),
            "num_beams": cfg.num_beams, "normalization": cfg.normalization, "max_samples": cfg.max_samples,
-           "dtype": cfg.dtype}
+           "dtype": cfg.dtype, **({"length_penalty": cfg.length_penalty} if cfg.length_penalty else {})}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -75,7 +75,7 @@ def decode_shard(model: Any, tokenizer: Any, trie: SIDTrie, prompts: Sequence[st
             chunk = prompts[start:start + cfg.batch_size]
             result = sid_beam_search(model, trie, encode_prompts(tokenizer, chunk), cfg.num_beams, pad,
                                      batch_size=cfg.batch_size, normalization=cfg.normalization,
-                                     shared_prefix=cfg.shared_prefix)
+                                     shared_prefix=cfg.shared_prefix, length_penalty=cfg.length_penalty)
             for preds in result.sid_strings(trie):
                 done.append(preds)
                 if handle is not None:

@@ -62,6 +62,9 @@ class EvaluateConfig(CommonConfig):
                   "help": "'full': beam scores are full-vocabulary log-probs (upstream, exact vs generate); "
                   "'trie': only the trie rows of the LM head are computed and normalised (faster, large vocab); "
                   "'allowed': normalised over the allowed tokens of each step, forced steps skipped (fastest)."})
+    length_penalty: float = field(default=0.0, metadata={
+        "help": "Rank finished beams by score / length**length_penalty, as HF generate (upstream's --length_penalty; "
+                "0.0 = summed log-probability, upstream's default). Equal-length SIDs rank the same whatever the value."})
     ks: list[int] = field(default_factory=lambda: list(DEFAULT_KS),
                           metadata={"help": "K values of HR@K/NDCG@K (those > num_beams are dropped)."})
     max_samples: int = field(default=0, metadata={"help": "Evaluate only the first N test rows (0 = all)."})
@@ -162,6 +165,7 @@ def run_evaluation(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Cat
     metrics = evaluation.as_dict() | {
         "num_beams": cfg.num_beams,
         "normalization": cfg.normalization,
+        **({"length_penalty": cfg.length_penalty} if cfg.length_penalty else {}),
         "model_path": str(cfg.model_path),
         "shared_sid_items": shared_sid_items,  # items on a SID shared with another item (allow_shared_sids)
         "timing": {"decode_seconds": wall, "users_per_second": len(predictions) / wall if wall > 0 else None,
