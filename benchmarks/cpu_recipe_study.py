@@ -29,12 +29,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from minionerec.config import load_config
+from minionerec.holdout import holdout_seed_of, split_valid_by_user
+from minionerec.io import find_llm_data_files, read_split_csv, write_split_csv
 
-from minionerec.config import load_config  # noqa: E402
-from minionerec.holdout import holdout_seed_of, split_valid_by_user  # noqa: E402
-from minionerec.io import find_llm_data_files, read_split_csv, write_split_csv  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 logger = logging.getLogger("cpu_recipe_study")
 CONFIG = "configs/ml-100k.yaml"

@@ -11,8 +11,10 @@ exactly:
 - :func:`clean_html` is the feature cleaning used for descriptions, brands, categories: drop
   ``<...>`` tags, HTML-unescape, collapse whitespace runs, trim.  ``amazon18=True`` also decodes
   a second level of ``&quot;``/``&amp;`` as upstream's Amazon 2018 ``clean_text`` did.
-- :func:`category_phrase` derives the prompt phrase of a dataset from its name, so any category
-  works (upstream looked it up in a five-entry dict and raised KeyError for the rest).
+- :func:`category_phrase` is the one ``{category}`` phrase of the prompts (``minionerec.llm`` re-exports
+  it; the data stages record it): upstream's five-entry dict for its datasets (upstream raised KeyError
+  for the rest), derived from the name otherwise.  It lives here, in the core, because the data stages
+  (which may not import ``minionerec.llm``) use it too.
 """
 
 from __future__ import annotations
@@ -93,17 +95,24 @@ UPSTREAM_CATEGORY_PHRASES = {
 }
 
 
-def category_phrase(dataset: str) -> str:
-    """The prompt phrase for a dataset name: ``Industrial_and_Scientific`` -> ``industrial and scientific items``.
+def category_phrase(category: str, dataset: str = "", phrase: str = "") -> str:
+    """The ``{category}`` phrase of the title prompts: the one mapping, used by the prompts and the data stages.
 
-    Upstream's five names map as upstream's dict does (:data:`UPSTREAM_CATEGORY_PHRASES`).  For
-    other names, one whose last word is already a plural noun keeps it (``Video_Games`` -> ``video
-    games``); others get ``items`` appended.  A phrase such as ``office products`` maps to itself.
+    ``phrase`` (``common.category_phrase``) is used verbatim when set.  Otherwise ``category``
+    (upstream's ``--category``: a dataset name such as ``Industrial_and_Scientific``, or a phrase),
+    else ``dataset``, is mapped: upstream's five names as upstream's dict does
+    (:data:`UPSTREAM_CATEGORY_PHRASES`, ``Industrial_and_Scientific`` -> ``industrial and scientific
+    items``); for other names, one whose last word is already a plural noun keeps it (``Video_Games``
+    -> ``video games``), others get ``items`` appended.  A phrase such as ``office products`` maps to
+    itself; an empty name gives ``items``.
     """
-    if dataset.strip() in UPSTREAM_CATEGORY_PHRASES:
-        return UPSTREAM_CATEGORY_PHRASES[dataset.strip()]
-    words = [w for w in re.split(r"[_\-\s]+", dataset.strip().lower()) if w]
+    if phrase.strip():
+        return phrase.strip()
+    name = category.strip() or dataset.strip()
+    if name in UPSTREAM_CATEGORY_PHRASES:
+        return UPSTREAM_CATEGORY_PHRASES[name]
+    words = [w for w in re.split(r"[_\-\s]+", name.lower()) if w]
     if not words:
         return "items"
-    phrase = " ".join(words)
-    return phrase if words[-1].endswith("s") and not words[-1].endswith("ss") else f"{phrase} items"
+    joined = " ".join(words)
+    return joined if words[-1].endswith("s") and not words[-1].endswith("ss") else f"{joined} items"

@@ -11,8 +11,7 @@ import torch
 from test_sft import config, make_dataset
 
 import evaluate
-import sft
-from minionerec import modeling
+from minionerec import device, hub, llm
 from minionerec.errors import InputError
 
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty")
@@ -21,23 +20,23 @@ SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty")
 def test_auto_bf16_follows_native_cpu_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for native in (True, False):
-        monkeypatch.setattr(modeling, "cpu_has_native_bf16", lambda native=native: native)
-        assert modeling.use_bf16("auto", "sft.bf16") is native
+        monkeypatch.setattr(device, "cpu_has_native_bf16", lambda native=native: native)
+        assert device.use_bf16("auto", "sft.bf16") is native
         expected = torch.bfloat16 if native else torch.float32
         assert evaluate.resolve_device_and_dtype("cpu", "auto", None) == (torch.device("cpu"), expected)
-    assert modeling.use_bf16("false", "sft.bf16") is False
+    assert device.use_bf16("false", "sft.bf16") is False
     with pytest.raises(InputError, match="sft.bf16"):
-        modeling.use_bf16("maybe", "sft.bf16")
+        device.use_bf16("maybe", "sft.bf16")
 
 
 def test_missing_relative_folder_fails_at_once_naming_it() -> None:
     start = time.monotonic()
     for value in ("models/Qwen2.5-1.5B-Instruct", "./nowhere/model", "~/no/such/model"):
         with pytest.raises(InputError, match="does not exist as a folder") as err:
-            modeling.resolve_base_model(value)
+            llm.resolve_base_model(value)
         assert value in str(err.value)
     with pytest.raises(InputError, match="text2emb.model_path 'models/no-encoder' does not exist"):
-        modeling.resolve_model_source("models/no-encoder", "text2emb.model_path")
+        hub.resolve_model_source("models/no-encoder", "text2emb.model_path")
     assert time.monotonic() - start < 1.0
 
 
@@ -51,11 +50,11 @@ def test_unfetchable_hub_id_fails_fast_with_cache_path_and_local_folder_hint(
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing leaves the machine
     start = time.monotonic()
     with pytest.raises(InputError) as err:
-        modeling.resolve_base_model("nobody-here/no-such-model-xyz")
+        llm.resolve_base_model("nobody-here/no-such-model-xyz")
     message = str(err.value)
     assert time.monotonic() - start < 10
     assert ("offline" if offline else "unreachable") in message
-    assert modeling.hub_cache_dir() in message and "local model folder" in message
+    assert hub.hub_cache_dir() in message and "local model folder" in message
     from minionerec.text_embed import load_encoder
 
     with pytest.raises(InputError, match="text2emb.model_path 'nobody-here/no-such-model-xyz' is a hub id"):
@@ -67,7 +66,7 @@ def test_sft_saves_in_the_base_dtype_with_a_decoding_generation_config(tmp_path:
 
     toy = make_dataset(tmp_path / "toy")
     fp32_cfg = config(toy, output_dir=toy / "fp32", max_steps=2, eval_steps=2, bf16="false")
-    sft.main(fp32_cfg)
+    llm.main(fp32_cfg)
     base = tmp_path / "bf16-base"  # an "Instruct" base: bf16 weights and sampling defaults
     model = AutoModelForCausalLM.from_pretrained(fp32_cfg.output_dir, dtype=torch.bfloat16)
     model.generation_config.update(do_sample=True, temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.05)
@@ -75,7 +74,7 @@ def test_sft_saves_in_the_base_dtype_with_a_decoding_generation_config(tmp_path:
     AutoTokenizer.from_pretrained(fp32_cfg.output_dir).save_pretrained(base)
 
     cfg = config(toy, output_dir=toy / "from-bf16", base_model=str(base), max_steps=2, eval_steps=2, bf16="false")
-    sft.main(cfg)
+    llm.main(cfg)
     out = Path(cfg.output_dir)
     fp32_size = (Path(fp32_cfg.output_dir) / "model.safetensors").stat().st_size
     assert (out / "model.safetensors").stat().st_size < 0.6 * fp32_size
@@ -87,7 +86,7 @@ def test_sft_saves_in_the_base_dtype_with_a_decoding_generation_config(tmp_path:
 
     forced = config(toy, output_dir=toy / "forced", base_model=str(base), max_steps=2, eval_steps=2, bf16="false",
                     save_dtype="float32")
-    sft.main(forced)
+    llm.main(forced)
     assert AutoModelForCausalLM.from_pretrained(forced.output_dir).dtype == torch.float32
 
 

@@ -1,12 +1,13 @@
-"""minionerec.modeling: tokenizers, SID-token extension, row initialisation, freeze_llm, loading errors."""
+"""minionerec.llm.modeling: tokenizers, SID-token extension, row initialisation, freeze_llm, loading errors."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from minionerec import llm
 from minionerec.errors import InputError
-from minionerec.modeling import (
+from minionerec.llm import (
     TinyModelSpec,
     build_tiny_qwen2,
     extend_with_sid_tokens,
@@ -17,6 +18,7 @@ from minionerec.modeling import (
     sid_tokens_of,
     train_bpe_tokenizer,
 )
+from minionerec.sid import parse_sid
 
 SIDS = ["<a_0><b_1><c_2>", "<a_1><b_0><c_2>", "<a_10><b_2><c_0><d_1>", "<a_2><b_10><c_1>"]
 TEXTS = ["Below is an instruction. The user has interacted with items in chronological order."] * 20 + \
@@ -43,8 +45,8 @@ def test_sid_tokens_natural_order_and_single_token_round_trip() -> None:
         assert ids == sorted(ids) and len(set(ids)) == len(tokens)
         for sid in SIDS:
             encoded = tokenizer.encode(sid + "\n", add_special_tokens=False)
-            assert tokenizer.convert_ids_to_tokens(encoded[:-1]) == [t for t in tokens if t in sid] or \
-                len(encoded) - 1 == sid.count("<")
+            assert tokenizer.convert_ids_to_tokens(encoded[:-1]) == list(parse_sid(sid))  # one token per SID level
+            assert tokenizer.decode(encoded[-1:]) == "\n"
             assert tokenizer.decode(encoded) == sid + "\n"
 
 
@@ -67,16 +69,14 @@ def test_tokenization_survives_save_and_autotokenizer_reload(tmp_path) -> None:
     """transformers 5 reloads any qwen2 checkpoint's tokenizer as Qwen2Tokenizer: ids must not change."""
     from transformers import AutoTokenizer
 
-    import data
-
     model, tokenizer = tiny(template_tokens=True)
-    tokenizer.add_tokens(data.prompt_template_pieces("items"))
+    tokenizer.add_tokens(llm.prompt_template_pieces("items"))
     extend_with_sid_tokens(model, tokenizer, sid_tokens_of(SIDS))
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     reloaded = AutoTokenizer.from_pretrained(tmp_path)
-    texts = [data.next_item_prompt(SIDS[:3]), "Item title number 12, a fine thing: 3/4 in x 66 ft \u00e9\u0301",
-             data.format_response(SIDS[2])]
+    texts = [llm.next_item_prompt(SIDS[:3]), "Item title number 12, a fine thing: 3/4 in x 66 ft \u00e9\u0301",
+             llm.format_response(SIDS[2])]
     for text in texts:
         assert reloaded.encode(text, add_special_tokens=False) == tokenizer.encode(text, add_special_tokens=False)
 

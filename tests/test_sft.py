@@ -1,4 +1,4 @@
-"""sft.py: response-only loss, padding, prompts shared with RL/evaluation, training, resume, bad input."""
+"""SFT (minionerec.llm, run by sft.py): response-only loss, padding, prompts shared with RL/evaluation, training, resume, bad input."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 import torch
 from conftest import cpu_ranks_env
 
-import data
-import sft
+import minionerec.llm.sft as sft_stage
+from minionerec import llm
 from minionerec.config import load_config
 from minionerec.errors import InputError
 from minionerec.io import SplitRow, write_index_json, write_split_csv
@@ -51,7 +51,7 @@ def make_dataset(root: Path, n_users: int = 40, seed: int = 0) -> Path:
     return root
 
 
-def config(root: Path, **overrides) -> sft.SFTConfig:
+def config(root: Path, **overrides) -> llm.SFTConfig:
     base = {
         "dataset": "Toy", "workdir": str(root), "data_dir": str(root / "llm"),
         "index_path": str(root / "Toy.index.json"), "item_json_path": str(root / "Toy.item.json"),
@@ -61,7 +61,7 @@ def config(root: Path, **overrides) -> sft.SFTConfig:
         "early_stopping_patience": 0, "num_threads": 1,
     }
     base.update(overrides)
-    return load_config(sft.SFTConfig, None, {k: str(v) for k, v in base.items()})
+    return load_config(llm.SFTConfig, None, {k: str(v) for k, v in base.items()})
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def toy(tmp_path_factory) -> Path:
 
 
 def test_response_loss_is_padding_side_invariant_and_matches_full_logits() -> None:
-    from minionerec.modeling import TinyModelSpec, build_tiny_qwen2
+    from minionerec.llm import TinyModelSpec, build_tiny_qwen2
 
     model = build_tiny_qwen2(200, TinyModelSpec(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1,
                                                 intermediate_size=64), 0, seed=0)
@@ -81,9 +81,9 @@ def test_response_loss_is_padding_side_invariant_and_matches_full_logits() -> No
         features.append({"input_ids": ids, "labels": [-100] * (n - 3) + ids[-3:]})
     losses = []
     for side in ("left", "right"):
-        batch = sft.PaddingCollator(0, side)(features)
+        batch = llm.PaddingCollator(0, side)(features)
         assert batch["input_ids"].shape[1] % 8 == 0
-        loss, _ = sft.response_loss(model, batch)
+        loss, _ = llm.response_loss(model, batch)
         full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                      position_ids=batch["position_ids"], labels=batch["labels"]).loss
         assert torch.allclose(loss, full, atol=1e-5)
@@ -93,10 +93,10 @@ def test_response_loss_is_padding_side_invariant_and_matches_full_logits() -> No
 
 def test_labels_mask_the_prompt_with_the_real_tokenizer(toy: Path) -> None:
     cfg = config(toy)
-    loaded = sft.load_sft_data(cfg)
-    _, tokenizer, _ = sft.build_model(cfg, loaded.items)
+    loaded = llm.load_sft_data(cfg)
+    _, tokenizer, _ = llm.build_model(cfg, loaded.items)
     samples = loaded.train[:20]
-    encoded = data.tokenize_samples(tokenizer, samples, cfg.max_len)
+    encoded = llm.tokenize_samples(tokenizer, samples, cfg.max_len)
     for s, ids, labels in zip(samples, encoded["input_ids"], encoded["labels"]):
         n_prompt = sum(1 for label in labels if label == -100)
         assert tokenizer.decode(ids[:n_prompt]) == s.prompt
@@ -108,18 +108,18 @@ def test_history_sid_labels_label_every_item_after_the_first() -> None:
     sid = {10, 11, 12, 20, 21, 22}
     # "items" <a><b><c> ", " <a><b><c> ", " <a><b><c> "?" : three history items of 3 SID tokens
     prompt = [1, 10, 21, 12, 2, 20, 11, 22, 2, 10, 11, 12, 3]
-    assert data.history_sid_labels(prompt, sid) == [-100] * 5 + [20, 11, 22, -100, 10, 11, 12, -100]
-    assert data.history_sid_labels([1, 10, 11, 12, 3], sid) == [-100] * 5  # one item: nothing to predict
+    assert llm.history_sid_labels(prompt, sid) == [-100] * 5 + [20, 11, 22, -100, 10, 11, 12, -100]
+    assert llm.history_sid_labels([1, 10, 11, 12, 3], sid) == [-100] * 5  # one item: nothing to predict
 
 
 def test_sequence_loss_labels_history_sids_of_next_sid_rows_only(toy: Path) -> None:
     cfg = config(toy, sequence_loss=True)
-    loaded = sft.load_sft_data(cfg)
-    _, tokenizer, sid_ids = sft.build_model(cfg, loaded.items)
-    title_task = data.title_to_sid_samples(loaded.items[:2])
+    loaded = llm.load_sft_data(cfg)
+    _, tokenizer, sid_ids = llm.build_model(cfg, loaded.items)
+    title_task = llm.title_to_sid_samples(loaded.items[:2])
     samples = [s for s in loaded.train if len(s.history) == 3][:1] + title_task
-    encoded = sft.encode_train_samples(cfg, tokenizer, samples, set(sid_ids))
-    plain = data.tokenize_samples(tokenizer, samples, cfg.max_len)
+    encoded = llm.encode_train_samples(cfg, tokenizer, samples, set(sid_ids))
+    plain = llm.tokenize_samples(tokenizer, samples, cfg.max_len)
     assert encoded["input_ids"] == plain["input_ids"]
     assert encoded["labels"][1:] == plain["labels"][1:]  # other tasks keep response-only labels
     ids, labels = encoded["input_ids"][0], encoded["labels"][0]
@@ -132,7 +132,7 @@ def test_sequence_loss_labels_history_sids_of_next_sid_rows_only(toy: Path) -> N
 
 def test_sequence_loss_run_trains_and_lowers_the_loss(toy: Path) -> None:
     cfg = config(toy, output_dir=toy / "run_seq", sequence_loss=True, max_steps=24, eval_steps=12)
-    summary = sft.main(cfg)
+    summary = llm.main(cfg)
     history = json.loads((Path(cfg.output_dir) / "checkpoint-24" / "trainer_state.json").read_text())["log_history"]
     losses = [h["loss"] for h in history if "loss" in h]
     assert summary["global_step"] == 24 and losses[-1] < losses[0] * 0.8, losses
@@ -144,28 +144,28 @@ def test_sid_init_text_sets_rows_from_the_items_text_embeddings(toy: Path, tmp_p
     vectors = np.eye(8, dtype=np.float32)[[i % 4 for i in range(N_ITEMS)]]  # item i "reads like" i % 4
     np.save(tmp_path / "emb.npy", vectors)
     cfg = config(toy, sid_init="text", text_embedding_path=tmp_path / "emb.npy")
-    model, tokenizer, _ = sft.build_model(cfg, sft.load_sft_data(cfg).items)
+    model, tokenizer, _ = llm.build_model(cfg, llm.load_sft_data(cfg).items)
     weight = model.get_input_embeddings().weight
     row = {t: weight[tokenizer.convert_tokens_to_ids(t)] for t in ("<a_0>", "<a_1>", "<c_5>", "<b_0>", "<b_2>")}
     assert torch.allclose(row["<c_5>"], row["<a_1>"])  # item 5 is the only <c_5> item and reads like the <a_1> items
     assert torch.allclose(row["<b_0>"], row["<b_2>"])  # every <b_j> holds all four kinds equally
     assert not torch.allclose(row["<a_0>"], row["<a_1>"])
-    random_model, _, _ = sft.build_model(config(toy), sft.load_sft_data(cfg).items)
+    random_model, _, _ = llm.build_model(config(toy), llm.load_sft_data(cfg).items)
     assert not torch.allclose(random_model.get_input_embeddings().weight[tokenizer.convert_tokens_to_ids("<a_0>")],
                               row["<a_0>"])
     with pytest.raises(InputError, match="do not cover item ids"):
         np.save(tmp_path / "short.npy", vectors[:3])
-        sft.build_model(config(toy, sid_init="text", text_embedding_path=tmp_path / "short.npy"),
-                        sft.load_sft_data(cfg).items)
+        llm.build_model(config(toy, sid_init="text", text_embedding_path=tmp_path / "short.npy"),
+                        llm.load_sft_data(cfg).items)
 
 
 def test_next_item_prompt_identical_across_sft_rl_and_evaluation(toy: Path, tmp_path: Path) -> None:
     from minionerec.io import CatalogueItem, read_info, read_split_csv, write_info
 
     rows = read_split_csv(toy / "llm" / "valid" / "Toy.csv")
-    sft_prompts = [s.prompt for s in data.next_sid_samples(rows)]
-    assert sft_prompts == [data.next_item_prompt(list(r.history_item_sid)) for r in rows]
-    items = data.load_items(toy / "Toy.index.json", toy / "Toy.item.json")
+    sft_prompts = [s.prompt for s in llm.next_sid_samples(rows)]
+    assert sft_prompts == [llm.next_item_prompt(list(r.history_item_sid)) for r in rows]
+    items = llm.load_items(toy / "Toy.index.json", toy / "Toy.item.json")
 
     evaluate = pytest.importorskip("evaluate", reason="evaluate.py not present")
     logit_processor = pytest.importorskip("LogitProcessor", reason="LogitProcessor.py not present")
@@ -183,7 +183,7 @@ def test_next_item_prompt_identical_across_sft_rl_and_evaluation(toy: Path, tmp_
 
 def test_a_few_steps_lower_the_loss_and_save_a_usable_checkpoint(toy: Path) -> None:
     cfg = config(toy, output_dir=toy / "run_loss", max_steps=24, eval_steps=12)
-    summary = sft.main(cfg)
+    summary = llm.main(cfg)
     out = Path(cfg.output_dir)
     history = json.loads((out / "checkpoint-24" / "trainer_state.json").read_text())["log_history"]
     losses = [h["loss"] for h in history if "loss" in h]
@@ -191,11 +191,11 @@ def test_a_few_steps_lower_the_loss_and_save_a_usable_checkpoint(toy: Path) -> N
     assert summary["global_step"] == 24 and summary["tokens_per_s"] > 0
     for name in ("config.json", "tokenizer.json", "sft.config.yaml", "sft.summary.json", "model.safetensors"):
         assert (out / name).is_file(), name
-    from minionerec.modeling import load_pretrained
+    from minionerec.llm import load_pretrained
 
     model, tokenizer = load_pretrained(str(out))
-    prompt = data.next_item_prompt(["<a_1><b_1><c_5>"])
-    ids = torch.tensor(data.encode_prompts(tokenizer, [prompt]))
+    prompt = llm.next_item_prompt(["<a_1><b_1><c_5>"])
+    ids = torch.tensor(llm.encode_prompts(tokenizer, [prompt]))
     generated = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False)
     assert generated.shape[1] > ids.shape[1]
     assert all(t in tokenizer.get_vocab() for t in ("<a_0>", "<b_2>", f"<c_{N_ITEMS - 1}>"))
@@ -209,7 +209,7 @@ def test_a_plain_rerun_after_a_kill_resumes_bit_exactly(toy: Path, monkeypatch: 
     from safetensors.torch import load_file
 
     out = toy / "run_resume"
-    trainer_class = sft.response_only_trainer_class()
+    trainer_class = llm.response_only_trainer_class()
 
     class KilledAtStep6(trainer_class):  # the process dies right after checkpoint-6 is complete
         def _save_checkpoint(self, *args, **kwargs):
@@ -218,21 +218,21 @@ def test_a_plain_rerun_after_a_kill_resumes_bit_exactly(toy: Path, monkeypatch: 
                 raise Killed
 
     with monkeypatch.context() as patch:
-        patch.setattr(sft, "response_only_trainer_class", lambda: KilledAtStep6)
+        patch.setattr(sft_stage, "response_only_trainer_class", lambda: KilledAtStep6)
         with pytest.raises(Killed):
-            sft.main(config(toy, output_dir=out, max_steps=9, eval_steps=3))
+            llm.main(config(toy, output_dir=out, max_steps=9, eval_steps=3))
     assert (out / "checkpoint-6").is_dir() and not (out / "sft.done.json").exists()
-    resumed = sft.main(config(toy, output_dir=out, max_steps=9, eval_steps=3))  # no resume flag
+    resumed = llm.main(config(toy, output_dir=out, max_steps=9, eval_steps=3))  # no resume flag
     assert resumed["global_step"] == 9 and (out / "checkpoint-6").is_dir()
     history = json.loads((out / "checkpoint-9" / "trainer_state.json").read_text())["log_history"]
     steps = [h["step"] for h in history if "loss" in h]
     assert steps == sorted(set(steps)) and steps[-1] == 8  # logged every 2 steps, one run's history continued
-    fresh = sft.main(config(toy, output_dir=toy / "run_fresh", max_steps=9, eval_steps=3))
+    fresh = llm.main(config(toy, output_dir=toy / "run_fresh", max_steps=9, eval_steps=3))
     assert fresh["global_step"] == 9  # (train_loss of a resumed run averages only the steps after the resume)
     weights, expected = load_file(out / "model.safetensors"), load_file(toy / "run_fresh" / "model.safetensors")
     assert all(torch.equal(weights[k], expected[k]) for k in expected)
     # a finished run is never trained further: a rerun (even with more steps) starts from step 0
-    again = sft.main(config(toy, output_dir=out, max_steps=12, eval_steps=3))
+    again = llm.main(config(toy, output_dir=out, max_steps=12, eval_steps=3))
     history = json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())["log_history"]
     assert again["global_step"] == 12 and [h["step"] for h in history if "loss" in h][0] == 2
     assert json.loads((out / "checkpoint-9" / "trainer_state.json").read_text())["max_steps"] == 12  # the new run's
@@ -240,10 +240,10 @@ def test_a_plain_rerun_after_a_kill_resumes_bit_exactly(toy: Path, monkeypatch: 
 
 def test_freeze_llm_run_changes_only_sid_rows(toy: Path) -> None:
     cfg = config(toy, output_dir=toy / "run_frozen", freeze_llm="true", max_steps=4, weight_decay=0.1)
-    loaded = sft.load_sft_data(cfg)
-    model, _, _ = sft.build_model(config(toy, max_steps=4), loaded.items)  # same seed: the starting weights
-    sft.main(cfg)
-    from minionerec.modeling import load_pretrained
+    loaded = llm.load_sft_data(cfg)
+    model, _, _ = llm.build_model(config(toy, max_steps=4), loaded.items)  # same seed: the starting weights
+    llm.main(cfg)
+    from minionerec.llm import load_pretrained
 
     trained, tokenizer = load_pretrained(cfg.output_dir)
     sid_ids = [i for t, i in tokenizer.get_vocab().items() if re.fullmatch(r"<[a-h]_\d+>", t)]
@@ -261,16 +261,16 @@ def test_freeze_llm_run_changes_only_sid_rows(toy: Path) -> None:
 
 def test_bad_input_is_reported_clearly(toy: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
-        sft.main(config(toy, base_model=str(tmp_path / "nowhere")))
+        llm.main(config(toy, base_model=str(tmp_path / "nowhere")))
     with pytest.raises(InputError, match="training set is empty"):
-        sft.main(config(toy, task_weights="{next_sid: 0}"))
+        llm.main(config(toy, task_weights="{next_sid: 0}"))
     bad = make_dataset(tmp_path / "bad")
     index = json.loads((bad / "Toy.index.json").read_text())
     index.pop("3")
     (bad / "Toy.index.json").write_text(json.dumps(index))
     (bad / "Toy.item.json").write_text(json.dumps({k: v for k, v in json.loads((bad / "Toy.item.json").read_text()).items()}))
     with pytest.raises(InputError, match="not in the SID index"):
-        sft.main(config(bad))
+        llm.main(config(bad))
 
 
 def test_cli_reports_input_errors_in_one_line(toy: Path, tmp_path: Path) -> None:
@@ -311,7 +311,7 @@ def test_two_cpu_processes_through_sft_sh(toy: Path, deepspeed: str) -> None:
 @pytest.mark.slow  # 135M parameters: loads the GGUF, takes 2 optimizer steps, saves ~0.5 GB (~25 s)
 def test_sft_fine_tunes_the_gguf_smollm2(toy: Path) -> None:
     pytest.importorskip("gguf")
-    from minionerec.modeling import SMOLLM2, load_pretrained, smollm2_dir
+    from minionerec.llm import SMOLLM2, load_pretrained, smollm2_dir
 
     try:
         smollm2_dir()
@@ -319,7 +319,7 @@ def test_sft_fine_tunes_the_gguf_smollm2(toy: Path) -> None:
         pytest.skip(str(exc))
     cfg = config(toy, output_dir=toy / "run_smollm2", base_model=SMOLLM2, max_steps=2, eval_steps=2,
                  per_device_train_batch_size=2, eval_samples=2, learning_rate=1e-4, num_threads=2)
-    summary = sft.main(cfg)
+    summary = llm.main(cfg)
     assert summary["global_step"] == 2 and math.isfinite(summary["train_loss"])
     saved = json.loads((Path(cfg.output_dir) / "config.json").read_text())
     assert "quantization_config" not in saved  # de-quantized weights are saved as a plain checkpoint
