@@ -93,7 +93,8 @@ class SidConfig:
     lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate (upstream: 1e-3 RQ-VAE, 1e-4 RQ-Kmeans+)."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     warmup_epochs: int = field(default=50, metadata={"help": "Linear warm-up epochs, then lr_scheduler_type."})
-    learner: str = field(default="adamw", metadata={"choices": _LEARNERS, "help": "RQ-VAE / RQ-Kmeans+ optimizer (upstream --learner)."})
+    learner: str = field(default="adamw", metadata={
+        "help": f"RQ-VAE / RQ-Kmeans+ optimizer (upstream --learner, any case): {', '.join(_LEARNERS)}."})
     lr_scheduler_type: str = field(default="constant", metadata={
         "choices": _LR_SCHEDULERS, "help": "After the warm-up: constant, or linear decay to 0 at the last epoch."})
     loss_type: str = field(default="mse", metadata={"choices": _LOSS_TYPES, "help": "Reconstruction loss: mse or l1."})
@@ -162,6 +163,8 @@ def load_inputs(cfg: SidConfig) -> np.ndarray:
         raise InputError(f"sid.collision_mode must be one of {', '.join(COLLISION_MODES)}, got {cfg.collision_mode!r}")
     if cfg.num_levels < 1:
         raise InputError(f"sid.num_levels must be >= 1, got {cfg.num_levels}")
+    if cfg.learner.lower() not in _LEARNERS:
+        raise InputError(f"sid.learner must be one of {', '.join(_LEARNERS)} (any case), got {cfg.learner!r}")
     if cfg.save_limit < 0:
         raise InputError(f"sid.save_limit must be >= 0, got {cfg.save_limit}")
     expected = len(read_item_json(cfg.item_path)) if cfg.item_path else None

@@ -20,6 +20,8 @@ _SPACE = re.compile(r"\s+")
 _TRAILING_DOTS = re.compile(r"[.\s]+$")
 UNKNOWN_ITEM = "unknown item"
 
+__all__ = ["UNKNOWN_ITEM", "clean_text", "item_text", "truncate"]
+
 
 def _as_parts(value: Any) -> list[str]:
     if value is None:

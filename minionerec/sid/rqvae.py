@@ -266,14 +266,14 @@ def build_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Op
 
 def lr_factor(schedule: str, warmup: int, total: int) -> Any:
     """Step -> learning-rate factor: linear warm-up over ``warmup`` steps, then constant (upstream's
-    ``constant``) or a linear decay to 0 at step ``total`` (``linear``)."""
+    ``constant``) or a linear decay to 0 at the last step ``total - 1`` (``linear``)."""
     if schedule not in LR_SCHEDULERS:
         raise InputError(f"sid.lr_scheduler_type must be one of {', '.join(LR_SCHEDULERS)}, got {schedule!r}")
 
     def factor(step: int) -> float:
         if step + 1 < warmup or schedule == "constant":
             return min(1.0, (step + 1) / warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
+        return max(0.0, (total - step - 1) / max(1, total - warmup))
 
     return factor
 

@@ -20,11 +20,13 @@ import numpy as np
 
 from minionerec.checkpoints import from_pretrained_checked
 from minionerec.errors import InputError
-from minionerec.modeling import resolve_model_source
 
 logger = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "last_token")
+
+__all__ = ["POOLINGS", "default_encoder_path", "embed_batches", "load_encoder", "merge_in_order", "pick_dtype",
+           "plan_batches", "pool"]
 
 
 def default_encoder_path() -> str:
@@ -53,6 +55,9 @@ def pick_dtype(name: str, device: str):
 def load_encoder(model_path: str, device: str, dtype_name: str = "auto"):
     """``(model, tokenizer)``; the tokenizer pads on the right (EOS as pad when it has none)."""
     from transformers import AutoModel, AutoTokenizer
+
+    # the hub/folder check lives with model building; imported here so importing this module stays light
+    from minionerec.modeling import resolve_model_source
 
     fix = "pass text2emb.model_path = a complete local encoder folder (empty: the bundled MiniLM)"
     model_path = resolve_model_source(model_path, "text2emb.model_path")
