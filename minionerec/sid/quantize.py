@@ -284,29 +284,24 @@ def sinkhorn_temperature(costs: np.ndarray, seed: int, sample: int = 4000) -> fl
     return max(1e-6, 0.1 * float(np.median(spread)))
 
 
-def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
-    top = a.max(axis=axis, keepdims=True)
-    return (top + np.log(np.exp(a - top).sum(axis=axis, keepdims=True))).squeeze(axis)
+def _transport_plan(costs: np.ndarray, capacity: np.ndarray, tau: float, iters: int, tol: float) -> np.ndarray:
+    """Entropic optimal transport (Sinkhorn-Knopp scaling) from uniform item mass ``1/N`` to code mass
+    ``capacity/N``; returns the plan P (N, K).
 
-
-def _transport_log_plan(costs: np.ndarray, capacity: np.ndarray, tau: float, iters: int, tol: float) -> np.ndarray:
-    """log P of entropic optimal transport from uniform item mass ``1/N`` to code mass ``capacity/N``.
-
-    Log-domain Sinkhorn (stable for small ``tau``, where the plain kernel ``exp(-D/tau)`` underflows).
+    Each row's cost minimum is subtracted before ``exp(-D/tau)`` (a per-row factor, absorbed by the row
+    scaling), so every row keeps an entry of 1 and the kernel cannot underflow to an all-zero row.
+    Stops when the item masses are within ``tol`` (L1) or after ``iters`` rounds (POT's defaults: 1e-9, 1000).
     """
     n = costs.shape[0]
-    kernel = -costs / tau
-    log_a = np.full(n, -math.log(n))
-    log_b = np.log(capacity / n)
-    f, g = np.zeros(n), np.zeros(capacity.size)
+    kernel = np.exp(-(costs - costs.min(1, keepdims=True)) / tau)
+    a, b = np.full(n, 1.0 / n), capacity / n
+    u, v = np.full(n, 1.0 / n), np.full(capacity.size, 1.0 / capacity.size)
     for step in range(iters):
-        f = log_a - _logsumexp(kernel + g[None, :], axis=1)
-        g = log_b - _logsumexp(kernel + f[:, None], axis=0)
-        if step % 10 == 9:  # after the g update the code masses are exact: only the item masses can be off
-            row_mass = np.exp(_logsumexp(kernel + f[:, None] + g[None, :], axis=1))
-            if np.abs(row_mass - 1.0 / n).sum() < tol:
-                break
-    return kernel + f[:, None] + g[None, :]
+        u = a / np.maximum(kernel @ v, 1e-300)
+        v = b / np.maximum(kernel.T @ u, 1e-300)
+        if step % 10 == 9 and np.abs(u * (kernel @ v) - a).sum() < tol:
+            break
+    return kernel * v[None, :] * u[:, None]
 
 
 def sinkhorn_uniform_assign(x: np.ndarray, centroids: np.ndarray, seed: int, topk: int = _UNIFORM_TOPK,
@@ -324,17 +319,17 @@ def sinkhorn_uniform_assign(x: np.ndarray, centroids: np.ndarray, seed: int, top
     capacity = np.full(k, n // k, dtype=np.int64)
     capacity[: n % k] += 1
     costs = squared_distances(x, centroids).astype(np.float64)
-    log_plan = _transport_log_plan(costs, capacity.astype(np.float64), sinkhorn_temperature(costs, seed), iters, tol)
+    plan = _transport_plan(costs, capacity.astype(np.float64), sinkhorn_temperature(costs, seed), iters, tol)
     m = min(topk, k)
-    top = np.argpartition(-log_plan, m - 1, axis=1)[:, :m] if m < k else np.tile(np.arange(k), (n, 1))
-    top = np.take_along_axis(top, np.argsort(-np.take_along_axis(log_plan, top, 1), axis=1, kind="stable"), 1)
+    top = np.argpartition(-plan, m - 1, axis=1)[:, :m] if m < k else np.tile(np.arange(k), (n, 1))
+    top = np.take_along_axis(top, np.argsort(-np.take_along_axis(plan, top, 1), axis=1, kind="stable"), 1)
     remaining = capacity.copy()
     codes = np.full(n, -1, dtype=np.int64)
     for item in np.random.RandomState(seed).permutation(n).tolist():
         choice = next((c for c in top[item].tolist() if remaining[c] > 0), None)
         if choice is None:
             open_codes = np.flatnonzero(remaining > 0)
-            choice = int(open_codes[np.argmax(log_plan[item, open_codes])])
+            choice = int(open_codes[np.argmax(plan[item, open_codes])])
         codes[item] = choice
         remaining[choice] -= 1
     return codes
