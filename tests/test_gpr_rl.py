@@ -12,9 +12,8 @@ from data import TaskSample
 from LogitProcessor import SIDTrie, sid_beam_search
 from minionerec import gpr
 from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
+from minionerec.rl import MiniOneRecGRPOConfig, MiniOneRecGRPOTrainer, TrieRollout, build_reward_set
 from minionerec.sid import parse_sid, sid_vocabulary
-from minionerec_trainer import MiniOneRecGRPOConfig, MiniOneRecGRPOTrainer, TrieRollout
-from rewards import build_reward_set
 from rl_gpr import HEPOSettings, HEPOTrainer
 
 SIDS = TOY_SIDS
