@@ -90,11 +90,11 @@ def test_rl_runs_saves_and_resumes(workdir):
 def test_upstream_train_and_info_files_replace_the_data_dir_lookup(workdir):
     llm = workdir / "llm"
     files = {"train_file": llm / "train" / "Toy.csv", "info_file": llm / "info" / "Toy.txt"}
-    cfg = load_config(RLConfig, None, overrides(workdir, "rl_files", max_steps=1, data_dir=workdir / "nowhere", **files))
+    cfg = load_config(RLConfig, None, overrides(workdir, "rl_files", max_steps=1, data_dir=workdir / "none", **files))
     summary = main(cfg)
     assert summary["steps"] == 1 and summary["train_prompts"] == 16 + 12 + 16
-    with pytest.raises(InputError, match=r"need .*nowhere.*rl\.train_file and rl\.info_file"):
-        main(load_config(RLConfig, None, overrides(workdir, "rl_files", data_dir=workdir / "nowhere")))
+    with pytest.raises(InputError, match=r"need .*none.*rl\.train_file and rl\.info_file"):
+        main(load_config(RLConfig, None, overrides(workdir, "rl_files", data_dir=workdir / "none")))
 
 
 def test_select_best_validates_before_training_and_ends_on_the_best_checkpoint(workdir):
