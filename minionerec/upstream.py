@@ -171,7 +171,9 @@ ALIASES: dict[str, dict[str, Rule]] = {
         "beam_search": Convert("true sets --rollout_mode beam_search, false --rollout_mode sample", _beam_search),
         "dapo": Convert("true sets --loss_type dapo", _loss_switch("dapo")),
         "gspo": Convert("true sets --loss_type gspo", _loss_switch("gspo")),
+        "train_file": Alias("train_file"),
         "eval_file": Alias("valid_file"),
+        "info_file": Alias("info_file"),
         "eval_batch_size": Convert("N (completions) sets --validation_batch_prompts N / num_generations",
                                    _eval_batch_size),
         "sample_train": Convert("false has no effect; true is refused", _off(

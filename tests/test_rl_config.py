@@ -116,7 +116,7 @@ def test_upstream_rl_files_eval_batch_size_and_wandb_names(tmp_path, monkeypatch
     assert (os.environ["WANDB_PROJECT"], os.environ["WANDB_NAME"]) == ("proj", "run")
     (tmp_path / "c.yaml").write_text("rl: {num_generations: 4}\n")
     assert upstream_cli("--eval_batch_size 32", str(tmp_path / "c.yaml")).validation_batch_prompts == 8
-    assert "--eval_file" in upstream.help_text("rl") and "--train_file" not in upstream.help_text("rl")
+    assert all(f"--{flag}" in upstream.help_text("rl") for flag in ("train_file", "eval_file", "info_file"))
 
 
 def test_explicit_rl_files_replace_the_data_dir_lookup(tmp_path) -> None:
