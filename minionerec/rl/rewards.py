@@ -50,6 +50,12 @@ from minionerec.sid import try_parse_sid
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "REWARD_NAMES", "CFScorer", "CollaborativeReward", "RewardFn", "RewardRow", "RewardSet", "SemanticReward",
+    "build_reward_set", "is_hit", "prefix_reward", "rank_discounts", "ranking_only_reward", "ranking_reward",
+    "rule_reward", "shared_prefix_levels", "sid_to_item",
+]
+
 RewardFn = Callable[[list[str], Sequence["RewardRow"], int], list[float]]
 
 #: Names accepted in ``rl.rewards``.
