@@ -79,6 +79,11 @@ def _reward_type(value: str, current: Callable[[str], Any]) -> dict[str, Any]:
     return {"rewards": {str(value): 1.0}}
 
 
+def _eval_batch_size(value: str, current: Callable[[str], Any]) -> dict[str, Any]:
+    """Upstream's rl.py: the eval batch counts completions (G per prompt); here validation batches count prompts."""
+    return {"validation_batch_prompts": max(1, int(value) // max(1, int(current("num_generations"))))}
+
+
 def _beam_search(value: str, current: Callable[[str], Any]) -> dict[str, Any]:
     return {"rollout_mode": "beam_search" if _flag(value) else "sample"}
 
@@ -162,12 +167,11 @@ ALIASES: dict[str, dict[str, Rule]] = {
         "beam_search": Convert("true sets --rollout_mode beam_search, false --rollout_mode sample", _beam_search),
         "dapo": Convert("true sets --loss_type dapo", _loss_switch("dapo")),
         "gspo": Convert("true sets --loss_type gspo", _loss_switch("gspo")),
-        "train_file": Rejected("upstream's --train_file is --rl.data_dir here (the folder with train/, valid/, "
-                               "info/), with --rl.train_subdir"),
-        "eval_file": Rejected("upstream's --eval_file is <rl.data_dir>/valid here; --rl.validation_samples sizes it"),
-        "info_file": Rejected("upstream's --info_file is <rl.data_dir>/info here"),
-        "eval_batch_size": Convert("is accepted with no effect: validation's batch size is not a key here",
-                                   lambda value, current: {}),
+        "train_file": Alias("train_file"),
+        "eval_file": Alias("valid_file"),
+        "info_file": Alias("info_file"),
+        "eval_batch_size": Convert("N (completions) sets --validation_batch_prompts N / num_generations",
+                                   _eval_batch_size),
         "sample_train": Convert("false has no effect; true is refused", _off(
             "upstream's --sample_train True (drop 20% of prompts when the path contains 'sft') is --rl.train_subset N "
             "here (a seeded random N prompts)")),

@@ -90,7 +90,6 @@ def test_convert_data_rq_and_text2emb_aliases() -> None:
 
 
 @pytest.mark.parametrize(("schema", "line", "message"), [
-    (rl.RLConfig, "--train_file x.csv", "upstream's --train_file is --rl.data_dir here"),
     (rl.RLConfig, "--sample_train True", "--rl.train_subset N"),
     (ProtocolOptions, "--metadata_file m.json", "--data.input_path"),
     (evaluate.EvaluateConfig, "--temperature 1.0", "beam search"),
