@@ -28,6 +28,7 @@ from minionerec.checkpoints import (
 from minionerec.cli import seed_everything
 from minionerec.config import save_resolved_config
 from minionerec.decoding import check_num_beams, pad_token_id_of
+from minionerec.device import resolve_device
 from minionerec.errors import InputError
 from minionerec.io import CatalogueItem, read_info, require_file, write_json
 from minionerec.llm import save_dtype_of, save_in_dtype
@@ -82,7 +83,7 @@ def build_rewards(cfg: RLConfig, catalogue: list[CatalogueItem], info_path: Path
     def cf_scorer() -> Any:
         from minionerec.baselines import CFScorer
 
-        return CFScorer.load(cfg.cf_model_path, info_path, "cuda" if torch.cuda.is_available() else "cpu")
+        return CFScorer.load(cfg.cf_model_path, info_path, str(resolve_device("auto")))
 
     return build_reward_set(
         cfg.rewards, catalogue, cfg.embedding_path or None, cf_scorer if cfg.cf_model_path else None,

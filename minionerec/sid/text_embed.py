@@ -39,17 +39,12 @@ def default_encoder_path() -> str:
 
 
 def pick_dtype(name: str, device: str):
+    """``auto``: fp32 on a CPU (the embeddings feed the SIDs: no bf16 rounding), bf16 or else fp16 on a GPU."""
     import torch
 
-    if name == "auto":
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-             "float16": torch.float16, "fp16": torch.float16}
-    if name not in table:
-        raise InputError(f"text2emb.dtype must be auto, float32, bfloat16 or float16, got {name!r}")
-    return table[name]
+    from minionerec.device import resolve_dtype
+
+    return resolve_dtype(name, device, "text2emb.dtype", cpu_bf16=False, gpu_fallback=torch.float16)
 
 
 def load_encoder(model_path: str, device: str, dtype_name: str = "auto"):
@@ -57,7 +52,7 @@ def load_encoder(model_path: str, device: str, dtype_name: str = "auto"):
     from transformers import AutoModel, AutoTokenizer
 
     # the hub/folder check lives with model building; imported here so importing this module stays light
-    from minionerec.modeling import resolve_model_source
+    from minionerec.hub import resolve_model_source
 
     fix = "pass text2emb.model_path = a complete local encoder folder (empty: the bundled MiniLM)"
     model_path = resolve_model_source(model_path, "text2emb.model_path")
