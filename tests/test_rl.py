@@ -292,9 +292,9 @@ def test_rl_samples_use_upstreams_rl_wording_and_the_evaluated_next_item_prompt(
         by_task.setdefault(s.task, []).append(s)
     assert [s.prompt for s in by_task["next_sid"]] == [next_item_prompt([SIDS[0], SIDS[1]])]
     # upstream rl.py's prompts (reference 7.2), verbatim: no header, no instruction, the RL sentence
-    assert [s.prompt for s in by_task["title_history2sid"]] == [
+    assert [s.prompt for s in by_task["title_history2sid"]] == [(
         '### User Input: \nGiven the title sequence of user historical interactive items: "Item 0", "Item 1", '
-        "can you recommend a suitable next item for the user?\n\n### Response:\n"]
+        "can you recommend a suitable next item for the user?\n\n### Response:\n")]
     assert by_task["title2sid"][3].prompt == "### User Input: \nWhich item has the title: Item 3?\n\n### Response:\n"
     assert by_task["description2sid"][0].prompt == (
         '### User Input: \nAn item can be described as follows: "Thing number 1.". Which item is it describing?'
