@@ -8,8 +8,8 @@ Every prompt wording lives once, in :mod:`minionerec.llm.prompts`; the next-item
   ``sid_history_to_title_samples(rows)``, ``title_history_to_title_samples(rows, category)``,
   ``title_history_to_sid_samples(rows, category)``, ``description_to_sid_samples(items)``: one function per
   task, each returning :class:`TaskSample` records (:mod:`minionerec.llm.tasks`).
-- ``build_task_samples(tasks, rows, items, category)`` / ``build_task_mixture(weights, rows, items, category,
-  seed)``: named tasks / the weighted SFT mixture.
+- ``build_task_samples(tasks, rows, items, category, rl=False)`` / ``build_task_mixture(weights, rows, items,
+  category, seed)``: named tasks (``rl``: the RL stage's wording, :class:`TaskPrompt`) / the weighted SFT mixture.
 - ``load_items(index_path, item_json_path=None, info_path=None)``, ``check_rows_against_index(rows, items,
   path)``: the item texts + SIDs (:mod:`minionerec.llm.items`).
 - ``tokenize_samples(tokenizer, samples, max_len, history_label_ids=())`` and ``encode_prompts(tokenizer,
@@ -29,11 +29,14 @@ from minionerec.llm.prompts import (
     SID2TITLE_INPUT,
     SID_HISTORY2TITLE_INPUT,
     SID_HISTORY2TITLE_INSTRUCTION,
+    TASK_PROMPTS,
     TITLE2SID_INPUT,
     TITLE_HISTORY2SID_INPUT,
     TITLE_HISTORY2SID_INSTRUCTION,
+    TITLE_HISTORY2SID_RL_INPUT,
     TITLE_HISTORY2TITLE_INPUT,
     TITLE_HISTORY2TITLE_INSTRUCTION,
+    TaskPrompt,
     category_phrase,
     format_prompt,
     format_response,
@@ -62,8 +65,9 @@ from minionerec.llm.tokenization import encode_prompts, history_sid_labels, toke
 __all__ = [
     "ALIGN_INSTRUCTION", "DEFAULT_TASK_WEIGHTS", "DESCRIPTION2SID_INPUT", "ItemText", "NEXT_ITEM_INPUT",
     "NEXT_ITEM_INSTRUCTION", "PROMPT_HEADER", "RESPONSE_TAG", "SID2TITLE_INPUT", "SID_HISTORY2TITLE_INPUT",
-    "SID_HISTORY2TITLE_INSTRUCTION", "TASK_NAMES", "TITLE2SID_INPUT", "TITLE_HISTORY2SID_INPUT",
-    "TITLE_HISTORY2SID_INSTRUCTION", "TITLE_HISTORY2TITLE_INPUT", "TITLE_HISTORY2TITLE_INSTRUCTION", "TaskSample",
+    "SID_HISTORY2TITLE_INSTRUCTION", "TASK_NAMES", "TASK_PROMPTS", "TITLE2SID_INPUT", "TITLE_HISTORY2SID_INPUT",
+    "TITLE_HISTORY2SID_INSTRUCTION", "TITLE_HISTORY2SID_RL_INPUT", "TITLE_HISTORY2TITLE_INPUT",
+    "TITLE_HISTORY2TITLE_INSTRUCTION", "TaskPrompt", "TaskSample",
     "build_task_mixture", "build_task_samples", "category_phrase", "check_rows_against_index", "clean_description",
     "description_to_sid_samples", "encode_prompts", "find_leaks", "format_prompt", "format_response",
     "history_sid_labels", "load_items", "next_item_prompt", "next_sid_samples", "prompt_template_pieces",

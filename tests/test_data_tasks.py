@@ -126,3 +126,50 @@ def test_prompt_template_pieces_cover_the_fixed_text_of_every_prompt() -> None:
         for piece in sorted(pieces, key=len, reverse=True):
             rest = rest.replace(piece, "")
         assert llm.PROMPT_HEADER not in rest and llm.RESPONSE_TAG not in rest
+
+
+# Upstream rl.py's RL prompts, verbatim from the reference (original-minionerec.md 7.2): no header, no instruction.
+UPSTREAM_RL_TITLE2SID = "### User Input: \nWhich item has the title: Red tape?\n\n### Response:\n"
+UPSTREAM_RL_DESCRIPTION2SID = ('### User Input: \nAn item can be described as follows: "Sticky red vinyl tape.". '
+                               "Which item is it describing?\n\n### Response:\n")
+UPSTREAM_RL_TITLE_HISTORY2SID = ('### User Input: \nGiven the title sequence of user historical interactive items: '
+                                 '"Red tape", "Blue tape", can you recommend a suitable next item for the user?'
+                                 "\n\n### Response:\n")
+
+
+def test_rl_prompts_are_upstreams_rl_wording() -> None:
+    built = llm.build_task_samples(["title2sid", "description2sid", "title_history2sid"], ROWS, ITEMS, "tools",
+                                   rl=True)
+    assert built["title2sid"][0].prompt == UPSTREAM_RL_TITLE2SID
+    assert built["description2sid"][0].prompt == UPSTREAM_RL_DESCRIPTION2SID
+    assert built["title_history2sid"][1].prompt == UPSTREAM_RL_TITLE_HISTORY2SID  # ROWS[1]: history items 0, 1
+    assert [s.target for s in built["title_history2sid"]] == [r.item_sid for r in ROWS]
+
+
+def test_rl_keeps_the_shared_next_item_prompt_and_sft_keeps_its_header() -> None:
+    rl_next = llm.build_task_samples(["next_sid"], ROWS, ITEMS, "tools", rl=True)["next_sid"]
+    assert rl_next == llm.next_sid_samples(ROWS)  # the evaluated prompt, header included
+    sft = llm.title_history_to_sid_samples(ROWS[1:2], "tools")[0].prompt
+    assert sft.startswith(llm.PROMPT_HEADER) and "### Instruction:\n" + llm.TITLE_HISTORY2SID_INSTRUCTION in sft
+    assert "The user has interacted with the following tools in chronological order" in sft
+
+
+def test_every_rl_prompt_is_its_task_definition_without_header_and_leaks_nothing() -> None:
+    built = llm.build_task_samples(llm.TASK_NAMES, ROWS, ITEMS, "tools", rl=True)
+    rl_samples = [s for task, samples in built.items() if task != "next_sid" for s in samples]
+    assert {s.task for s in rl_samples} == set(llm.TASK_PROMPTS) and llm.find_leaks(rl_samples) == []
+    sft = {(s.task, s.target, s.history): s.prompt for s in all_samples()}
+    for s in rl_samples:
+        definition = llm.TASK_PROMPTS[s.task]
+        assert s.prompt.startswith("### User Input: \n") and llm.PROMPT_HEADER not in s.prompt
+        rl_input = s.prompt.removeprefix("### User Input: \n").removesuffix("\n\n" + llm.RESPONSE_TAG)
+        if not definition.rl_input:  # the same input as SFT's: the SFT prompt is header + instruction + this
+            assert sft[(s.task, s.target, s.history)].endswith(s.prompt)
+        else:
+            assert rl_input not in sft[(s.task, s.target, s.history)]
+
+
+def test_format_prompt_without_instruction_is_upstreams_rl_skeleton() -> None:
+    assert llm.format_prompt(None, "X") == "### User Input: \nX\n\n### Response:\n"
+    full = llm.PROMPT_HEADER + "### Instruction:\nI\n\n### User Input: \nX\n\n### Response:\n"
+    assert llm.format_prompt("I", "X") == full

@@ -276,3 +276,27 @@ def test_several_updates_per_rollout_reuse_the_rollout(tiny, tmp_path):
     assert seen[0][1] < 1e-5 and seen[2][1] < 1e-5
     assert seen[1][1] > 1e-4 and seen[3][1] > 1e-4
     assert all(0.0 <= h["clip_frac"] <= 1.0 for h in trainer.state.log_history if "clip_frac" in h)
+
+
+def test_rl_samples_use_upstreams_rl_wording_and_the_evaluated_next_item_prompt():
+    from minionerec.io import SplitRow
+    from minionerec.llm import ItemText, next_item_prompt
+    from minionerec.rl import RLConfig, build_rl_samples
+
+    items = [ItemText(i, sid, f"Item {i}", f"Thing number {i}." if i % 2 else "") for i, sid in enumerate(SIDS)]
+    rows = [SplitRow("U1", ("Item 0", "Item 1"), "Item 2", (0, 1), 2, (SIDS[0], SIDS[1]), SIDS[2])]
+    cfg = RLConfig(dataset="T", tasks=["next_sid", "title2sid", "description2sid", "title_history2sid"],
+                   title_history_samples=0, category="Industrial_and_Scientific")
+    by_task: dict[str, list[TaskSample]] = {}
+    for s in build_rl_samples(cfg, rows, items):
+        by_task.setdefault(s.task, []).append(s)
+    assert [s.prompt for s in by_task["next_sid"]] == [next_item_prompt([SIDS[0], SIDS[1]])]
+    # upstream rl.py's prompts (reference 7.2), verbatim: no header, no instruction, the RL sentence
+    assert [s.prompt for s in by_task["title_history2sid"]] == [(
+        '### User Input: \nGiven the title sequence of user historical interactive items: "Item 0", "Item 1", '
+        "can you recommend a suitable next item for the user?\n\n### Response:\n")]
+    assert by_task["title2sid"][3].prompt == "### User Input: \nWhich item has the title: Item 3?\n\n### Response:\n"
+    assert by_task["description2sid"][0].prompt == (
+        '### User Input: \nAn item can be described as follows: "Thing number 1.". Which item is it describing?'
+        "\n\n### Response:\n")
+    assert [s.target_item for s in by_task["description2sid"]] == [i for i in range(len(SIDS)) if i % 2]

@@ -163,6 +163,7 @@ def test_paper_configs_train_upstreams_task_mixture(name: str) -> None:
     weights = _load_config(sft.SFTConfig, path).task_weights
     assert {t for t, w in weights.items() if w > 0} == {"next_sid", "sid2title", "title2sid", "sid_history2title",
                                                         "title_history2title", "title_history2sid"}
+    assert {w for w in weights.values() if w > 0} == {1.0}  # upstream concatenates each dataset once
     cfg = _load_config(rl.RLConfig, path)
     assert set(cfg.tasks) == {"next_sid", "title2sid", "description2sid", "title_history2sid"}
     assert cfg.item_json_path.endswith(".item.json")  # descriptions for description2sid

@@ -11,10 +11,13 @@ repeat of a history item (:func:`find_leaks`).
 - ``sid_history_to_title_samples(rows)``: SID history -> next title.
 - ``title_history_to_title_samples(rows, category)`` / ``title_history_to_sid_samples(rows, category)``.
 - ``description_to_sid_samples(items)``: item description -> SID (items with a description).
-- ``build_task_samples(tasks, rows, items, category)``: ``{task: [TaskSample]}`` for named tasks
-  (RL uses this with ``("next_sid", "title2sid", "title_history2sid")``).
+- ``build_task_samples(tasks, rows, items, category, rl=False)``: ``{task: [TaskSample]}`` for named
+  tasks; RL passes ``rl=True`` and gets upstream rl.py's wording of the auxiliary tasks (no header or
+  instruction; the title-history task's own sentence), while the next-SID prompt stays the one string
+  SFT, RL and evaluation share.
+- Every sample function takes the same ``rl`` flag; the wordings live in :mod:`minionerec.llm.prompts`.
 - ``build_task_mixture(weights, rows, items, category, seed)``: the weighted SFT mixture.
-- ``prompt_template_pieces(category)``: the constant pieces of all prompts (tokenizer building).
+- ``prompt_template_pieces(category)``: the constant pieces of all SFT prompts (tokenizer building).
 """
 
 from __future__ import annotations
@@ -28,18 +31,8 @@ from minionerec.errors import InputError
 from minionerec.io import SplitRow
 from minionerec.llm.items import ItemText
 from minionerec.llm.prompts import (
-    ALIGN_INSTRUCTION,
-    DESCRIPTION2SID_INPUT,
     RESPONSE_TAG,
-    SID2TITLE_INPUT,
-    SID_HISTORY2TITLE_INPUT,
-    SID_HISTORY2TITLE_INSTRUCTION,
-    TITLE2SID_INPUT,
-    TITLE_HISTORY2SID_INPUT,
-    TITLE_HISTORY2SID_INSTRUCTION,
-    TITLE_HISTORY2TITLE_INPUT,
-    TITLE_HISTORY2TITLE_INSTRUCTION,
-    format_prompt,
+    TASK_PROMPTS,
     format_response,
     next_item_prompt,
     quoted_titles,
@@ -68,64 +61,70 @@ class TaskSample:
     history: tuple[str, ...] = ()  # the history entries (SIDs or titles) shown in the prompt
 
 
-def _sample(task: str, instruction: str, user_input: str, target: str, target_item: int | None,
-            history_items: Sequence[int] = (), history: Sequence[str] = ()) -> TaskSample:
-    return TaskSample(task, format_prompt(instruction, user_input), format_response(target), target, target_item,
-                      tuple(history_items), tuple(history))
+def _sample(task: str, prompt: str, target: str, target_item: int | None, history_items: Sequence[int] = (),
+            history: Sequence[str] = ()) -> TaskSample:
+    return TaskSample(task, prompt, format_response(target), target, target_item, tuple(history_items), tuple(history))
 
 
-def next_sid_samples(rows: Iterable[SplitRow]) -> list[TaskSample]:
-    """SID history -> next SID; the prompt is :func:`next_item_prompt` (shared with RL and evaluation)."""
+def next_sid_samples(rows: Iterable[SplitRow], rl: bool = False) -> list[TaskSample]:
+    """SID history -> next SID; the prompt is :func:`next_item_prompt` (shared with RL and evaluation).
+
+    ``rl`` is accepted for symmetry with the other tasks and changes nothing: RL optimises the
+    evaluated prompt (upstream's RL form of this task, without the header, is never evaluated).
+    """
     return [TaskSample("next_sid", next_item_prompt(r.history_item_sid), format_response(r.item_sid), r.item_sid,
                        r.item_id, r.history_item_id, r.history_item_sid) for r in rows]
 
 
-def sid_history_to_title_samples(rows: Iterable[SplitRow]) -> list[TaskSample]:
+def sid_history_to_title_samples(rows: Iterable[SplitRow], rl: bool = False) -> list[TaskSample]:
     """SID history -> the next item's title."""
-    return [_sample("sid_history2title", SID_HISTORY2TITLE_INSTRUCTION,
-                    SID_HISTORY2TITLE_INPUT.format(history=", ".join(r.history_item_sid)),
+    prompt = TASK_PROMPTS["sid_history2title"]
+    return [_sample("sid_history2title", prompt.render(rl, history=", ".join(r.history_item_sid)),
                     r.item_title, r.item_id, r.history_item_id, r.history_item_sid) for r in rows]
 
 
-def title_history_to_title_samples(rows: Iterable[SplitRow], category: str) -> list[TaskSample]:
+def title_history_to_title_samples(rows: Iterable[SplitRow], category: str, rl: bool = False) -> list[TaskSample]:
     """Title history -> the next item's title."""
-    return [_sample("title_history2title", TITLE_HISTORY2TITLE_INSTRUCTION.format(category=category),
-                    TITLE_HISTORY2TITLE_INPUT.format(category=category, history=quoted_titles(r.history_item_title)),
+    prompt = TASK_PROMPTS["title_history2title"]
+    return [_sample("title_history2title", prompt.render(rl, category=category,
+                                                         history=quoted_titles(r.history_item_title)),
                     r.item_title, r.item_id, r.history_item_id, r.history_item_title) for r in rows]
 
 
-def title_history_to_sid_samples(rows: Iterable[SplitRow], category: str) -> list[TaskSample]:
-    """Title history -> the next item's SID."""
-    return [_sample("title_history2sid", TITLE_HISTORY2SID_INSTRUCTION,
-                    TITLE_HISTORY2SID_INPUT.format(category=category, history=quoted_titles(r.history_item_title)),
+def title_history_to_sid_samples(rows: Iterable[SplitRow], category: str, rl: bool = False) -> list[TaskSample]:
+    """Title history -> the next item's SID (``rl``: upstream rl.py's wording, which has no category)."""
+    prompt = TASK_PROMPTS["title_history2sid"]
+    return [_sample("title_history2sid", prompt.render(rl, category=category,
+                                                       history=quoted_titles(r.history_item_title)),
                     r.item_sid, r.item_id, r.history_item_id, r.history_item_title) for r in rows]
 
 
-def title_to_sid_samples(items: Iterable[ItemText]) -> list[TaskSample]:
+def title_to_sid_samples(items: Iterable[ItemText], rl: bool = False) -> list[TaskSample]:
     """Title -> SID for every item (colliding SIDs and duplicate titles keep one sample per item)."""
-    return [_sample("title2sid", ALIGN_INSTRUCTION, TITLE2SID_INPUT.format(title=i.title), i.sid, i.item_id)
-            for i in items]
+    prompt = TASK_PROMPTS["title2sid"]
+    return [_sample("title2sid", prompt.render(rl, title=i.title), i.sid, i.item_id) for i in items]
 
 
-def sid_to_title_samples(items: Iterable[ItemText]) -> list[TaskSample]:
+def sid_to_title_samples(items: Iterable[ItemText], rl: bool = False) -> list[TaskSample]:
     """SID -> title for every item."""
-    return [_sample("sid2title", ALIGN_INSTRUCTION, SID2TITLE_INPUT.format(sid=i.sid), i.title, i.item_id)
-            for i in items]
+    prompt = TASK_PROMPTS["sid2title"]
+    return [_sample("sid2title", prompt.render(rl, sid=i.sid), i.title, i.item_id) for i in items]
 
 
-def description_to_sid_samples(items: Iterable[ItemText]) -> list[TaskSample]:
+def description_to_sid_samples(items: Iterable[ItemText], rl: bool = False) -> list[TaskSample]:
     """Description -> SID for every item that has a description."""
-    return [_sample("description2sid", ALIGN_INSTRUCTION, DESCRIPTION2SID_INPUT.format(description=i.description),
-                    i.sid, i.item_id) for i in items if i.description]
+    prompt = TASK_PROMPTS["description2sid"]
+    return [_sample("description2sid", prompt.render(rl, description=i.description), i.sid, i.item_id)
+            for i in items if i.description]
 
 
 _ROW_TASKS: dict[str, Callable[..., list[TaskSample]]] = {
-    "next_sid": lambda rows, category: next_sid_samples(rows),
-    "sid_history2title": lambda rows, category: sid_history_to_title_samples(rows),
+    "next_sid": lambda rows, category, rl: next_sid_samples(rows, rl),
+    "sid_history2title": lambda rows, category, rl: sid_history_to_title_samples(rows, rl),
     "title_history2title": title_history_to_title_samples,
     "title_history2sid": title_history_to_sid_samples,
 }
-_ITEM_TASKS: dict[str, Callable[[Sequence[ItemText]], list[TaskSample]]] = {
+_ITEM_TASKS: dict[str, Callable[..., list[TaskSample]]] = {
     "sid2title": sid_to_title_samples,
     "title2sid": title_to_sid_samples,
     "description2sid": description_to_sid_samples,
@@ -146,14 +145,17 @@ DEFAULT_TASK_WEIGHTS: dict[str, float] = {
 
 
 def build_task_samples(tasks: Iterable[str], rows: Sequence[SplitRow], items: Sequence[ItemText],
-                       category: str) -> dict[str, list[TaskSample]]:
-    """``{task: samples}`` for the named tasks (row tasks over ``rows``, item tasks over ``items``)."""
+                       category: str, rl: bool = False) -> dict[str, list[TaskSample]]:
+    """``{task: samples}`` for the named tasks (row tasks over ``rows``, item tasks over ``items``).
+
+    ``rl``: the RL stage's prompts (:meth:`minionerec.llm.prompts.TaskPrompt.rl`, upstream rl.py's wording).
+    """
     out: dict[str, list[TaskSample]] = {}
     for task in tasks:
         if task in _ROW_TASKS:
-            out[task] = _ROW_TASKS[task](rows, category)
+            out[task] = _ROW_TASKS[task](rows, category, rl)
         elif task in _ITEM_TASKS:
-            out[task] = _ITEM_TASKS[task](items)
+            out[task] = _ITEM_TASKS[task](items, rl)
         else:
             raise InputError(f"unknown task {task!r}; known tasks: {', '.join(TASK_NAMES)}")
     return out
@@ -191,10 +193,12 @@ _SENTINEL = "\x00"
 
 
 def prompt_template_pieces(category: str) -> list[str]:
-    """The constant text pieces of every task's prompt (what surrounds the variable parts), plus ``", "``.
+    """The constant text pieces of every task's SFT prompt (what surrounds the variable parts), plus ``", "``.
 
     A tokenizer that holds each piece as one token encodes the fixed part of any prompt in a
-    handful of tokens (see ``minionerec.llm.modeling.train_bpe_tokenizer``).
+    handful of tokens (see ``minionerec.llm.modeling.train_bpe_tokenizer``).  The RL wording of the
+    auxiliary tasks is left out on purpose: SFT builds the tokenizer, so such pieces would be tokens
+    SFT never trains; the RL prompts are encoded by the BPE merges instead.
     """
     s = _SENTINEL
     row = SplitRow("A0", (s,), s, (0,), 0, (s,), s)

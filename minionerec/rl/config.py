@@ -106,7 +106,9 @@ class RLConfig(GRPOSettings, CommonConfig):
     index_path: str = field(default="${common.workdir}/data/${common.dataset}/${common.dataset}.index.json",
                             metadata={"help": "SID index read with item_json_path."})
     tasks: list[str] = field(default_factory=lambda: ["next_sid", "title2sid", "title_history2sid"],
-                             metadata={"help": "RL tasks (SID answers only): " + ", ".join(SID_TASKS)})
+                             metadata={"help": "RL tasks (SID answers only): " + ", ".join(SID_TASKS)
+                                                   + "; next_sid is the evaluated prompt, the others use upstream "
+                                                   "rl.py's wording (no instruction header)."})
     title_history_samples: int = field(default=10000, metadata={"help": "Rows sampled for title_history2sid (upstream 10000); 0 = all."})
     train_on_valid: bool = field(
         default=False, metadata={"help": "Also train on the valid rows outside the validation users (as sft.train_on_valid): "

@@ -1,8 +1,10 @@
 """The RL stage's data: its input files, the rows it trains on, the validation users and the RL prompts.
 
 RL data (``rl.tasks``): the next-SID prompt (the same string SFT and evaluation use), title ->
-SID over all items, and title history -> SID (a seeded sample of ``title_history_samples``
-rows, as upstream's 10k), all built by :mod:`minionerec.llm` and none containing its answer.
+SID over all items, description -> SID, and title history -> SID (a seeded sample of
+``title_history_samples`` rows, as upstream's 10k), all built by :mod:`minionerec.llm` and none
+containing its answer.  The auxiliary tasks use upstream rl.py's wording (``rl=True``: no header or
+instruction, and the title-history task's own sentence); the next-SID prompt stays the evaluated one.
 Each rollout's reward reads its own row (:mod:`minionerec.rl.rewards`).
 """
 
@@ -63,7 +65,7 @@ def build_rl_samples(cfg: RLConfig, rows: list[Any], items: list[ItemText],
         raise InputError(f"rl.tasks {bad} do not answer with a SID; RL tasks: {', '.join(SID_TASKS)}")
     rng = random.Random(cfg.seed)
     category = category_phrase(cfg.category, cfg.dataset, cfg.category_phrase)
-    per_task = build_task_samples(cfg.tasks, rows, items, category)
+    per_task = build_task_samples(cfg.tasks, rows, items, category, rl=True)
     per_task.update({task: chunk for task, chunk in (replace or {}).items() if task in per_task})
     samples: list[TaskSample] = []
     for task in cfg.tasks:
