@@ -99,10 +99,13 @@ def load_gpr_config(config_path: str | Path | None, overrides: Mapping[str, Any]
     return cfg
 
 
-def run_gpr_stage(schema: type, main: Callable[[Any, GPRConfig], Any], argv: Sequence[str] | None = None) -> Any:
-    """``main(stage cfg, gpr cfg)`` from ``[CONFIG.yaml] [--key v | --gpr.key v ...]`` with the switch on.
+def run_gpr_stage(schema: type, main: Callable[[Any, GPRConfig], Any], argv: Sequence[str] | None = None,
+                  force_on: bool = True) -> Any:
+    """``main(stage cfg, gpr cfg)`` from ``[CONFIG.yaml] [--key v | --gpr.key v ...]``.
 
-    ``--help`` lists the stage's keys and the gpr section's; InputError -> one line, exit 2.
+    ``force_on`` (the ``*_gpr.py`` aliases) switches the variant on; without it the config's
+    ``gpr.enabled`` decides (the plain stages).  ``--help`` lists the stage's keys and the gpr
+    section's; InputError -> one line, exit 2.
     """
     from minionerec.cli import run_cli
     from minionerec.config import load_config, parse_cli
@@ -110,6 +113,6 @@ def run_gpr_stage(schema: type, main: Callable[[Any, GPRConfig], Any], argv: Seq
     def build_and_run(args: list[str]) -> Any:
         config_path, overrides = parse_cli(args)
         return main(load_config(schema, config_path, overrides),
-                    load_gpr_config(config_path, overrides, force_on=True))
+                    load_gpr_config(config_path, overrides, force_on=force_on))
 
     return run_cli(build_and_run, None if argv is None else list(argv), schema, GPRConfig)
