@@ -3,7 +3,7 @@
     python benchmarks/bench_rl.py [--items N] [--prompts 4] [--G 16] [--steps 5] [--json PATH]
 
 1. Rollout per step (``--prompts`` prompts x G beams): the dedicated constrained beam search of
-   ``LogitProcessor.py`` (prefill once, trie-indexed candidates) vs HF ``generate`` with the trie
+   ``minionerec.decoding`` (prefill once, trie-indexed candidates) vs HF ``generate`` with the trie
    logits processor (``generate_with_trie``), same model, same prompts; both return the top-G
    distinct valid items.
 2. GRPO step-time split (rollout / scoring / update) over ``--steps`` trainer steps.
@@ -19,26 +19,26 @@ import argparse
 import json
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from data import TaskSample, format_response, next_item_prompt  # noqa: E402
-from LogitProcessor import SIDTrie, generate_with_trie, left_pad  # noqa: E402
-from minionerec.io import find_llm_data_files, read_info, read_split_csv  # noqa: E402
-from minionerec.modeling import (  # noqa: E402
-    TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, qwen_tokenizer, train_bpe_tokenizer,
+from minionerec.decoding import SIDTrie, generate_with_trie, left_pad
+from minionerec.io import find_llm_data_files, read_info, read_split_csv
+from minionerec.llm import TaskSample, format_response, next_item_prompt
+from minionerec.modeling import (
+    TinyModelSpec,
+    build_tiny_qwen2,
+    extend_with_sid_tokens,
+    qwen_tokenizer,
+    train_bpe_tokenizer,
 )
-from minionerec.sid import codes_to_sid, sid_to_string, sid_vocabulary, parse_sid  # noqa: E402
-from minionerec_trainer import MiniOneRecGRPOConfig, MiniOneRecGRPOTrainer, TrieRollout  # noqa: E402
-from rewards import build_reward_set  # noqa: E402
+from minionerec.rl import MiniOneRecGRPOConfig, MiniOneRecGRPOTrainer, TrieRollout, build_reward_set
+from minionerec.sid import codes_to_sid, parse_sid, sid_to_string, sid_vocabulary
 
+ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "minionerec_amazon"
 
 

@@ -24,13 +24,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from minionerec.config import load_config
+from minionerec.io import find_llm_data_files, read_json, read_split_csv, write_split_csv
+from minionerec.metrics import compare_predictions
+from minionerec.rl import RLConfig, rows_to_train_on
 
-from minionerec.config import load_config  # noqa: E402
-from minionerec.io import find_llm_data_files, read_json, read_split_csv, write_split_csv  # noqa: E402
-from minionerec.metrics import compare_predictions  # noqa: E402
-from rl import RLConfig, rows_to_train_on  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(args: list[str]) -> None:

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+from minionerec.cli import setup_logging
+from minionerec.io import read_index_json, read_item_json, save_npy, write_json
+from minionerec.sid import parse_token
+from minionerec.sid.build import SidConfig, build_sids
+from minionerec.sid.index import collision_rate, level_statistics, path_average_similarity
+from minionerec.sid.item_text import item_text
+from minionerec.sid.text_embed import default_encoder_path, embed_batches, load_encoder, merge_in_order, plan_batches
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ITEMS = ROOT.parent / "shared" / "data" / "minionerec_amazon" / "index" / "Industrial_and_Scientific.item.json"
-
-from minionerec.cli import setup_logging  # noqa: E402
-from minionerec.io import read_index_json, read_item_json, save_npy, write_json  # noqa: E402
-from minionerec.item_text import item_text  # noqa: E402
-from minionerec.sid import parse_token  # noqa: E402
-from minionerec.sid_build import SidConfig, build_sids  # noqa: E402
-from minionerec.sid_index import collision_rate, level_statistics, path_average_similarity  # noqa: E402
-from minionerec.text_embed import default_encoder_path, embed_batches, load_encoder, merge_in_order, plan_batches  # noqa: E402
 
 logger = logging.getLogger("sid_quality")
 

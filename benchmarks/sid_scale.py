@@ -39,7 +39,7 @@ def synthetic_embeddings(n: int, d: int, seed: int, clusters: int = 2000) -> np.
 
 def worker(n: int, d: int, method: str, seed: int, out_dir: Path) -> dict:
     from minionerec.cli import setup_logging
-    from minionerec.sid_build import SidConfig, run_kmeans_method
+    from minionerec.sid.build import SidConfig, run_kmeans_method
 
     setup_logging("WARNING")
     x = synthetic_embeddings(n, d, seed)

@@ -90,12 +90,11 @@ def process_state(device: str = "auto") -> Any:
     ``device: cpu``) are CPU ranks.  accelerate counts them only when told ``cpu=True``; otherwise every
     rank believes it is alone and does all the work.
     """
-    import torch
     from accelerate import PartialState
 
-    accelerator = getattr(torch, "accelerator", None)
-    has_accelerator = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
-    return PartialState(cpu=device == "cpu" or (device == "auto" and not has_accelerator))
+    from minionerec.device import accelerator_available
+
+    return PartialState(cpu=device == "cpu" or (device == "auto" and not accelerator_available()))
 
 
 def parse_stage_args(schema: type[T], argv: list[str] | None = None) -> tuple[T, CommonConfig, str | None]:

@@ -79,6 +79,11 @@ def _reward_type(value: str, current: Callable[[str], Any]) -> dict[str, Any]:
     return {"rewards": {str(value): 1.0}}
 
 
+def _eval_batch_size(value: str, current: Callable[[str], Any]) -> dict[str, Any]:
+    """Upstream's rl.py: the eval batch counts completions (G per prompt); here validation batches count prompts."""
+    return {"validation_batch_prompts": max(1, int(value) // max(1, int(current("num_generations"))))}
+
+
 def _beam_search(value: str, current: Callable[[str], Any]) -> dict[str, Any]:
     return {"rollout_mode": "beam_search" if _flag(value) else "sample"}
 
@@ -106,10 +111,11 @@ def _only(accepted: Callable[[str], bool], why: str) -> Callable[[str, Callable[
 def _num_emb_list(value: str, current: Callable[[str], Any]) -> dict[str, Any]:
     parts = value if isinstance(value, list) else str(value).strip("[]").replace(",", " ").split()
     sizes = [int(v) for v in parts]
-    if not sizes or len(set(sizes)) != 1:
-        raise InputError(f"upstream's --num_emb_list {value}: only equal sizes per level are supported here; "
-                         "they are --sid.codebook_size K with --sid.num_levels L")
-    return {"codebook_size": sizes[0], "num_levels": len(sizes)}
+    if not sizes or min(sizes) < 1:
+        raise InputError(f"upstream's --num_emb_list {value}: give one codebook size >= 1 per level")
+    if len(set(sizes)) == 1:
+        return {"codebook_size": sizes[0], "num_levels": len(sizes)}
+    return {"codebook_sizes": sizes, "num_levels": len(sizes)}
 
 
 def _off(why: str) -> Callable[[str, Callable[[str], Any]], dict[str, Any]]:
@@ -161,12 +167,11 @@ ALIASES: dict[str, dict[str, Rule]] = {
         "beam_search": Convert("true sets --rollout_mode beam_search, false --rollout_mode sample", _beam_search),
         "dapo": Convert("true sets --loss_type dapo", _loss_switch("dapo")),
         "gspo": Convert("true sets --loss_type gspo", _loss_switch("gspo")),
-        "train_file": Rejected("upstream's --train_file is --rl.data_dir here (the folder with train/, valid/, "
-                               "info/), with --rl.train_subdir"),
-        "eval_file": Rejected("upstream's --eval_file is <rl.data_dir>/valid here; --rl.validation_samples sizes it"),
-        "info_file": Rejected("upstream's --info_file is <rl.data_dir>/info here"),
-        "eval_batch_size": Convert("is accepted with no effect: validation's batch size is not a key here",
-                                   lambda value, current: {}),
+        "train_file": Alias("train_file"),
+        "eval_file": Alias("valid_file"),
+        "info_file": Alias("info_file"),
+        "eval_batch_size": Convert("N (completions) sets --validation_batch_prompts N / num_generations",
+                                   _eval_batch_size),
         "sample_train": Convert("false has no effect; true is refused", _off(
             "upstream's --sample_train True (drop 20% of prompts when the path contains 'sft') is --rl.train_subset N "
             "here (a seeded random N prompts)")),
@@ -198,7 +203,8 @@ ALIASES: dict[str, dict[str, Rule]] = {
         "reviews_file": Rejected("put <dataset>_5.json in --data.input_path (the raw-files folder)"),
     },
     "sid": {
-        "num_emb_list": Convert("K K K (equal sizes) sets --codebook_size K --num_levels 3", _num_emb_list),
+        "num_emb_list": Convert("K0 K1 K2 sets --codebook_sizes [K0, K1, K2] --num_levels 3 (equal sizes: "
+                                "--codebook_size K)", _num_emb_list),
         "dropout_prob": Alias("dropout"),
         "bn": Alias("batch_norm"),
         "pretrained_codebook_path": Alias("codebook_path"),
@@ -206,7 +212,6 @@ ALIASES: dict[str, dict[str, Rule]] = {
                               "here"),
         "output_root": Rejected("upstream's --output_root is --sid.output_path (the index file) here"),
         "iters": Rejected("upstream ignored --iters; faiss k-means iterations are --sid.kmeans_iters here"),
-        "save_limit": Rejected("checkpoints kept are fixed here (best + last); drop the flag"),
         "num_workers": Rejected("embeddings are read in memory here; drop the flag"),
     },
     "text2emb": {
@@ -215,9 +220,6 @@ ALIASES: dict[str, dict[str, Rule]] = {
         "max_sent_len": Alias("max_length"),
         "root": Rejected("upstream's --root is --text2emb.item_path (the .item.json) with --text2emb.output_path"),
         "gpu_id": Rejected("upstream's --gpu_id is --text2emb.device (cuda:N) here"),
-        "word_drop_ratio": Convert("is accepted only as <= 0 (off, upstream's default)",
-                                   _only(lambda v: float(v) <= 0, "upstream's --word_drop_ratio {value}: word "
-                                         "dropping is not implemented here; only -1 (off) is accepted")),
     },
 }
 

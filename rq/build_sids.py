@@ -4,7 +4,7 @@
 """
 
 from minionerec.cli import run_stage
-from minionerec.sid_build import SidConfig, build_sids
+from minionerec.sid.build import SidConfig, build_sids
 
 if __name__ == "__main__":
     run_stage(SidConfig, build_sids)

@@ -4,7 +4,7 @@
 """
 
 from minionerec.cli import run_method_stage
-from minionerec.sid_build import SidConfig, generate_index
+from minionerec.sid.build import SidConfig, generate_index
 
 if __name__ == "__main__":
     run_method_stage(SidConfig, "rqkmeans_plus", lambda cfg: generate_index(cfg, "rqkmeans_plus"))

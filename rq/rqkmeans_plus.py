@@ -7,7 +7,7 @@ RQ-Kmeans codebooks; upstream lr 1e-4).  First run, with the same output stem:
 """
 
 from minionerec.cli import run_method_stage
-from minionerec.sid_build import SidConfig, train_rq_model
+from minionerec.sid.build import SidConfig, train_rq_model
 
 if __name__ == "__main__":
     run_method_stage(SidConfig, "rqkmeans_plus", lambda cfg: train_rq_model(cfg, "rqkmeans_plus"))

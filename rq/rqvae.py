@@ -5,7 +5,7 @@ Then run rq/generate_indices.py with the same arguments to write the SID index.
 """
 
 from minionerec.cli import run_method_stage
-from minionerec.sid_build import SidConfig, train_rq_model
+from minionerec.sid.build import SidConfig, train_rq_model
 
 if __name__ == "__main__":
     run_method_stage(SidConfig, "rqvae", lambda cfg: train_rq_model(cfg, "rqvae"))

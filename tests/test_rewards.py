@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from data import TaskSample
 from minionerec.errors import InputError
 from minionerec.io import CatalogueItem
-from minionerec.sid import parse_sid
-from rewards import (
+from minionerec.llm import TaskSample
+from minionerec.rl import (
     CollaborativeReward,
     SemanticReward,
     build_reward_set,
@@ -21,6 +20,7 @@ from rewards import (
     ranking_reward,
     rule_reward,
 )
+from minionerec.sid import parse_sid
 
 A, B, C, D = "<a_1><b_1><c_1>", "<a_1><b_2><c_1>", "<a_2><b_1><c_1>", "<a_3><b_3><c_3>"
 CATALOGUE = [CatalogueItem(parse_sid(s), f"t{i}", i) for i, s in enumerate([A, B, C, D])]

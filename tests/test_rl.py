@@ -8,15 +8,15 @@ import pytest
 import torch
 from conftest import TOY_SIDS, toy_next_sid_rows
 
-from data import TaskSample, format_response
-from LogitProcessor import SIDTrie
+from minionerec.decoding import SIDTrie
 from minionerec.errors import InputError
+from minionerec.llm import TaskSample, format_response
 from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
-from minionerec.sid import parse_sid, sid_vocabulary
-from minionerec_trainer import (
+from minionerec.rl import (
     MiniOneRecGRPOConfig,
     MiniOneRecGRPOTrainer,
     TrieRollout,
+    build_reward_set,
     full_sequence_logps,
     group_advantages,
     grpo_loss,
@@ -24,7 +24,7 @@ from minionerec_trainer import (
     nonzero_groups,
     shared_prefix_logps,
 )
-from rewards import build_reward_set
+from minionerec.sid import parse_sid, sid_vocabulary
 
 SIDS = TOY_SIDS
 G = 4
@@ -257,7 +257,22 @@ def test_several_updates_per_rollout_reuse_the_rollout(tiny, tmp_path):
 
     trainer = make_trainer(tiny, tmp_path, max_steps=4, num_iterations=2, beta=0.0)
     trainer.rollout_fn = counting
+    seen = []  # (batch, max |log pi - log pi_rollout|) per update
+    compute_loss = trainer.compute_loss
+
+    def recording(model, inputs, *args, **kwargs):
+        with torch.no_grad():
+            drift = (trainer._completion_logps(model, inputs) - inputs["old_logps"]).abs().max().item()
+        seen.append((inputs, drift))
+        return compute_loss(model, inputs, *args, **kwargs)
+
+    trainer.compute_loss = recording
     trainer.train()
     assert len(calls) == 2
     assert not any(calls)  # rollouts build no autograd graph
-    assert any(h.get("clip_frac", 0) >= 0 for h in trainer.state.log_history)
+    batches = [b for b, _ in seen]
+    assert len(batches) == 4 and batches[0] is batches[1] and batches[2] is batches[3] and batches[0] is not batches[2]
+    # the first update of a rollout sees the rollout policy (ratio 1); the second one a moved policy (ratio != 1)
+    assert seen[0][1] < 1e-5 and seen[2][1] < 1e-5
+    assert seen[1][1] > 1e-4 and seen[3][1] > 1e-4
+    assert all(0.0 <= h["clip_frac"] <= 1.0 for h in trainer.state.log_history if "clip_frac" in h)

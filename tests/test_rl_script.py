@@ -16,8 +16,8 @@ from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
 from minionerec.io import CatalogueItem, SplitRow, write_info, write_split_csv
 from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
+from minionerec.rl import RLConfig, main, rows_to_train_on, step_zero_is_best
 from minionerec.sid import codes_to_sid, sid_to_string, sid_vocabulary
-from rl import RLConfig, main, rows_to_train_on, step_zero_is_best
 
 ROOT = Path(__file__).resolve().parents[1]
 N_ITEMS = 12
@@ -85,6 +85,16 @@ def test_rl_runs_saves_and_resumes(workdir):
     assert main(cfg)["steps"] == 3
     log = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())["log_history"]
     assert [h["step"] for h in log if "loss" in h][0] == 1  # one history: steps 1, 2 then 3
+
+
+def test_upstream_train_and_info_files_replace_the_data_dir_lookup(workdir):
+    llm = workdir / "llm"
+    files = {"train_file": llm / "train" / "Toy.csv", "info_file": llm / "info" / "Toy.txt"}
+    cfg = load_config(RLConfig, None, overrides(workdir, "rl_files", max_steps=1, data_dir=workdir / "none", **files))
+    summary = main(cfg)
+    assert summary["steps"] == 1 and summary["train_prompts"] == 16 + 12 + 16
+    with pytest.raises(InputError, match=r"need .*none.*rl\.train_file and rl\.info_file"):
+        main(load_config(RLConfig, None, overrides(workdir, "rl_files", data_dir=workdir / "none")))
 
 
 def test_select_best_validates_before_training_and_ends_on_the_best_checkpoint(workdir):

@@ -11,10 +11,10 @@ import pytest
 
 from minionerec.errors import InputError
 from minionerec.io import read_index_json
-from minionerec.quantize import balanced_assign
+from minionerec.sid.quantize import balanced_assign
 from minionerec.sid import find_collisions
-from minionerec.sid_build import SidConfig, build_sids
-from minionerec.sid_index import report_paths, resolve_collisions
+from minionerec.sid.build import SidConfig, build_sids
+from minionerec.sid.index import report_paths, resolve_collisions
 
 N, DIM, K = 200, 16, 16
 
@@ -145,7 +145,7 @@ def test_bad_embeddings_are_clear_errors(tmp_path, emb_path):
 def test_sinkhorn_spreads_a_crowded_code():
     import torch
 
-    from minionerec.rqvae import sinkhorn_assign
+    from minionerec.sid.rqvae import sinkhorn_assign
 
     distances = torch.tensor([[0.0, 1.0, 1.1, 1.2]] * 8) + torch.linspace(0, 0.01, 8)[:, None]
     assert (distances.argmin(1) == 0).all()
@@ -155,7 +155,7 @@ def test_sinkhorn_spreads_a_crowded_code():
 
 def test_command_line_path_and_exit_code(tmp_path, emb_path):
     from minionerec.cli import run_stage
-    from minionerec.sid_build import run_kmeans_method
+    from minionerec.sid.build import run_kmeans_method
 
     out = tmp_path / "cli.index.json"
     argv = ["--data_path", str(emb_path), "--output_path", str(out), "--num_levels", "2", "--codebook_size", "16",
@@ -168,3 +168,104 @@ def test_command_line_path_and_exit_code(tmp_path, emb_path):
         run_stage(SidConfig, lambda cfg: run_kmeans_method(cfg, "rqkmeans_faiss"),
                   ["--data_path", str(tmp_path / "missing.npy"), "--output_path", str(out)])
     assert exit_info.value.code == 2
+
+
+# --------------------------------------------------------------------------------------------
+# Upstream parity (issue 19): per-level sizes, --uniform, RQ training choices, save_limit
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method,extra", [("rqkmeans_faiss", {}), ("rqkmeans_constrained", {"balance": "scalable"}),
+                                          ("rqvae", {"e_dim": 8, "epochs": 10})])
+def test_per_level_codebook_sizes(tmp_path, emb_path, method, extra):
+    sizes = [16, 8, 4]
+    report = build_sids(config(emb_path, tmp_path, method=method, codebook_sizes=sizes, **extra))
+    index = read_index_json(tmp_path / "E.index.json")
+    for level, size in enumerate(sizes):
+        assert max(int(sid[level].split("_")[1].rstrip(">")) for sid in index.values()) < size
+        assert report["levels"][level]["codes_used"] <= size
+    assert report["codebook_sizes"] == sizes and report["codebook_size"] == 16
+    assert not find_collisions(index) and sorted(index) == list(range(N))
+
+
+def test_per_level_sizes_checks_and_the_trained_checkpoint(tmp_path, emb_path):
+    with pytest.raises(InputError, match="one size >= 1 for each of the sid.num_levels=3"):
+        build_sids(config(emb_path, tmp_path, codebook_sizes=[16, 8]))
+    from minionerec.sid.build import generate_index
+
+    build_sids(config(emb_path, tmp_path, method="rqvae", e_dim=8, epochs=10, codebook_sizes=[16, 8, 4]))
+    with pytest.raises(InputError, match=r"levels of \[16, 8, 4\] codes"):
+        generate_index(config(emb_path, tmp_path, method="rqvae", e_dim=8), "rqvae")
+
+
+def test_per_level_sizes_in_the_collision_step():
+    codes = np.array([[0, 0], [0, 0], [0, 0], [1, 0]])
+    # level 1 has 2 codes: the third item of prefix (0,) moves to the sibling prefix (1,) of level 0 (4 codes)
+    assert resolve_collisions(codes, "reassign", codebook_size=[4, 2]) == [(0, 0), (0, 1), (1, 1), (1, 0)]
+    with pytest.raises(InputError, match="more than the 2 codes"):
+        resolve_collisions(codes, "extra_level", codebook_size=[4, 2])
+
+
+def test_sinkhorn_uniform_mapping_balances_every_level(tmp_path, emb_path):
+    from minionerec.sid.quantize import sinkhorn_uniform_assign
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(103, 4)).astype(np.float32)
+    x[:80] += 4  # most points crowd one region: nearest-centroid codes are unbalanced
+    centroids = rng.normal(size=(10, 4)).astype(np.float32)
+    codes = sinkhorn_uniform_assign(x, centroids, seed=42)
+    assert sorted(np.bincount(codes, minlength=10).tolist()) == [10] * 7 + [11] * 3
+    assert (sinkhorn_uniform_assign(x, centroids, seed=42) == codes).all()
+    plain = build_sids(config(emb_path, tmp_path / "p", method="rqkmeans_faiss"))
+    uniform = build_sids(config(emb_path, tmp_path / "u", method="rqkmeans_faiss", uniform=True))
+    books = np.load(tmp_path / "u" / "E.codebooks.npz")["codes"]
+    for level in range(3):
+        assert np.bincount(books[:, level], minlength=K).max() <= -(-N // K)
+    assert uniform["uniform"] and uniform["levels"][0]["normalised_entropy"] >= plain["levels"][0]["normalised_entropy"]
+    with pytest.raises(InputError, match="rqkmeans_faiss option"):
+        build_sids(config(emb_path, tmp_path / "c", method="rqkmeans_constrained", uniform=True))
+
+
+def test_rq_learner_schedule_and_l1_loss(tmp_path, emb_path):
+    import torch
+
+    from minionerec.sid.rqvae import RQVAE, RQVAEArch, TrainSettings, build_optimizer, lr_factor
+
+    model = RQVAE(RQVAEArch(in_dim=DIM, e_dim=4, layers=[8], num_levels=2, codebook_size=4))
+    assert isinstance(build_optimizer(model, TrainSettings(learner="sgd")), torch.optim.SGD)
+    assert isinstance(build_optimizer(model, TrainSettings(learner="AdamW")), torch.optim.AdamW)
+    constant, linear = lr_factor("constant", 10, 100), lr_factor("linear", 10, 100)
+    assert [constant(s) for s in (0, 9, 50, 99)] == [0.1, 1.0, 1.0, 1.0]
+    assert [linear(s) for s in (0, 9, 54, 99)] == [0.1, 1.0, 0.5, 0.0]
+    x = torch.randn(6, DIM)
+    torch.manual_seed(0)
+    mse = model.loss(x, loss_type="mse")
+    l1 = model.loss(x, loss_type="l1")
+    recon, quant, _ = model(x)
+    assert torch.isclose(l1, torch.nn.functional.l1_loss(recon, x) + quant) and not torch.isclose(l1, mse)
+    runs = {}
+    for name, kw in {"default": {}, "sgd": {"learner": "sgd"}, "linear": {"lr_scheduler_type": "linear"},
+                     "l1": {"loss_type": "l1"}}.items():
+        build_sids(config(emb_path, tmp_path / name, method="rqvae", e_dim=8, epochs=10, warmup_epochs=2,
+                          checkpoint="last", **kw))
+        runs[name] = torch.load(tmp_path / name / "E.rqvae" / "last.pt", weights_only=True)["loss"]
+    assert len(set(runs.values())) == 4  # each choice reaches the training loop
+
+
+def test_save_limit_keeps_the_newest_rolling_checkpoints(tmp_path, emb_path):
+    build_sids(config(emb_path, tmp_path, method="rqvae", e_dim=8, epochs=40, eval_step=5, save_limit=2))
+    folder = tmp_path / "E.rqvae"
+    assert sorted(p.name for p in folder.glob("epoch_*.pt")) == ["epoch_35.pt", "epoch_40.pt"]
+    assert {"best_collision.pt", "best_loss.pt", "last.pt"} <= {p.name for p in folder.iterdir()}
+    build_sids(config(emb_path, tmp_path / "none", method="rqvae", e_dim=8, epochs=10))
+    assert not list((tmp_path / "none" / "E.rqvae").glob("epoch_*.pt"))
+
+
+def test_upstream_rq_flags_reach_the_config():
+    from minionerec.config import load_config, parse_cli
+
+    line = ("--num_emb_list 256 128 64 --learner SGD --lr_scheduler_type linear --loss_type l1 --save_limit 5 "
+            "--uniform true")
+    cfg = load_config(SidConfig, *parse_cli(line.split()))
+    assert (cfg.codebook_sizes, cfg.num_levels) == ([256, 128, 64], 3)
+    assert (cfg.learner, cfg.lr_scheduler_type, cfg.loss_type, cfg.save_limit, cfg.uniform) == \
+        ("SGD", "linear", "l1", 5, True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +13,11 @@ from conftest import accelerate_cpu_ranks, cpu_ranks_env
 
 from minionerec.errors import InputError
 from minionerec.io import file_sha256
-from minionerec.item_text import clean_text, item_text, truncate
-from minionerec.text_embed import default_encoder_path
+from minionerec.sid.item_text import clean_text, item_text, truncate
+from minionerec.sid.text2emb import Text2EmbConfig, drop_words, main
+from minionerec.sid.text_embed import default_encoder_path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "rq" / "text2emb"))
-from amazon_text2emb import Text2EmbConfig, main  # noqa: E402
 
 ITEMS = {
     "0": {"title": "Hard Start Kit", "description": "['Relay kit. Designed for a/c.', 'Made in &quot;USA&quot;']"},
@@ -112,3 +110,20 @@ def test_two_processes_give_the_same_file(tmp_path, tiny_encoder, item_file):
     assert (tmp_path / "one.npy").read_bytes() == (tmp_path / "two.npy").read_bytes()
     assert not list(tmp_path.glob(".two.npy.rank*"))
     assert json.loads((tmp_path / "two.json").read_text())["processes"] == 2
+
+
+def test_word_drop_ratio_is_seeded_per_item(tmp_path, tiny_encoder, item_file):
+    text = " ".join(f"w{i}" for i in range(200))
+    dropped = drop_words(text, 0.3, seed=42, item=7)
+    kept = dropped.split(" ")
+    assert 100 < len(kept) < 180 and set(kept) <= set(text.split(" "))
+    assert dropped == drop_words(text, 0.3, seed=42, item=7) != drop_words(text, 0.3, seed=42, item=8)
+    assert drop_words("one", 0.99, seed=1, item=0) == "one"  # never an empty text
+    with pytest.raises(InputError, match="word_drop_ratio must be < 1"):
+        drop_words(text, 1.0, seed=1, item=0)
+    plain = run(item_file, tiny_encoder, tmp_path / "p.npy")
+    np.testing.assert_array_equal(plain, run(item_file, tiny_encoder, tmp_path / "off.npy", word_drop_ratio=-1))
+    first = run(item_file, tiny_encoder, tmp_path / "a.npy", word_drop_ratio=0.5, seed=3)
+    np.testing.assert_array_equal(first, run(item_file, tiny_encoder, tmp_path / "b.npy", word_drop_ratio=0.5, seed=3))
+    assert not np.allclose(first, plain)
+    assert json.loads((tmp_path / "a.json").read_text())["word_drop_ratio"] == 0.5

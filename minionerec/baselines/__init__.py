@@ -30,7 +30,7 @@ from minionerec.baselines.stage import (
     ranked_evaluation,
     run_baselines,
 )
-from minionerec.baselines.tensors import PAD, SequenceBatch, pad_histories, resolve_device, split_rows_to_batch
+from minionerec.baselines.tensors import PAD, SequenceBatch, pad_histories, split_rows_to_batch
 from minionerec.baselines.train import (
     TRAIN_STATE,
     TrainConfig,
@@ -44,6 +44,7 @@ from minionerec.baselines.train import (
     train_sequential_model,
 )
 from minionerec.catalogue import Catalogue
+from minionerec.device import resolve_device
 
 __all__ = [
     "MODELS", "MODEL_META", "MODEL_TYPES", "MODEL_WEIGHTS", "PAD", "TRAIN_STATE", "TRANSITION_SOURCES",

@@ -13,8 +13,9 @@ import torch
 
 from minionerec.baselines.model_files import load_model
 from minionerec.baselines.sequential import SequentialRecommender
-from minionerec.baselines.tensors import pad_histories, resolve_device
+from minionerec.baselines.tensors import pad_histories
 from minionerec.catalogue import Catalogue
+from minionerec.device import resolve_device
 from minionerec.errors import InputError
 
 

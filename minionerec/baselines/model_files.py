@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from minionerec.baselines.sequential import ModelConfig, SequentialRecommender, build_model
-from minionerec.baselines.tensors import resolve_device
 from minionerec.catalogue import Catalogue
 from minionerec.checkpoints import load_safetensors_file
+from minionerec.device import resolve_device
 from minionerec.errors import InputError
 from minionerec.io import atomic_path, read_json, write_json
 

@@ -62,8 +62,3 @@ def split_rows_to_batch(rows: Sequence[SplitRow], catalogue: Catalogue, max_hist
 
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto``: CUDA when available, else CPU; any other value is a torch device name."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)

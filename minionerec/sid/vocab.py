@@ -96,17 +96,6 @@ def sid_vocabulary(sids: Iterable[Sequence[str]]) -> list[str]:
     return sorted(seen, key=parse_token)
 
 
-def full_vocabulary(num_levels: int, codebook_size: int, extra_level_size: int = 0) -> list[str]:
-    """All tokens a ``num_levels x codebook_size`` scheme can produce (plus an optional dedup level)."""
-    tokens = [level_token(level, code) for level in range(num_levels) for code in range(codebook_size)]
-    tokens += [level_token(num_levels, code) for code in range(extra_level_size)]
-    return tokens
-
-
-def index_sids(index: Mapping[Any, Sequence[str]]) -> list[SID]:
-    return [tuple(v) for v in index.values()]
-
-
 def find_collisions(index: Mapping[Any, Sequence[str]]) -> dict[str, list[Any]]:
     """``{sid_string: [item, item, ...]}`` for every SID shared by more than one item."""
     groups: dict[str, list[Any]] = {}
