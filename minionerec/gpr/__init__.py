@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minionerec.gpr.config import GPRConfig, gpr_overrides, load_gpr_config, run_gpr_stage
+from minionerec.gpr.config import GPRConfig, gpr_overrides, gpr_stale_reason, load_gpr_config, run_gpr_stage
 from minionerec.gpr.convert import GPRConverter, gpr_rows
 from minionerec.gpr.features import (
     GPRFeatures,
@@ -104,7 +104,7 @@ __all__ = [
     "GPRConfig", "GPRConverter", "GPRFeatures", "GPRRLVariant", "GPRRow", "GPRVariant", "HEPOSettings",
     "HEPOTrainer", "ItemFeature", "SideFeatures", "SideFiles",
     "check_checkpoint_prompt", "check_token", "context_token", "dataset_features", "extract_features",
-    "gpr_next_item_prompt", "gpr_next_sid_samples", "gpr_overrides", "gpr_rows", "gpr_template_pieces",
+    "gpr_next_item_prompt", "gpr_next_sid_samples", "gpr_overrides", "gpr_stale_reason", "gpr_rows", "gpr_template_pieces",
     "gpr_vocabulary", "info_side_path", "item_features", "level_advantages", "level_returns", "level_rewards",
     "load_gpr_config", "load_side_features", "parse_price", "previous_timestamps",
     "quantile", "read_contexts", "read_gpr_csv", "read_info_side",

@@ -99,6 +99,38 @@ def load_gpr_config(config_path: str | Path | None, overrides: Mapping[str, Any]
     return cfg
 
 
+#: the stage sections whose outputs the switch changes and that record it (``gpr.config.yaml`` beside them)
+RECORDING_SECTIONS = ("data", "convert", "sft", "rl", "evaluate")
+
+
+def gpr_stale_reason(section: str, folder: str | Path, config_path: str | Path | None,
+                     overrides: Mapping[str, Any]) -> str | None:
+    """Why a finished stage's outputs no longer match the ``gpr`` section it would run with now, or None.
+
+    For ``run_all.sh``: switching the variant on, changing one of its keys, or switching it off after a
+    GPR run makes the stage stale (its own section may be unchanged).
+    """
+    import yaml
+
+    from minionerec.config import to_dict
+
+    if section not in RECORDING_SECTIONS:
+        return None
+    marker = Path(folder) / f"{GPRConfig.section}.config.yaml"
+    saved = (yaml.safe_load(marker.read_text(encoding="utf-8")) or {}).get(GPRConfig.section) if marker.is_file() else None
+    now = load_gpr_config(config_path, overrides)
+    if not now.enabled:
+        return "gpr switched off (the outputs are a GPR run's)" if isinstance(saved, dict) and saved.get("enabled") else None
+    if not isinstance(saved, dict):
+        return "gpr switched on"
+    current = to_dict(now)
+    changed = sorted(k for k in current if k not in ("dataset", "workdir") and saved.get(k) != current[k])
+    if changed:
+        return "config " + ", ".join(f"gpr.{k} changed ({saved.get(k, 'unset')!r} -> {current[k]!r})"
+                                     for k in changed[:3])
+    return None
+
+
 def run_gpr_stage(schema: type, main: Callable[[Any, GPRConfig], Any], argv: Sequence[str] | None = None,
                   force_on: bool = True) -> Any:
     """``main(stage cfg, gpr cfg)`` from ``[CONFIG.yaml] [--key v | --gpr.key v ...]``.

@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 
 class GPRRLVariant(RLVariant):
     """The RL stage's hooks (``read_rows``, ``plain_row``, ``samples_from_rows``, ``next_sid_samples``,
-    ``build_trie``, ``trainer_class``, ``trainer_kwargs``) for the GPR switch."""
+    ``build_trie``, ``trainer_class``, ``trainer_kwargs``, ``save_outputs``) for the GPR switch; building it
+    checks that the checkpoint learned the GPR prompt."""
 
     def __init__(self, cfg: Any, variant: GPRVariant):
+        variant.check_checkpoint(cfg.model_path)  # the SFT checkpoint learned the prompt RL samples from
         self.variant = variant
         self.gcfg = variant.cfg
         self.info = find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir).info
@@ -55,3 +57,6 @@ class GPRRLVariant(RLVariant):
 
     def trainer_kwargs(self) -> dict[str, Any]:
         return {"hepo": HEPOSettings.from_config(self.gcfg)} if self.gcfg.hepo else {}
+
+    def save_outputs(self, output_dir: Path) -> None:
+        self.variant.save_config(output_dir)

@@ -6,6 +6,7 @@ or skip them when ``not variant.enabled``.  Hook points, by stage:
 
 =========  ====================================================================================
 data       :meth:`GPRVariant.data_features` (before writing), :meth:`GPRVariant.write_data_side_files`
+text2emb   :meth:`GPRVariant.embedding_texts` (``[EMPTY]`` for items without text)
 convert    :meth:`GPRVariant.converter` -> :class:`~minionerec.gpr.convert.GPRConverter`
            (``read_inter``, ``rows``, ``write_info``) and :meth:`GPRVariant.write_csv`
 prompts    :meth:`GPRVariant.read_rows`, :meth:`GPRVariant.next_sid_samples`, :meth:`GPRVariant.prompt`
@@ -45,6 +46,10 @@ from minionerec.gpr.vaft import sample_weights
 from minionerec.io import read_item_json
 
 
+#: upstream GPR's text of an item without any text (the plain stage embeds its "unknown item" fallback)
+EMPTY_TEXT = "[EMPTY]"
+
+
 class GPRVariant:
     """The ``gpr`` section as hooks for the plain stages (module docstring lists them)."""
 
@@ -72,6 +77,15 @@ class GPRVariant:
 
     def write_data_side_files(self, features: GPRFeatures, staging: Path, name: str) -> SideFiles:
         return write_side_files(features, staging, name)
+
+    # ---------------------------------------------------------------------------------- text2emb
+    def embedding_texts(self, records: Mapping[int, Mapping[str, Any]], ids: Sequence[int], texts: Sequence[str],
+                        fields: Sequence[str]) -> list[str]:
+        """The plain texts, with upstream GPR's literal ``[EMPTY]`` for an item whose embedded fields are all empty."""
+        from minionerec.sid import clean_text
+
+        return [EMPTY_TEXT if not any(clean_text(records[i].get(name)) for name in fields) else text
+                for i, text in zip(ids, texts)]
 
     # ---------------------------------------------------------------------------------- convert
     def converter(self, data_dir: str | Path, dataset: str, splits: Sequence[str],
