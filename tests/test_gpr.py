@@ -10,10 +10,10 @@ import torch
 
 import convert_dataset
 from minionerec import gpr, llm
+from minionerec.data import Interaction, ProtocolOptions, RawData, build_dataset, process
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
 from minionerec.io import find_llm_data_files, read_split_csv, write_index_json
-from minionerec.data import Interaction, ProtocolOptions, RawData, build_dataset, process
 from minionerec.sid import codes_to_sid
 
 DAY = 86400

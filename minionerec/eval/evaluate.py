@@ -27,7 +27,7 @@ from minionerec.device import resolve_device, resolve_dtype
 from minionerec.errors import InputError
 from minionerec.eval.decode import decode_shard, run_fingerprint, shard_bounds
 from minionerec.eval.results import predictions_records, write_results
-from minionerec.eval.testset import TestSet, load_test_set
+from minionerec.eval.testset import load_test_set
 from minionerec.io import require_file
 from minionerec.metrics import DEFAULT_KS, evaluate_predictions
 from minionerec.records import begin_stage

@@ -99,8 +99,16 @@ def load_gpr_config(config_path: str | Path | None, overrides: Mapping[str, Any]
     return cfg
 
 
-#: the stage sections whose outputs the switch changes and that record it (``gpr.config.yaml`` beside them)
-RECORDING_SECTIONS = ("data", "convert", "sft", "rl", "evaluate")
+_PROMPT_KEYS = ("use_tokens", "target_type_prefix")
+#: the keys of the section each recording stage (``gpr.config.yaml`` beside its outputs) depends on
+STAGE_KEYS: dict[str, tuple[str, ...]] = {
+    "data": ("enabled", "seed", "data_dir", "user_rule", "user_high", "user_mid", "context_rule", "item_type_rule",
+             "item_type_quantile"),
+    "convert": ("enabled", "data_dir"),
+    "sft": ("enabled", "data_dir", *_PROMPT_KEYS, "vaft", "vaft_floor"),
+    "rl": ("enabled", *_PROMPT_KEYS, "hepo", "hepo_alphas", "hepo_gamma", "hepo_coefs"),
+    "evaluate": ("enabled", *_PROMPT_KEYS),
+}
 
 
 def gpr_stale_reason(section: str, folder: str | Path, config_path: str | Path | None,
@@ -108,13 +116,14 @@ def gpr_stale_reason(section: str, folder: str | Path, config_path: str | Path |
     """Why a finished stage's outputs no longer match the ``gpr`` section it would run with now, or None.
 
     For ``run_all.sh``: switching the variant on, changing one of its keys, or switching it off after a
-    GPR run makes the stage stale (its own section may be unchanged).
+    GPR run makes the stage stale (its own section may be unchanged); a key only marks the stages that
+    use it (:data:`STAGE_KEYS`: ``gpr.hepo`` reruns RL and what follows, not SFT).
     """
     import yaml
 
     from minionerec.config import to_dict
 
-    if section not in RECORDING_SECTIONS:
+    if section not in STAGE_KEYS:
         return None
     marker = Path(folder) / f"{GPRConfig.section}.config.yaml"
     saved = (yaml.safe_load(marker.read_text(encoding="utf-8")) or {}).get(GPRConfig.section) if marker.is_file() else None
@@ -124,7 +133,7 @@ def gpr_stale_reason(section: str, folder: str | Path, config_path: str | Path |
     if not isinstance(saved, dict):
         return "gpr switched on"
     current = to_dict(now)
-    changed = sorted(k for k in current if k not in ("dataset", "workdir") and saved.get(k) != current[k])
+    changed = [k for k in STAGE_KEYS[section] if saved.get(k) != current[k]]
     if changed:
         return "config " + ", ".join(f"gpr.{k} changed ({saved.get(k, 'unset')!r} -> {current[k]!r})"
                                      for k in changed[:3])

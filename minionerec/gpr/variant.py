@@ -45,7 +45,6 @@ from minionerec.gpr.sidefiles import ItemFeature, SideFiles, read_item_features,
 from minionerec.gpr.vaft import sample_weights
 from minionerec.io import read_item_json
 
-
 #: upstream GPR's text of an item without any text (the plain stage embeds its "unknown item" fallback)
 EMPTY_TEXT = "[EMPTY]"
 

@@ -33,7 +33,7 @@ from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.io import find_llm_data_files, write_json
 from minionerec.llm.build import build_model
 from minionerec.llm.modeling import TINY_QWEN2, save_dtype_of, save_in_dtype
-from minionerec.llm.sft_data import SFTData, load_sft_data
+from minionerec.llm.sft_data import load_sft_data
 from minionerec.llm.tasks import DEFAULT_TASK_WEIGHTS, TASK_NAMES
 from minionerec.llm.tokenization import tokenize_samples
 from minionerec.llm.training import (
