@@ -37,6 +37,7 @@ from minionerec.rl import (  # noqa: F401
 
 def run(cfg: RLConfig, gpr: Any) -> dict[str, Any]:
     """The stage with the ``gpr:`` section's hooks (``gpr.enabled``: GPR prompts, ``gpr.hepo``); off: plain RL."""
+    gpr.check_checkpoint(cfg.model_path)  # switched on: the SFT checkpoint learned the prompt RL samples from
     return main(cfg, gpr.rl_variant(cfg))
 
 

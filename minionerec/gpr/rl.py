@@ -17,11 +17,9 @@ if TYPE_CHECKING:
 
 class GPRRLVariant(RLVariant):
     """The RL stage's hooks (``read_rows``, ``plain_row``, ``samples_from_rows``, ``next_sid_samples``,
-    ``build_trie``, ``trainer_class``, ``trainer_kwargs``, ``save_outputs``) for the GPR switch; building it
-    checks that the checkpoint learned the GPR prompt."""
+    ``build_trie``, ``trainer_class``, ``trainer_kwargs``, ``save_outputs``) for the GPR switch."""
 
     def __init__(self, cfg: Any, variant: GPRVariant):
-        variant.check_checkpoint(cfg.model_path)  # the SFT checkpoint learned the prompt RL samples from
         self.variant = variant
         self.gcfg = variant.cfg
         self.info = find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir).info
