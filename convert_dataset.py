@@ -4,12 +4,12 @@
 
 Writes ``<output_dir>/{train,valid,test}/<name>.csv`` and ``<output_dir>/info/<name>.txt``; the
 code and the format notes are in :mod:`minionerec.convert` (``ConvertConfig`` is the ``convert:``
-section).
+section).  With ``gpr: {enabled: true}`` each CSV gets the GPR columns and ``info/<name>.gpr.json`` is written
+(:class:`minionerec.gpr.GPRVariant`; ``convert_dataset_gpr.py`` forces the switch on).
 """
 
 from __future__ import annotations
 
-from minionerec.cli import run_stage
 from minionerec.convert import (  # noqa: F401  (re-exported: `from convert_dataset import ...` keeps working)
     ConvertConfig,
     catalogue,
@@ -22,6 +22,7 @@ from minionerec.convert import (  # noqa: F401  (re-exported: `from convert_data
     subsample,
     write_outputs,
 )
+from minionerec.gpr import run_with_variant
 
 if __name__ == "__main__":
-    run_stage(ConvertConfig, main)
+    run_with_variant(ConvertConfig, main)

@@ -1,4 +1,3 @@
 #!/usr/bin/env bash
-# Usage: bash convert_dataset_gpr.sh CONFIG.yaml [--key value | --gpr.key value ...]   (see convert_dataset_gpr.py)
-set -euo pipefail
-exec python "$(dirname "$0")/convert_dataset_gpr.py" "$@"
+# GPR LLM-stage files = convert_dataset.sh with gpr.enabled on:  bash convert_dataset_gpr.sh CONFIG.yaml [--key v | --gpr.key v ...]
+exec bash "$(dirname "${BASH_SOURCE[0]}")/scripts/launch.sh" convert_dataset_gpr "$@"

@@ -11,14 +11,16 @@ Usage::
 Writes ``<output_dir>/predictions.json`` (upstream shape: ``[{"input", "output", "predict"}]``
 plus the target ``item_id``), ``<output_dir>/metrics.json`` (``Evaluation.as_dict()`` plus
 timing) and ``<output_dir>/evaluate.config.yaml``.  Long runs are resumable: each rank appends
-finished batches to ``<output_dir>/partial/`` and skips them on restart.  The code is
+finished batches to ``<output_dir>/partial/`` and skips them on restart.  With ``gpr: {enabled: true}``
+the prompts are GPR's and, with ``gpr.target_type_prefix``, the trie is type-prefixed (``evaluate_gpr.py``
+forces the switch on).  The code is
 :mod:`minionerec.eval`; the names below are re-exported for scripts that ``import evaluate``.
 """
 
 import os
 import sys
 
-from minionerec.cli import run_stage, setup_logging
+from minionerec.cli import setup_logging
 from minionerec.eval import (
     EvaluateConfig,
     TestSet,
@@ -45,4 +47,6 @@ if __name__ == "__main__":
         setup_logging()
         (metrics_command if sys.argv[1] == "metrics" else compare_command)(sys.argv[2:])
     else:
-        run_stage(EvaluateConfig, run_evaluation)
+        from minionerec.gpr import run_with_variant  # the gpr: section (gpr.enabled) switches the GPR prompt on
+
+        run_with_variant(EvaluateConfig, run_evaluation)

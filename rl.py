@@ -11,14 +11,17 @@ config continues the newest, a finished run starts fresh, see sft.py) with ``rl.
 
 The stage lives in :mod:`minionerec.rl`: its config (:mod:`minionerec.rl.config`), data and
 prompts (:mod:`minionerec.rl.samples`), the run (:mod:`minionerec.rl.stage`), the trainer and the
-rewards.  Upstream's rl.py flags are accepted as aliases (``--help`` lists them).
+rewards.  Upstream's rl.py flags are accepted as aliases (``--help`` lists them).  With
+``gpr: {enabled: true}`` the stage runs :class:`minionerec.gpr.GPRVariant`'s RL hooks (``rl_gpr.py`` forces it on).
 """
 
 from __future__ import annotations
 
-from minionerec.cli import run_stage
+from typing import Any
 
-# the stage's names, used as rl.X by rl_gpr.py, tests and benchmarks
+from minionerec.gpr import run_with_variant
+
+# the stage's names, used as rl.X by tests and benchmarks
 from minionerec.rl import (  # noqa: F401
     SID_TASKS,
     RLConfig,
@@ -31,5 +34,12 @@ from minionerec.rl import (  # noqa: F401
     step_zero_is_best,
 )
 
+
+def run(cfg: RLConfig, gpr: Any) -> dict[str, Any]:
+    """The stage with the ``gpr:`` section's hooks (``gpr.enabled``: GPR prompts, ``gpr.hepo``); off: plain RL."""
+    gpr.check_checkpoint(cfg.model_path)  # switched on: the SFT checkpoint learned the prompt RL samples from
+    return main(cfg, gpr.rl_variant(cfg))
+
+
 if __name__ == "__main__":
-    run_stage(RLConfig, main)
+    run_with_variant(RLConfig, run)

@@ -1,5 +1,3 @@
 #!/usr/bin/env bash
-# GPR RL (GPR prompt, optional HEPO).  Usage:  bash rl_gpr.sh CONFIG.yaml [--rl.key value | --gpr.key value ...]
-# Same launch options as rl.sh (NPROC, CPU, ACCELERATE_CONFIG); see rl_gpr.py.
-set -euo pipefail
-RL_SCRIPT=rl_gpr.py exec bash "$(dirname "$0")/rl.sh" "$@"
+# GPR RL = rl.sh with gpr.enabled on (GPR prompt, gpr.hepo):  bash rl_gpr.sh CONFIG.yaml [--rl.key v | --gpr.key v ...]   (see scripts/launch.sh)
+exec bash "$(dirname "${BASH_SOURCE[0]}")/scripts/launch.sh" rl_gpr "$@"

@@ -9,6 +9,9 @@ Inputs: ``{data_dir}/{train,valid}/<dataset>*.csv`` (upstream format), the SID i
 Output: ``output_dir`` holds the best model (by validation loss), the tokenizer with the SID tokens,
 ``sft.config.yaml`` and ``sft.summary.json``.
 
+With ``gpr: {enabled: true}`` in the config the stage runs the GPR variant (:class:`minionerec.gpr.GPRVariant`:
+GPR prompt and tokens, VAFT weights); ``sft_gpr.py`` is this script with the switch forced on.
+
 This script parses the command line into :class:`SFTConfig` and runs :func:`minionerec.llm.sft.main`
 (load the data, build the model, train, save).  The code lives in :mod:`minionerec.llm`: the config and
 the stage in ``minionerec/llm/sft.py``, the data in ``sft_data.py``, the model in ``build.py``, the
@@ -17,7 +20,7 @@ collator/loss/Trainer in ``training.py``, prompts and tasks in ``prompts.py``/``
 
 from __future__ import annotations
 
-from minionerec.cli import run_stage
+from minionerec.gpr import run_with_variant
 from minionerec.llm import (  # re-exported: callers use ``sft.SFTConfig``, ``sft.main``, ``sft.build_model`` ...
     PaddingCollator,
     SFTConfig,
@@ -39,4 +42,4 @@ __all__ = [
 ]
 
 if __name__ == "__main__":
-    run_stage(SFTConfig, main)
+    run_with_variant(SFTConfig, main)

@@ -61,7 +61,7 @@ def prepare(config: str, work: Path, dataset: str, logs: Path) -> None:
     steps = [
         (work / "raw" / f"{dataset}.json", ["data/synthetic.py", config]),
         (work / "data" / dataset / f"{dataset}.gpr.json", ["data/amazon18_data_process_gpr.py", config]),
-        (work / "data" / dataset / f"{dataset}.emb-minilm-td.npy", ["rq/text2emb/amazon_text2emb_gpr.py", config]),
+        (work / "data" / dataset / f"{dataset}.emb-minilm.npy", ["rq/text2emb/amazon_text2emb_gpr.py", config]),
         (work / "data" / dataset / f"{dataset}.index.json", ["rq/build_sids.py", config]),
         (work / "llm" / "info" / f"{dataset}.gpr.json", ["convert_dataset_gpr.py", config]),
     ]

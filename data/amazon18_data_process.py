@@ -10,11 +10,11 @@ Reads ``<input_path>/<dataset>_5.json[.gz]`` (else ``<dataset>.json[.gz]``) and
 
 from __future__ import annotations
 
-from minionerec.cli import run_stage
 from minionerec.data import Amazon18Config, run_amazon18
+from minionerec.gpr import run_with_variant
 
 #: The stage's entry point (``Amazon18Config`` is the ``data:`` section; :mod:`minionerec.data.amazon18` has the code).
 main = run_amazon18
 
 if __name__ == "__main__":
-    run_stage(Amazon18Config, main)
+    run_with_variant(Amazon18Config, main)  # gpr.enabled: + the GPR side files

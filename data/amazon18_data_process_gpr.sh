@@ -1,4 +1,3 @@
 #!/usr/bin/env bash
-# Usage: bash data/amazon18_data_process_gpr.sh CONFIG.yaml [--key value | --gpr.key value ...]   (see data/amazon18_data_process_gpr.py)
-set -euo pipefail
-exec "${PYTHON:-python3}" "$(dirname "$0")/amazon18_data_process_gpr.py" "$@"
+# Amazon 2018 data + GPR side files = amazon18_data_process.sh with gpr.enabled on:  bash data/amazon18_data_process_gpr.sh CONFIG.yaml [--key v | --gpr.key v ...]
+exec bash "$(dirname "${BASH_SOURCE[0]}")/../scripts/launch.sh" amazon18_data_process_gpr "$@"

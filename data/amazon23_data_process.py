@@ -13,11 +13,11 @@ Items are ``parent_asin`` (variants collapse); timestamps are ``ms // 1000``; th
 
 from __future__ import annotations
 
-from minionerec.cli import run_stage
 from minionerec.data import Amazon23Config, run_amazon23
+from minionerec.gpr import run_with_variant
 
 #: The stage's entry point (``Amazon23Config`` is the ``data:`` section; :mod:`minionerec.data.amazon23` has the code).
 main = run_amazon23
 
 if __name__ == "__main__":
-    run_stage(Amazon23Config, main)
+    run_with_variant(Amazon23Config, main)  # gpr.enabled: + the GPR side files

@@ -141,29 +141,62 @@ def convert(
     keep_longest_only: bool = False,
     max_samples: Mapping[str, int] | None = None,
     seed: int = 42,
+    variant: Any = None,
+    converter: Any = None,
 ) -> dict[str, Path]:
-    """Write every split CSV and the info file; return their paths."""
+    """Write every split CSV and the info file; return their paths.
+
+    With a switched-on ``variant`` (``minionerec.gpr.GPRVariant``) and its ``converter`` every row gets the
+    variant's extra columns (same rows, same order) and the converter writes its info side file.
+    """
     written: dict[str, Path] = {}
     for split, (rows, path) in rows_by_split.items():
-        csv_rows = split_rows(rows, items, index, path)
+        csv_rows: list[Any] = split_rows(rows, items, index, path)
+        if converter is not None:
+            csv_rows = converter.rows(split, rows, csv_rows, path)
         if split == "train" and keep_longest_only:
             csv_rows = keep_longest_per_user(csv_rows)
         csv_rows = subsample(csv_rows, (max_samples or {}).get(split, 0), seed)
-        written[split] = write_split_csv(output_dir / split / f"{name}.csv", csv_rows)
+        target = output_dir / split / f"{name}.csv"
+        written[split] = write_split_csv(target, csv_rows) if converter is None else variant.write_csv(target, csv_rows)
         logger.info("%s: %d rows -> %s", split, len(csv_rows), written[split])
     written["info"] = write_info(output_dir / "info" / f"{name}.txt", catalogue(items, index, item_path))
+    if converter is not None:
+        written["gpr_info"] = converter.write_info(written["info"], variant.config_dict())
     return written
 
 
-def main(cfg: ConvertConfig) -> dict[str, Path]:
-    """Write every split CSV and the info file together (all or none), then the done-record."""
+def main(cfg: ConvertConfig, variant: Any = None) -> dict[str, Path]:
+    """Write every split CSV and the info file together (all or none), then the done-record.
+
+    ``variant``: the ``gpr:`` section's ``GPRVariant`` (None or switched off: the plain files).  Its converter
+    reads every side file before the stage starts, so a missing one leaves the output folder untouched.
+    """
+    variant = variant if variant is not None and variant.enabled else None
     output_dir = Path(cfg.output_dir)
+    inputs = converter = None
+    if variant is not None:
+        inputs = read_inputs(cfg)
+        converter = variant.converter(variant.cfg.data_dir, cfg.dataset, cfg.splits, inputs.items, inputs.item_path)
     with stage_outputs(cfg, output_dir) as staging:
-        staged = write_outputs(cfg, staging)
+        staged = write_outputs(cfg, staging, variant, inputs, converter)
+    if variant is not None:
+        variant.save_config(output_dir)
     return {split: output_dir / path.relative_to(staging) for split, path in staged.items()}
 
 
-def write_outputs(cfg: ConvertConfig, output_dir: Path) -> dict[str, Path]:
+@dataclass
+class ConvertInputs:
+    """The item file and the SID index a convert run reads."""
+
+    data_dir: Path
+    item_path: Path
+    items: dict[int, dict[str, Any]]
+    index: dict[int, SID]
+
+
+def read_inputs(cfg: ConvertConfig) -> ConvertInputs:
+    """Check the section and read the item file and the SID index (warning about shared SIDs)."""
     if not cfg.dataset:
         raise InputError("convert.dataset is empty: set common.dataset in the config or pass --dataset NAME")
     data_dir = Path(cfg.data_dir)
@@ -179,9 +212,21 @@ def write_outputs(cfg: ConvertConfig, output_dir: Path) -> dict[str, Path]:
         logger.warning("%s: %d SIDs are shared by several items (e.g. %s); SFT, RL and evaluation refuse them unless "
                        "allow_shared_sids: true; build SIDs with an rq/ method (collision step) to get unique ones",
                        index_path, len(collisions), next(iter(collisions)))
+    return ConvertInputs(data_dir, item_path, items, index)
+
+
+def write_outputs(cfg: ConvertConfig, output_dir: Path, variant: Any = None, inputs: ConvertInputs | None = None,
+                  converter: Any = None) -> dict[str, Path]:
+    """Read the inputs (unless given) and write every output under ``output_dir``; with a variant, its
+    ``converter`` (built here unless given) reads the ``.inter`` files and adds the variant's columns."""
+    variant = variant if variant is not None and variant.enabled else None
+    inputs = inputs or read_inputs(cfg)
+    if variant is not None and converter is None:
+        converter = variant.converter(variant.cfg.data_dir, cfg.dataset, cfg.splits, inputs.items, inputs.item_path)
     rows = {}
     for split in cfg.splits:
-        path = data_dir / f"{cfg.dataset}.{split}.inter"
-        rows[split] = (read_inter(path), path)
-    return convert(rows, items, index, item_path, output_dir, cfg.name or cfg.dataset, cfg.keep_longest_only,
-                   {"valid": cfg.max_valid_samples, "test": cfg.max_test_samples}, cfg.seed)
+        path = inputs.data_dir / f"{cfg.dataset}.{split}.inter"
+        rows[split] = (read_inter(path) if converter is None else converter.read_inter(split, path), path)
+    return convert(rows, inputs.items, inputs.index, inputs.item_path, output_dir, cfg.name or cfg.dataset,
+                   cfg.keep_longest_only, {"valid": cfg.max_valid_samples, "test": cfg.max_test_samples}, cfg.seed,
+                   variant, converter)

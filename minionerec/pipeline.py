@@ -205,6 +205,11 @@ def stale_reason(stage: Stage, config_path: str, overrides: dict[str, Any]) -> s
     if changed:
         return "config " + ", ".join(f"{stage.section}.{k} changed ({before.get(k, 'unset')!r} -> "
                                      f"{now.get(k, 'unset')!r})" for k in changed[:3])
+    from minionerec.gpr import gpr_stale_reason  # the gpr: section switches the plain stages
+
+    gpr_reason = gpr_stale_reason(stage.section, folder, config_path, merged)
+    if gpr_reason:
+        return gpr_reason
     record = records.read_record(records.done_record_path(folder, stage.section))
     if record is None:
         return f"no done-record {records.done_record_path(folder, stage.section)} (interrupted, or an older version)"
@@ -270,7 +275,14 @@ def check_overrides(overrides: dict[str, Any], stages: list[Stage], sections: di
         if "." in key:
             section, _, rest = key.partition(".")
             top = rest.split(".")[0]
-            if section == "common" or section in schemas:
+            if section == "gpr" and section in sections:  # read by the plain stages (minionerec.gpr)
+                from minionerec.gpr import GPRConfig
+
+                keys = schema_keys(GPRConfig)
+                if top not in keys:
+                    problems.append(f"--{key} (command line): section 'gpr' has no key {top!r}"
+                                    f"{did_you_mean(top, keys, section)}")
+            elif section == "common" or section in schemas:
                 keys = common if section == "common" else schema_keys(schemas[section])
                 if top not in keys:
                     problems.append(f"--{key} (command line): section {section!r} has no key {top!r}"

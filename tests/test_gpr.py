@@ -9,12 +9,11 @@ import pytest
 import torch
 
 import convert_dataset
-import convert_dataset_gpr
 from minionerec import gpr, llm
+from minionerec.data import Interaction, ProtocolOptions, RawData, build_dataset, process
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
 from minionerec.io import find_llm_data_files, read_split_csv, write_index_json
-from minionerec.preprocess import Interaction, ProtocolOptions, RawData, build_dataset
 from minionerec.sid import codes_to_sid
 
 DAY = 86400
@@ -53,7 +52,7 @@ def gcfg(tmp_path, **overrides) -> gpr.GPRConfig:
 @pytest.fixture
 def processed(tmp_path):
     raw = raw_data()
-    out = gpr.process_with_features(raw, options(tmp_path), gcfg(tmp_path))
+    out = process(raw, options(tmp_path), gpr.GPRVariant(gcfg(tmp_path)))
     index = {i: codes_to_sid((i % 2, i % 3, i)) for i in range(6)}
     write_index_json(out / "T.index.json", index)
     return out
@@ -113,9 +112,9 @@ def test_extraction_is_deterministic_under_a_seed(tmp_path):
 
 
 def test_side_files_written_twice_are_identical(tmp_path):
-    first = gpr.process_with_features(raw_data(), options(tmp_path), gcfg(tmp_path))
+    first = process(raw_data(), options(tmp_path), gpr.GPRVariant(gcfg(tmp_path)))
     before = {p.name: p.read_bytes() for p in first.glob("T.*gpr*")}
-    gpr.process_with_features(raw_data(), options(tmp_path), gcfg(tmp_path))
+    process(raw_data(), options(tmp_path), gpr.GPRVariant(gcfg(tmp_path)))
     after = {p.name: p.read_bytes() for p in first.glob("T.*gpr*")}
     assert before == after and len(before) == 6
 
@@ -143,7 +142,7 @@ def test_missing_side_files_stop_the_converter(tmp_path, processed):
     gpr.SideFiles.of(processed, "T").users.unlink()
     cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
     with pytest.raises(InputError, match="amazon18_data_process_gpr"):
-        convert_dataset_gpr.main(cfg, gcfg(tmp_path))
+        convert_dataset.main(cfg, gpr.GPRVariant(gcfg(tmp_path)))
     assert not (tmp_path / "llm").exists()  # nothing written before the check
 
 
@@ -153,12 +152,12 @@ def test_misaligned_context_file_is_a_clear_error(tmp_path, processed):
     path.write_text("\n".join(lines[:-1]) + "\n")
     cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
     with pytest.raises(InputError, match="rows but"):
-        convert_dataset_gpr.main(cfg, gcfg(tmp_path))
+        convert_dataset.main(cfg, gpr.GPRVariant(gcfg(tmp_path)))
 
 
 def test_unknown_token_in_a_gpr_csv_names_the_line(tmp_path, processed):
     cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
-    written = convert_dataset_gpr.main(cfg, gcfg(tmp_path))
+    written = convert_dataset.main(cfg, gpr.GPRVariant(gcfg(tmp_path)))
     text = written["train"].read_text().replace("[CTX_GAP_", "[CTX_NOPE_", 1)
     written["train"].write_text(text)
     with pytest.raises(InputError, match=r"T.csv:2: unknown GPR token"):
@@ -169,7 +168,7 @@ def test_unknown_token_in_a_gpr_csv_names_the_line(tmp_path, processed):
 
 def converted(tmp_path, processed):
     cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
-    return convert_dataset_gpr.main(cfg, gcfg(tmp_path))
+    return convert_dataset.main(cfg, gpr.GPRVariant(gcfg(tmp_path)))
 
 
 def test_converter_adds_token_columns_and_keeps_plain_rows(tmp_path, processed):
@@ -216,7 +215,7 @@ def sft_config(tmp_path, processed, **overrides) -> llm.SFTConfig:
 def test_heterogeneous_tokens_reach_the_tokenized_sft_inputs(tmp_path, processed):
     converted(tmp_path, processed)
     cfg, g = sft_config(tmp_path, processed), gcfg(tmp_path, target_type_prefix=True)
-    sft_data = gpr.GPRVariant(g).load_sft_data(cfg)
+    sft_data = llm.load_sft_data(cfg, gpr.GPRVariant(g))
     model, tokenizer, _ = llm.build_model(cfg, sft_data.items, gpr.GPRVariant(g).special_tokens(info_of(cfg)), gpr.gpr_template_pieces())
     encoded = llm.tokenize_samples(tokenizer, sft_data.train, cfg.max_len)
     token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in gpr.gpr_vocabulary()}
@@ -245,7 +244,7 @@ def test_all_flags_off_gives_the_plain_sft_data(tmp_path, processed):
     converted(tmp_path, processed)
     cfg = sft_config(tmp_path, processed)
     plain = llm.load_sft_data(cfg)
-    variant = gpr.GPRVariant(gcfg(tmp_path, use_tokens=False)).load_sft_data(cfg)
+    variant = llm.load_sft_data(cfg, gpr.GPRVariant(gcfg(tmp_path, use_tokens=False)))
     assert variant.train == plain.train and variant.valid == plain.valid and variant.train_weights is None
     assert gpr.GPRVariant(gcfg(tmp_path, use_tokens=False)).special_tokens(info_of(cfg)) == []
 
@@ -287,7 +286,7 @@ def test_vaft_weights_reach_the_loss_by_the_expected_factor(tmp_path, processed)
 def test_vaft_sft_data_carries_value_weights(tmp_path, processed):
     converted(tmp_path, processed)
     cfg = sft_config(tmp_path, processed)
-    sft_data = gpr.GPRVariant(gcfg(tmp_path, vaft=True)).load_sft_data(cfg)
+    sft_data = llm.load_sft_data(cfg, gpr.GPRVariant(gcfg(tmp_path, vaft=True)))
     values = gpr.read_item_features(gpr.SideFiles.of(processed, "T").items)
     next_w = [w for s, w in zip(sft_data.train, sft_data.train_weights) if s.task == "next_sid"]
     other_w = [w for s, w in zip(sft_data.train, sft_data.train_weights) if s.task != "next_sid"]
@@ -480,7 +479,7 @@ def upstream_layout(processed):
 def test_upstream_four_column_inter_files_and_item_fields_are_converted(tmp_path, processed):
     expected, _ = upstream_layout(processed)
     cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
-    written = convert_dataset_gpr.main(cfg, gcfg(tmp_path))
+    written = convert_dataset.main(cfg, gpr.GPRVariant(gcfg(tmp_path)))
     inter_rows, _ = gpr.read_inter_with_contexts(processed / "T.train.inter")
     rows = gpr.read_gpr_csv(written["train"])
     kept = [t for r, t in zip(inter_rows, expected["train"]) if r.history]
@@ -544,7 +543,9 @@ def test_evaluation_test_set_reads_the_csv_once_and_uses_the_gpr_prompt(tmp_path
         def sid_to_items():
             return {g.row.item_sid: [g.row.item_id] for g in expected}
 
-    test = gpr.GPRVariant(gcfg(tmp_path)).test_set(test_csv, Catalogue(), max_samples=2)
+    from minionerec.eval import load_test_set
+
+    test = load_test_set(test_csv, Catalogue(), 2, gpr.GPRVariant(gcfg(tmp_path)))
     assert calls == [test_csv]
     assert test.prompts == [gpr.gpr_next_item_prompt(g) for g in expected[:2]]
     assert test.target_sids == [g.row.item_sid for g in expected[:2]]

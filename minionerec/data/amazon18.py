@@ -89,9 +89,9 @@ def amazon18_review(record: Mapping[str, Any]) -> Interaction | str:
     return Interaction(sys.intern(user), sys.intern(item), timestamp, as_float(record.get("overall")))
 
 
-def run_amazon18(cfg: Amazon18Config) -> Path:
-    """The stage: find the files, read them, run the protocol, write every output."""
+def run_amazon18(cfg: Amazon18Config, variant: Any = None) -> Path:
+    """The stage: find the files, read them, run the protocol, write every output (``variant``: see ``process``)."""
     check_source(cfg.source, "amazon18")
     check_dataset_name(cfg)
     reviews, meta = amazon18_files(cfg.input_path, cfg.dataset, cfg.reviews_file, cfg.metadata_file)
-    return process(read_amazon18(reviews, meta, cfg.strict), cfg)
+    return process(read_amazon18(reviews, meta, cfg.strict), cfg, variant)

@@ -107,9 +107,9 @@ def amazon23_review(record: Mapping[str, Any]) -> Interaction | str:
     return Interaction(sys.intern(user), sys.intern(item), ms // 1000, as_float(record.get("rating")))
 
 
-def run_amazon23(cfg: Amazon23Config) -> Path:
-    """The stage: find the files, read them, run the protocol, write every output."""
+def run_amazon23(cfg: Amazon23Config, variant: Any = None) -> Path:
+    """The stage: find the files, read them, run the protocol, write every output (``variant``: see ``process``)."""
     check_source(cfg.source, "amazon23")
     check_dataset_name(cfg)
     reviews, meta = amazon23_files(cfg.input_path, cfg.dataset, cfg.reviews_file, cfg.metadata_file)
-    return process(read_amazon23(reviews, meta, cfg.strict), cfg)
+    return process(read_amazon23(reviews, meta, cfg.strict), cfg, variant)

@@ -155,14 +155,25 @@ def build_dataset(raw: RawData, options: ProtocolOptions) -> ProcessedDataset:
                             samples(frames.test), frames.stats, frames)
 
 
-def process(raw: RawData, options: ProtocolOptions) -> Path:
-    """Build the dataset from parsed raw data and write every output; returns the output folder."""
+def process(raw: RawData, options: ProtocolOptions, variant: Any = None) -> Path:
+    """Build the dataset from parsed raw data and write every output; returns the output folder.
+
+    A switched-on ``variant`` (``minionerec.gpr.GPRVariant``, the ``gpr:`` section) computes its features
+    before anything is written and writes its side files beside the plain outputs (same plain files).
+    """
     from minionerec.records import stage_outputs  # records imports config, which imports io: keep this light
 
-    dataset = build_frames(raw, options)
+    variant = variant if variant is not None and variant.enabled else None
+    dataset: ColumnarDataset | ProcessedDataset = (build_frames(raw, options) if variant is None
+                                                   else build_dataset(raw, options))
+    features = variant.data_features(dataset, raw.items) if variant is not None else None
     out = output_dir(options)
     with stage_outputs(options, out) as staging:  # every file published together, the done-record last
         write_dataset(dataset, raw.items, staging, options.dataset)
+        if variant is not None:
+            variant.write_data_side_files(features, staging, options.dataset)
+    if variant is not None:
+        variant.save_config(out)
     return out
 
 

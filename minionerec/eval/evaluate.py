@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,7 +27,7 @@ from minionerec.device import resolve_device, resolve_dtype
 from minionerec.errors import InputError
 from minionerec.eval.decode import decode_shard, run_fingerprint, shard_bounds
 from minionerec.eval.results import predictions_records, write_results
-from minionerec.eval.testset import TestSet, load_test_set
+from minionerec.eval.testset import load_test_set
 from minionerec.io import require_file
 from minionerec.metrics import DEFAULT_KS, evaluate_predictions
 from minionerec.records import begin_stage
@@ -111,16 +110,18 @@ def output_dir_of(cfg: EvaluateConfig) -> Path:
 # The stage
 # --------------------------------------------------------------------------------------------
 
-def run_evaluation(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Catalogue], TestSet] | None = None,
-                   build_trie: Callable[[Catalogue, Any, torch.device], SIDTrie] | None = None) -> dict[str, Any]:
-    """Evaluate and write the outputs.  ``load_test``/``build_trie`` let a variant (evaluate_gpr.py) change
-    the prompts and the decoding trie; the defaults are :func:`load_test_set` and ``SIDTrie.from_sids``."""
+def run_evaluation(cfg: EvaluateConfig, variant: Any = None) -> dict[str, Any]:
+    """Evaluate and write the outputs.  ``variant`` (``minionerec.gpr.GPRVariant``, the ``gpr:`` section)
+    changes the prompts and the decoding trie; None or a switched-off variant is plain evaluation."""
     from accelerate.utils import gather_object
 
     if cfg.normalization not in NORMALIZATIONS:
         raise InputError(f"evaluate.normalization must be one of {NORMALIZATIONS}, got {cfg.normalization!r}")
     if cfg.batch_size < 1:
         raise InputError(f"evaluate.batch_size must be >= 1, got {cfg.batch_size}")
+    variant = variant if variant is not None and variant.enabled else None
+    if variant is not None:
+        variant.check_checkpoint(cfg.model_path)  # the checkpoint learned the prompt this run decodes from
     state = process_state(cfg.device)
     seed_everything(cfg.seed)
     if cfg.num_threads > 0:
@@ -132,11 +133,12 @@ def run_evaluation(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Cat
     info = read_info(cfg.info_file)
     shared_sid_items = check_shared_sids({c.item_id: c.sid for c in info}, cfg.info_file, cfg.allow_shared_sids)
     catalogue = Catalogue.from_info(info)
-    test = load_test(cfg, catalogue) if load_test else load_test_set(cfg.test_file, catalogue, cfg.max_samples)
+    test = load_test_set(cfg.test_file, catalogue, cfg.max_samples, variant, cfg.info_file)
     device, dtype = resolve_device_and_dtype(cfg.device, cfg.dtype, state.device)
     model, tokenizer = load_checkpoint(cfg.model_path, device, dtype)
     check_sid_tokens(tokenizer, sid_vocabulary([parse_sid(s) for s in catalogue.sids]), source=f"the tokenizer in {cfg.model_path}")
-    trie = build_trie(catalogue, tokenizer, device) if build_trie else SIDTrie.from_sids(catalogue.sids, tokenizer, device)
+    trie = (variant.build_trie(catalogue, tokenizer, device, cfg.info_file) if variant is not None
+            else SIDTrie.from_sids(catalogue.sids, tokenizer, device))
     check_num_beams(cfg.num_beams, trie, cfg.info_file, option="--num_beams")
 
     start, end = shard_bounds(len(test.prompts), state.num_processes, state.process_index)
@@ -165,6 +167,8 @@ def run_evaluation(cfg: EvaluateConfig, load_test: Callable[[EvaluateConfig, Cat
                    "num_processes": state.num_processes, "device": str(device), "dtype": str(dtype).replace("torch.", "")},
     }
     write_results(out_dir, predictions_records(test, predictions), metrics, cfg.result_json)
+    if variant is not None:
+        variant.save_config(out_dir)
     save_resolved_config(cfg, out_dir)  # the done-record: last
     logger.info("wrote %s: %s", out_dir, json.dumps({"item_level": evaluation.item_level, "CC": evaluation.cc}))
     return metrics

@@ -9,7 +9,7 @@ default; ``gpr.enabled``) builds a :class:`GPRVariant`, whose hooks the plain st
 - :mod:`~minionerec.gpr.sidefiles`: side files, ours and upstream's (4-column ``.inter``, item.json fields);
 - :mod:`~minionerec.gpr.rows`: GPR CSV rows (our token columns or upstream's ``user_id_original_str``/``e_token``);
 - :mod:`~minionerec.gpr.convert`: the converter hook;  :mod:`~minionerec.gpr.prompts`: the prompt and the trie;
-- :mod:`~minionerec.gpr.vaft`, :mod:`~minionerec.gpr.sft`: SFT;  :mod:`~minionerec.gpr.hepo`,
+- :mod:`~minionerec.gpr.vaft`: SFT weights;  :mod:`~minionerec.gpr.hepo`,
   :mod:`~minionerec.gpr.rl`, :mod:`~minionerec.gpr.trainer`: RL.
 
 Importing this package stays light (no torch, no trainer): :class:`HEPOTrainer` and
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minionerec.gpr.config import GPRConfig, gpr_overrides, load_gpr_config, run_gpr_stage
+from minionerec.gpr.config import GPRConfig, gpr_overrides, gpr_stale_reason, load_gpr_config, run_gpr_stage
 from minionerec.gpr.convert import GPRConverter, gpr_rows
 from minionerec.gpr.features import (
     GPRFeatures,
@@ -30,7 +30,6 @@ from minionerec.gpr.features import (
     item_features,
     parse_price,
     previous_timestamps,
-    process_with_features,
     quantile,
     training_interactions,
     user_tokens,
@@ -84,10 +83,9 @@ from minionerec.gpr.tokens import (
     gpr_vocabulary,
 )
 from minionerec.gpr.vaft import sample_weights, vaft_weights
-from minionerec.gpr.variant import GPRVariant
+from minionerec.gpr.variant import GPRVariant, run_with_variant
 
-_LAZY = {"HEPOTrainer": "minionerec.gpr.trainer", "GPRRLVariant": "minionerec.gpr.rl",
-         "load_gpr_sft_data": "minionerec.gpr.sft"}
+_LAZY = {"HEPOTrainer": "minionerec.gpr.trainer", "GPRRLVariant": "minionerec.gpr.rl"}
 
 
 def __getattr__(name: str) -> Any:
@@ -106,11 +104,11 @@ __all__ = [
     "GPRConfig", "GPRConverter", "GPRFeatures", "GPRRLVariant", "GPRRow", "GPRVariant", "HEPOSettings",
     "HEPOTrainer", "ItemFeature", "SideFeatures", "SideFiles",
     "check_checkpoint_prompt", "check_token", "context_token", "dataset_features", "extract_features",
-    "gpr_next_item_prompt", "gpr_next_sid_samples", "gpr_overrides", "gpr_rows", "gpr_template_pieces",
+    "gpr_next_item_prompt", "gpr_next_sid_samples", "gpr_overrides", "gpr_stale_reason", "gpr_rows", "gpr_template_pieces",
     "gpr_vocabulary", "info_side_path", "item_features", "level_advantages", "level_returns", "level_rewards",
-    "load_gpr_config", "load_gpr_sft_data", "load_side_features", "parse_price", "previous_timestamps",
-    "process_with_features", "quantile", "read_contexts", "read_gpr_csv", "read_info_side",
-    "read_inter_with_contexts", "read_item_features", "read_user_tokens", "run_gpr_stage", "sample_weights",
+    "load_gpr_config", "load_side_features", "parse_price", "previous_timestamps",
+    "quantile", "read_contexts", "read_gpr_csv", "read_info_side",
+    "read_inter_with_contexts", "read_item_features", "read_user_tokens", "run_gpr_stage", "run_with_variant", "sample_weights",
     "sid_levels", "sid_types", "token_level_advantages", "training_interactions", "type_prefixed_trie",
     "typed_history", "upstream_item_features", "upstream_user_tokens", "user_tokens", "vaft_weights",
     "write_gpr_csv", "write_info_side", "write_side_files",

@@ -99,10 +99,54 @@ def load_gpr_config(config_path: str | Path | None, overrides: Mapping[str, Any]
     return cfg
 
 
-def run_gpr_stage(schema: type, main: Callable[[Any, GPRConfig], Any], argv: Sequence[str] | None = None) -> Any:
-    """``main(stage cfg, gpr cfg)`` from ``[CONFIG.yaml] [--key v | --gpr.key v ...]`` with the switch on.
+_PROMPT_KEYS = ("use_tokens", "target_type_prefix")
+#: the keys of the section each recording stage (``gpr.config.yaml`` beside its outputs) depends on
+STAGE_KEYS: dict[str, tuple[str, ...]] = {
+    "data": ("enabled", "seed", "data_dir", "user_rule", "user_high", "user_mid", "context_rule", "item_type_rule",
+             "item_type_quantile"),
+    "convert": ("enabled", "data_dir"),
+    "sft": ("enabled", "data_dir", *_PROMPT_KEYS, "vaft", "vaft_floor"),
+    "rl": ("enabled", *_PROMPT_KEYS, "hepo", "hepo_alphas", "hepo_gamma", "hepo_coefs"),
+    "evaluate": ("enabled", *_PROMPT_KEYS),
+}
 
-    ``--help`` lists the stage's keys and the gpr section's; InputError -> one line, exit 2.
+
+def gpr_stale_reason(section: str, folder: str | Path, config_path: str | Path | None,
+                     overrides: Mapping[str, Any]) -> str | None:
+    """Why a finished stage's outputs no longer match the ``gpr`` section it would run with now, or None.
+
+    For ``run_all.sh``: switching the variant on, changing one of its keys, or switching it off after a
+    GPR run makes the stage stale (its own section may be unchanged); a key only marks the stages that
+    use it (:data:`STAGE_KEYS`: ``gpr.hepo`` reruns RL and what follows, not SFT).
+    """
+    import yaml
+
+    from minionerec.config import to_dict
+
+    if section not in STAGE_KEYS:
+        return None
+    marker = Path(folder) / f"{GPRConfig.section}.config.yaml"
+    saved = (yaml.safe_load(marker.read_text(encoding="utf-8")) or {}).get(GPRConfig.section) if marker.is_file() else None
+    now = load_gpr_config(config_path, overrides)
+    if not now.enabled:
+        return "gpr switched off (the outputs are a GPR run's)" if isinstance(saved, dict) and saved.get("enabled") else None
+    if not isinstance(saved, dict):
+        return "gpr switched on"
+    current = to_dict(now)
+    changed = [k for k in STAGE_KEYS[section] if saved.get(k) != current[k]]
+    if changed:
+        return "config " + ", ".join(f"gpr.{k} changed ({saved.get(k, 'unset')!r} -> {current[k]!r})"
+                                     for k in changed[:3])
+    return None
+
+
+def run_gpr_stage(schema: type, main: Callable[[Any, GPRConfig], Any], argv: Sequence[str] | None = None,
+                  force_on: bool = True) -> Any:
+    """``main(stage cfg, gpr cfg)`` from ``[CONFIG.yaml] [--key v | --gpr.key v ...]``.
+
+    ``force_on`` (the ``*_gpr.py`` aliases) switches the variant on; without it the config's
+    ``gpr.enabled`` decides (the plain stages).  ``--help`` lists the stage's keys and the gpr
+    section's; InputError -> one line, exit 2.
     """
     from minionerec.cli import run_cli
     from minionerec.config import load_config, parse_cli
@@ -110,6 +154,6 @@ def run_gpr_stage(schema: type, main: Callable[[Any, GPRConfig], Any], argv: Seq
     def build_and_run(args: list[str]) -> Any:
         config_path, overrides = parse_cli(args)
         return main(load_config(schema, config_path, overrides),
-                    load_gpr_config(config_path, overrides, force_on=True))
+                    load_gpr_config(config_path, overrides, force_on=force_on))
 
     return run_cli(build_and_run, None if argv is None else list(argv), schema, GPRConfig)

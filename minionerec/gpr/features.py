@@ -19,8 +19,9 @@ stable sort by target time, so a user's train targets are always its positions `
   min-max normalised with the minimum and maximum over the training-period items and clipped
   to ``[0, 1]`` (items seen only later get their clipped value).
 
-This is the data-stage hook: :func:`process_with_features` runs the plain protocol and writes
-the side files (:mod:`minionerec.gpr.sidefiles`) in the same publication.
+The data-stage hooks: the plain ``minionerec.data.process(raw, options, variant)`` calls
+:func:`dataset_features` before writing and :func:`write_side_files` (:mod:`minionerec.gpr.sidefiles`)
+inside the same publication.
 """
 
 from __future__ import annotations
@@ -207,22 +208,6 @@ def dataset_features(dataset: Any, raw_items: Mapping[str, Mapping[str, Any]], c
     id2item = {index: item for item, index in dataset.item2id.items()}
     records = {i: raw_items[id2item[i]] for i in range(len(id2item))}
     return extract_features(dataset, records, cfg)
-
-
-def process_with_features(raw: Any, options: Any, cfg: GPRConfig) -> Path:
-    """The plain data protocol (same outputs as the plain scripts) plus the GPR side files."""
-    from minionerec.config import save_resolved_config
-    from minionerec.preprocess import build_dataset, output_dir, write_dataset
-    from minionerec.records import stage_outputs
-
-    dataset = build_dataset(raw, options)
-    out = output_dir(options)
-    features = dataset_features(dataset, raw.items, cfg)
-    with stage_outputs(options, out) as staging:  # plain + side files published together, the done-record last
-        write_dataset(dataset, raw.items, staging, options.dataset)
-        write_side_files(features, staging, options.dataset)
-    save_resolved_config(cfg, out)
-    return out
 
 
 def write_side_files(features: GPRFeatures, data_dir: str | Path, dataset: str) -> SideFiles:

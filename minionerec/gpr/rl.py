@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 class GPRRLVariant(RLVariant):
     """The RL stage's hooks (``read_rows``, ``plain_row``, ``samples_from_rows``, ``next_sid_samples``,
-    ``build_trie``, ``trainer_class``, ``trainer_kwargs``) for the GPR switch."""
+    ``build_trie``, ``trainer_class``, ``trainer_kwargs``, ``save_outputs``) for the GPR switch."""
 
     def __init__(self, cfg: Any, variant: GPRVariant):
         self.variant = variant
@@ -55,3 +55,6 @@ class GPRRLVariant(RLVariant):
 
     def trainer_kwargs(self) -> dict[str, Any]:
         return {"hepo": HEPOSettings.from_config(self.gcfg)} if self.gcfg.hepo else {}
+
+    def save_outputs(self, output_dir: Path) -> None:
+        self.variant.save_config(output_dir)

@@ -6,14 +6,15 @@ or skip them when ``not variant.enabled``.  Hook points, by stage:
 
 =========  ====================================================================================
 data       :meth:`GPRVariant.data_features` (before writing), :meth:`GPRVariant.write_data_side_files`
+text2emb   :meth:`GPRVariant.embedding_texts` (``[EMPTY]`` for items without text)
 convert    :meth:`GPRVariant.converter` -> :class:`~minionerec.gpr.convert.GPRConverter`
            (``read_inter``, ``rows``, ``write_info``) and :meth:`GPRVariant.write_csv`
 prompts    :meth:`GPRVariant.read_rows`, :meth:`GPRVariant.next_sid_samples`, :meth:`GPRVariant.prompt`
 SFT        :meth:`GPRVariant.special_tokens`, :meth:`GPRVariant.template_pieces`,
-           :meth:`GPRVariant.sample_weights` (VAFT), :meth:`GPRVariant.load_sft_data` (phase 1)
+           :meth:`GPRVariant.sample_weights` (VAFT); ``llm.load_sft_data(cfg, variant)`` calls them
 RL         :meth:`GPRVariant.rl_variant` -> an ``RLVariant`` (GPR prompts, type-prefixed trie, HEPO trainer)
-evaluate   :meth:`GPRVariant.check_checkpoint`, :meth:`GPRVariant.test_set` (the test CSV read once),
-           :meth:`GPRVariant.build_trie`
+evaluate   :meth:`GPRVariant.check_checkpoint`, :meth:`GPRVariant.read_rows` + :meth:`GPRVariant.prompt`
+           (``eval.load_test_set(..., variant)``), :meth:`GPRVariant.build_trie`
 all        :meth:`GPRVariant.save_config` (``gpr.config.yaml`` beside the stage's outputs, rank 0)
 =========  ====================================================================================
 """
@@ -21,12 +22,12 @@ all        :meth:`GPRVariant.save_config` (``gpr.config.yaml`` beside the stage'
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from minionerec.errors import InputError, where
-from minionerec.gpr.config import GPRConfig, load_gpr_config
+from minionerec.errors import InputError
+from minionerec.gpr.config import GPRConfig, load_gpr_config, run_gpr_stage
 from minionerec.gpr.convert import GPRConverter
 from minionerec.gpr.features import GPRFeatures, dataset_features, write_side_files
 from minionerec.gpr.prompts import (
@@ -43,6 +44,9 @@ from minionerec.gpr.rows import GPRRow, read_gpr_csv, write_gpr_csv
 from minionerec.gpr.sidefiles import ItemFeature, SideFiles, read_item_features, upstream_item_features
 from minionerec.gpr.vaft import sample_weights
 from minionerec.io import read_item_json
+
+#: upstream GPR's text of an item without any text (the plain stage embeds its "unknown item" fallback)
+EMPTY_TEXT = "[EMPTY]"
 
 
 class GPRVariant:
@@ -73,11 +77,26 @@ class GPRVariant:
     def write_data_side_files(self, features: GPRFeatures, staging: Path, name: str) -> SideFiles:
         return write_side_files(features, staging, name)
 
+    # ---------------------------------------------------------------------------------- text2emb
+    def embedding_texts(self, records: Mapping[int, Mapping[str, Any]], ids: Sequence[int], texts: Sequence[str],
+                        fields: Sequence[str]) -> list[str]:
+        """The plain texts, with upstream GPR's literal ``[EMPTY]`` for an item whose embedded fields are all empty."""
+        from minionerec.sid import clean_text
+
+        return [EMPTY_TEXT if not any(clean_text(records[i].get(name)) for name in fields) else text
+                for i, text in zip(ids, texts)]
+
     # ---------------------------------------------------------------------------------- convert
     def converter(self, data_dir: str | Path, dataset: str, splits: Sequence[str],
                   items: Mapping[int, Mapping[str, Any]], item_path: Path) -> GPRConverter:
         """Reads every side file now (a missing one fails before the stage writes)."""
         return GPRConverter.load(data_dir, dataset, splits, items, item_path)
+
+    def config_dict(self) -> dict[str, Any]:
+        """The resolved section as a plain dict (recorded in ``info/<D>.gpr.json``)."""
+        from minionerec.config import to_dict
+
+        return to_dict(self.cfg)
 
     def write_csv(self, path: Path, rows: Sequence[GPRRow]) -> Path:
         return write_gpr_csv(path, rows)
@@ -137,12 +156,6 @@ class GPRVariant:
         values = self.item_values(self.cfg.data_dir, dataset, item_json_path)
         return sample_weights(train, values, self.cfg.vaft_floor, str(SideFiles.of(self.cfg.data_dir, dataset).items))
 
-    def load_sft_data(self, cfg: Any) -> Any:
-        """Phase 1 of issue 18: the SFT data with the GPR rows (see :func:`minionerec.gpr.sft.load_gpr_sft_data`)."""
-        from minionerec.gpr.sft import load_gpr_sft_data
-
-        return load_gpr_sft_data(cfg, self)
-
     # ---------------------------------------------------------------------------------- RL
     def rl_variant(self, rl_cfg: Any) -> Any:
         """rl's ``RLVariant`` for this config (the plain one when the switch is off)."""
@@ -156,23 +169,6 @@ class GPRVariant:
         """InputError unless the checkpoint learned the prompt this run decodes from."""
         if self.enabled:
             check_checkpoint_prompt(model_path, self.cfg)
-
-    def test_set(self, test_file: str | Path, catalogue: Any, max_samples: int = 0, info_path: str | Path | None = None) -> Any:
-        """evaluate's TestSet with GPR prompts; the test CSV is parsed once (one ``read_gpr_csv``)."""
-        from minionerec.eval import TestSet
-
-        rows = self.read_rows(test_file, info_path)
-        if max_samples > 0:
-            rows = rows[:max_samples]
-        if not rows:
-            raise InputError(f"{test_file} has no rows")
-        sid_items = catalogue.sid_to_items()
-        for i, g in enumerate(rows):
-            if g.row.item_sid not in sid_items:
-                raise InputError(f"{where(test_file, i + 2)}: target SID {g.row.item_sid} (item {g.row.item_id}) is not "
-                                 "in the info file; the test CSV and the info file must come from the same convert run")
-        return TestSet(prompts=[self.prompt(g) for g in rows], target_sids=[g.row.item_sid for g in rows],
-                       target_items=[g.row.item_id for g in rows])
 
     def build_trie(self, catalogue: Any, tokenizer: Any, device: Any, info_file: str | Path) -> Any:
         """The decoding trie: the plain one, or every SID behind its item's type token (``target_type_prefix``)."""
@@ -191,3 +187,13 @@ class GPRVariant:
 
         if self.enabled and int(os.environ.get("RANK", "0") or 0) == 0:
             save_resolved_config(self.cfg, out_dir)
+
+
+def run_with_variant(schema: type, main: Callable[[Any, GPRVariant], Any], argv: Sequence[str] | None = None,
+                     force_on: bool = False) -> Any:
+    """The entry of a plain stage script: ``main(stage cfg, GPRVariant)`` from the command line.
+
+    The variant is the config's ``gpr:`` section (off unless ``gpr.enabled``); ``force_on`` is the
+    upstream-named ``*_gpr.py`` aliases, which run the same stage with the switch on.
+    """
+    return run_gpr_stage(schema, lambda cfg, gcfg: main(cfg, GPRVariant(gcfg)), argv, force_on=force_on)

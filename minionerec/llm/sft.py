@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,10 +30,10 @@ from minionerec.budget import WALL_CLOCK_CAP
 from minionerec.checkpoints import remove_stale_checkpoints, resolve_resume, resume_errors
 from minionerec.cli import seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
-from minionerec.io import write_json
+from minionerec.io import find_llm_data_files, write_json
 from minionerec.llm.build import build_model
 from minionerec.llm.modeling import TINY_QWEN2, save_dtype_of, save_in_dtype
-from minionerec.llm.sft_data import SFTData, load_sft_data
+from minionerec.llm.sft_data import load_sft_data
 from minionerec.llm.tasks import DEFAULT_TASK_WEIGHTS, TASK_NAMES
 from minionerec.llm.tokenization import tokenize_samples
 from minionerec.llm.training import (
@@ -134,10 +134,9 @@ class SFTConfig(CommonConfig):
     report_to: str = field(default="none", metadata={"help": "HF report_to (none, tensorboard, wandb)."})
 
 
-def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_data,
-         extra_special_tokens: Sequence[str] = (), extra_template_pieces: Sequence[str] = ()) -> dict[str, Any]:
-    """Train and save.  ``load_data``/``extra_special_tokens``/``extra_template_pieces`` let a variant
-    (sft_gpr.py) change the data (prompts, per-sample weights) and the added tokens; the defaults are plain SFT."""
+def main(cfg: SFTConfig, variant: Any = None) -> dict[str, Any]:
+    """Train and save.  ``variant`` (``minionerec.gpr.GPRVariant``, the ``gpr:`` section) changes the data
+    (prompts, per-sample weights) and adds its tokens; None or a switched-off variant is plain SFT."""
     from transformers import EarlyStoppingCallback
 
     seed_everything(cfg.seed)
@@ -146,8 +145,13 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
     if cfg.freeze_llm and cfg.weight_decay:
         logger.info("freeze_llm: weight_decay %.3g -> 0 so that frozen rows keep their values", cfg.weight_decay)
     output_dir = Path(cfg.output_dir)
-    sft_data = load_data(cfg)
-    model, tokenizer, sid_ids = build_model(cfg, sft_data.items, extra_special_tokens, extra_template_pieces)
+    sft_data = load_sft_data(cfg, variant)
+    extra_tokens: Sequence[str] = ()
+    extra_pieces: Sequence[str] = ()
+    if variant is not None and variant.enabled:
+        extra_tokens = variant.special_tokens(find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir).info)
+        extra_pieces = variant.template_pieces()
+    model, tokenizer, sid_ids = build_model(cfg, sft_data.items, extra_tokens, extra_pieces)
     train_encoded = encode_train_samples(cfg, tokenizer, sft_data.train, set(sid_ids))
     if sft_data.train_weights is not None:
         train_encoded["sample_weight"] = list(sft_data.train_weights)
@@ -205,6 +209,8 @@ def main(cfg: SFTConfig, load_data: Callable[[SFTConfig], SFTData] = load_sft_da
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(cfg.output_dir)
         write_json(output_dir / "sft.summary.json", summary)
+        if variant is not None:
+            variant.save_config(cfg.output_dir)
         save_resolved_config(cfg, cfg.output_dir)  # the done-record: last
         logger.info("saved model + tokenizer to %s: %s", cfg.output_dir, summary)
     return summary

@@ -6,7 +6,7 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from minionerec.errors import InputError
 from minionerec.holdout import holdout_seed_of, split_valid_by_user
@@ -62,17 +62,30 @@ def sample_rows(rows: list[SplitRow], n: int, seed: int) -> list[SplitRow]:
     return [rows[i] for i in keep]
 
 
-def load_sft_data(cfg: SFTConfig) -> SFTData:
+def load_sft_data(cfg: SFTConfig, variant: Any = None) -> SFTData:
     """The training mixture (train rows, plus the valid rows outside the eval slice with ``train_on_valid``)
-    and the next-item validation samples of a seeded set of valid users."""
+    and the next-item validation samples of a seeded set of valid users.
+
+    ``variant`` (``minionerec.gpr.GPRVariant``, switched on by the ``gpr:`` section) reads the CSVs' extra
+    columns, gives the next-item samples their prompt and the training samples their weights (VAFT);
+    None or a switched-off variant is plain SFT.
+    """
+    variant = variant if variant is not None and variant.enabled else None
     train_path, valid_path = resolve_csvs(cfg)
     items = load_index_items(cfg)
-    train_rows = sample_rows(read_split_csv(train_path), cfg.train_samples, cfg.seed)
-    check_rows_against_index(train_rows, items, train_path)
-    eval_rows: list[SplitRow] = []
+    info = find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir).info if variant else None
+
+    def read(path: Path) -> list[Any]:  # SplitRows, or the variant's rows (each with its SplitRow as ``.row``)
+        return read_split_csv(path) if variant is None else variant.read_rows(path, info, cfg.item_json_path)
+
+    def checked(path: Path, rows: list[Any]) -> list[Any]:
+        check_rows_against_index(rows if variant is None else [r.row for r in rows], items, path)
+        return rows
+
+    train_rows = checked(train_path, sample_rows(read(train_path), cfg.train_samples, cfg.seed))
+    eval_rows: list[Any] = []
     if valid_path is not None:
-        valid_rows = read_split_csv(valid_path)
-        check_rows_against_index(valid_rows, items, valid_path)
+        valid_rows = checked(valid_path, read(valid_path))
         eval_rows, rest = split_valid_by_user(valid_rows, cfg.eval_samples, holdout_seed_of(cfg))
         if cfg.train_on_valid:
             if not rest:
@@ -84,8 +97,15 @@ def load_sft_data(cfg: SFTConfig) -> SFTData:
     elif cfg.train_on_valid:
         raise InputError(f"sft.train_on_valid is set but there is no valid CSV under {cfg.data_dir}/valid")
     category = category_phrase(cfg.category, cfg.dataset, cfg.category_phrase)
-    train = build_task_mixture(cfg.task_weights, train_rows, items, category, cfg.seed)
+    if variant is None:
+        train = build_task_mixture(cfg.task_weights, train_rows, items, category, cfg.seed)
+    else:
+        train = build_task_mixture(cfg.task_weights, [r.row for r in train_rows], items, category, cfg.seed,
+                                   replace={"next_sid": variant.next_sid_samples(train_rows)})
     if not train:
         raise InputError(f"the training set is empty ({len(train_rows)} rows in {train_path}, task weights "
                          f"{cfg.task_weights}): give at least one task a positive weight and a non-empty CSV")
-    return SFTData(train, next_sid_samples(eval_rows), items)
+    if variant is None:
+        return SFTData(train, next_sid_samples(eval_rows), items)
+    return SFTData(train, variant.next_sid_samples(eval_rows), items,
+                   variant.sample_weights(train, cfg.dataset, cfg.item_json_path))

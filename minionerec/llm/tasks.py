@@ -174,15 +174,23 @@ def replicate_by_weight(samples: Sequence[TaskSample], weight: float, rng: rando
 
 
 def build_task_mixture(weights: Mapping[str, float], rows: Sequence[SplitRow], items: Sequence[ItemText],
-                       category: str, seed: int = 42) -> list[TaskSample]:
-    """The SFT training set: every task with a positive weight, replicated by its weight."""
+                       category: str, seed: int = 42,
+                       replace: Mapping[str, Sequence[TaskSample]] | None = None) -> list[TaskSample]:
+    """The SFT training set: every task with a positive weight, replicated by its weight.
+
+    ``replace`` gives a task's samples instead of building them (a variant's own next-item prompts, e.g. GPR's);
+    the task order and the one seeded RNG stay the same, so the other tasks draw exactly the plain samples.
+    """
     unknown = sorted(set(weights) - set(TASK_NAMES))
     if unknown:
         raise InputError(f"sft.task_weights: unknown task(s) {', '.join(unknown)}; known tasks: {', '.join(TASK_NAMES)}")
     active = [task for task in TASK_NAMES if float(weights.get(task, 0.0)) > 0]
+    replace = replace or {}
+    built = build_task_samples([task for task in active if task not in replace], rows, items, category)
     rng = random.Random(seed)
     mixture: list[TaskSample] = []
-    for task, samples in build_task_samples(active, rows, items, category).items():
+    for task in active:
+        samples = replace[task] if task in replace else built[task]
         chosen = replicate_by_weight(samples, float(weights[task]), rng)
         logger.info("task %-20s %7d samples (weight %g)", task, len(chosen), float(weights[task]))
         mixture += chosen

@@ -197,6 +197,7 @@ def main(cfg: RLConfig, variant: RLVariant | None = None) -> dict[str, Any]:
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(output_dir))
         write_json(output_dir / "rl_summary.json", summary)
+        variant.save_outputs(output_dir)
         save_resolved_config(cfg, output_dir)  # the done-record: last
         logger.info("RL done: %s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()
                                     if k != "validation"})

@@ -62,3 +62,6 @@ class RLVariant:
     def trainer_kwargs(self) -> dict[str, Any]:
         return {}
 
+    def save_outputs(self, output_dir: Path) -> None:
+        """Rank 0, after the model and before the done-record: the variant's own files (GPR: gpr.config.yaml)."""
+

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -98,8 +97,9 @@ def sidecar(cfg: Text2EmbConfig, model_path: str, dims: int, count: int, seconds
     }
 
 
-def main(cfg: Text2EmbConfig, texts_of: Callable[[Text2EmbConfig], tuple[list[int], list[str]]] = build_texts) -> Path:
-    """Embed ``texts_of(cfg)`` (item ids, texts); a variant (amazon_text2emb_gpr.py) passes its own texts."""
+def main(cfg: Text2EmbConfig, variant: Any = None) -> Path:
+    """Embed every item's text.  A switched-on ``variant`` (``minionerec.gpr.GPRVariant``, the ``gpr:`` section)
+    rewrites the texts (GPR: ``[EMPTY]`` for an item whose embedded fields are all empty)."""
 
     if cfg.pooling not in POOLINGS:
         raise InputError(f"text2emb.pooling must be one of {', '.join(POOLINGS)}, got {cfg.pooling!r}")
@@ -109,7 +109,9 @@ def main(cfg: Text2EmbConfig, texts_of: Callable[[Text2EmbConfig], tuple[list[in
     state = process_state(cfg.device)
     device = str(state.device) if cfg.device in ("auto", "cpu") else cfg.device
     start = time.perf_counter()
-    ids, texts = texts_of(cfg)
+    ids, texts = build_texts(cfg)
+    if variant is not None and variant.enabled:
+        texts = variant.embedding_texts(read_item_json(cfg.item_path), ids, texts, cfg.fields)
     model_path = cfg.model_path or default_encoder_path()
     model, tokenizer = load_encoder(model_path, device, cfg.dtype)
     batches = plan_batches(texts, cfg.batch_size)

@@ -1,9 +1,3 @@
 #!/usr/bin/env bash
-# Usage: bash rq/text2emb/amazon_text2emb_gpr.sh CONFIG.yaml [--key value ...]   (see amazon_text2emb_gpr.py)
-# Several processes (GPUs; CPU ranks where none is visible): NUM_PROCESSES=8 bash rq/text2emb/amazon_text2emb_gpr.sh CONFIG.yaml
-set -euo pipefail
-script="$(dirname "$0")/amazon_text2emb_gpr.py"
-if [[ "${NUM_PROCESSES:-1}" -gt 1 ]]; then
-  exec accelerate launch --num_processes "$NUM_PROCESSES" "$script" "$@"
-fi
-exec python "$script" "$@"
+# GPR item embeddings = amazon_text2emb.sh with gpr.enabled on ([EMPTY] texts):  bash rq/text2emb/amazon_text2emb_gpr.sh CONFIG.yaml [--key v ...]
+exec bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/launch.sh" amazon_text2emb_gpr "$@"
