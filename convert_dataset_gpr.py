@@ -32,7 +32,7 @@ def main(cfg: convert_dataset.ConvertConfig, gcfg: GPRConfig) -> dict[str, Path]
     if unknown:
         raise InputError(f"convert.splits: unknown split(s) {unknown}; choose from {', '.join(SPLITS)}")
     variant, data_dir = GPRVariant(gcfg), Path(cfg.data_dir)
-    item_path = Path(cfg.item_path or data_dir / f"{cfg.dataset}.item.json")
+    item_path = Path(cfg.item_json_path or data_dir / f"{cfg.dataset}.item.json")
     items = read_item_json(item_path)
     index = read_index_json(Path(cfg.index_path or data_dir / f"{cfg.dataset}.index.json"))
     converter = variant.converter(gcfg.data_dir, cfg.dataset, cfg.splits, items, item_path)  # fails before any write

@@ -38,7 +38,7 @@ def gpr_texts(cfg: Text2EmbConfig) -> tuple[list[int], list[str]]:
     from amazon_text2emb import build_texts
 
     ids, texts = build_texts(cfg)
-    records = read_item_json(cfg.item_path)
+    records = read_item_json(cfg.item_json_path)
     empty = {i for i in ids if not any(clean_text(records[i].get(name)) for name in cfg.fields)}
     return ids, [EMPTY_TEXT if i in empty else text for i, text in zip(ids, texts)]
 
