@@ -32,7 +32,7 @@ def time_ml100k_script(folder: Path, repeats: int) -> list[float]:
             start = time.perf_counter()
             subprocess.run(
                 ["bash", str(ROOT / "data" / "movielens_process.sh"), str(ROOT / "configs" / "ml-100k.yaml"),
-                 "--input_path", str(folder), "--output_path", out],
+                 "--input_path", str(folder), "--output_dir", out],
                 check=True, capture_output=True, env={**os.environ, "PYTHON": sys.executable},
             )
             times.append(time.perf_counter() - start)
@@ -44,10 +44,10 @@ def time_amazon_phases(users: int, repeats: int) -> dict[str, float]:
     from minionerec.synthetic import SyntheticConfig, write_synthetic
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = SyntheticConfig(output_path=f"{tmp}/raw", dataset="Bench", n_users=users, n_items=max(100, users // 10),
+        cfg = SyntheticConfig(output_dir=f"{tmp}/raw", dataset="Bench", n_users=users, n_items=max(100, users // 10),
                               n_clusters=10, days=2000)
         reviews, meta = write_synthetic(cfg)
-        options = ProtocolOptions(dataset="Bench", output_path=f"{tmp}/out", user_k=5, item_k=5,
+        options = ProtocolOptions(dataset="Bench", output_dir=f"{tmp}/out", user_k=5, item_k=5,
                                   st_year=2015, st_month=1, ed_year=2030, ed_month=1)
         phases: dict[str, list[float]] = {"read": [], "protocol": [], "write": []}
         n_reviews = 0
@@ -117,7 +117,7 @@ PROCESS_CHILD = """
 import logging
 logging.basicConfig(level=logging.WARNING)
 module = __import__({module!r}, fromlist=["x"])
-options = module.ProtocolOptions(dataset="Bench", output_path={out!r}, user_k=5, item_k=5,
+options = module.ProtocolOptions(dataset="Bench", output_dir={out!r}, user_k=5, item_k=5,
                                  st_year=1996, st_month=10, ed_year=2018, ed_month=10)
 raw = module.read_amazon18({reviews!r}, {meta!r})
 ds = module.build_dataset(raw, options) if {module!r} == "reference_preprocess" else module.build_frames(raw, options)

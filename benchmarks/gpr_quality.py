@@ -41,7 +41,7 @@ SFT_RECIPE = ["--sft.per_device_train_batch_size", "64", "--sft.learning_rate", 
               "--sft.eval_steps", "100", "--sft.num_threads", "1", "--sft.logging_steps", "20",
               "--sft.eval_samples", "150"]
 RL_RECIPE = ["--rl.per_device_train_batch_size", "32", "--rl.num_generations", "8", "--rl.learning_rate", "2e-5",
-             "--rl.validation_samples", "0", "--rl.save_steps", "1000", "--rl.train_subset", "-1"]
+             "--rl.eval_samples", "0", "--rl.save_steps", "1000", "--rl.train_subset", "-1"]
 
 
 def run(cmd: list[str], log: Path) -> float:

@@ -1,7 +1,7 @@
 """Amazon Reviews 2023 raw files -> the MiniOneRec data protocol (see minionerec/data/).
 
     bash data/amazon23_data_process.sh --input_path runs/raw --dataset All_Beauty \\
-        --user_k 5 --item_k 5 --st_year 2018 --st_month 10 --ed_year 2023 --ed_month 9 --output_path runs/data
+        --user_k 5 --item_k 5 --st_year 2018 --st_month 10 --ed_year 2023 --ed_month 9 --output_dir runs/data
 
 Reads ``<input_path>/<dataset>.jsonl[.gz]`` (reviews: ``user_id, parent_asin, rating,
 timestamp`` in ms, ``helpful_vote``) and ``<input_path>/meta_<dataset>.jsonl[.gz]``

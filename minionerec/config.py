@@ -8,7 +8,7 @@ A config file looks like::
       seed: 42
     data:
       input_path: ...
-      output_path: ${common.workdir}/data
+      output_dir: ${common.workdir}/data
     sft:
       learning_rate: 3e-4
 
@@ -26,12 +26,23 @@ So ``configs/office.yaml`` is ``configs/industrial.yaml`` plus the three values 
 
 Command-line overrides use ``--key value`` (the stage's own section, or ``common``) or
 ``--section.key value`` (any section; ``--sft.task_weights.next_sid 2`` reaches into a dict).
+
+Key names: one concept has one name in every section.  A folder is ``*_dir`` (what a stage writes
+into: ``output_dir``); a single file is ``*_path`` (``index_path``, ``item_json_path`` -- the
+``<dataset>.item.json`` -- and a file a stage writes, ``sid.output_path``), except the names that
+upstream's users type, which keep upstream's spelling (``train_file``, ``valid_file``, ``test_file``,
+``info_file``).  The seeded held-out valid rows a stage scores on are ``eval_samples`` (HF's ``eval_``
+prefix, as ``eval_steps``); torch's CPU threads are ``num_threads``.  Keys renamed to follow these
+rules are listed in :data:`RENAMED_KEYS`: their old names are still read, for one release, from a
+YAML file, a ``${section.key}`` reference and the command line, each with a one-time INFO line
+naming the new key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import re
 import types
 import typing
@@ -43,6 +54,7 @@ import yaml
 from minionerec.errors import InputError
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 #: Every section a config file may hold.  Keys inside a section are checked by its dataclass.
 KNOWN_SECTIONS = (
@@ -61,10 +73,55 @@ KNOWN_SECTIONS = (
 #: The top-level key that layers a config on a base file (see :func:`read_config_file`).
 INCLUDE_KEY = "include"
 
+#: Keys renamed so that one concept has one name across stages (see the module docstring):
+#: ``{section: {old key: new key}}``.  The old names are accepted for one release (YAML, ``${...}``
+#: references, command line, and saved configs/attempt records of earlier runs), then this table goes.
+RENAMED_KEYS: dict[str, dict[str, str]] = {
+    "data": {"output_path": "output_dir"},
+    "synthetic": {"output_path": "output_dir"},
+    "text2emb": {"item_path": "item_json_path"},
+    "sid": {"item_path": "item_json_path"},
+    "convert": {"item_path": "item_json_path"},
+    "sft": {"info_path": "info_file"},
+    "rl": {"validation_samples": "eval_samples"},
+    "baselines": {"torch_threads": "num_threads"},
+}
+_renames_announced: set[tuple[str, str]] = set()
+
+
+def renamed_key(section: str, key: str, announce: bool = True) -> str:
+    """The current name of ``section.key`` (``key`` itself unless :data:`RENAMED_KEYS` lists it).
+
+    A renamed key logs, once per process, which key to write instead.
+    """
+    new = RENAMED_KEYS.get(section, {}).get(key)
+    if new is None:
+        return key
+    if announce and (section, key) not in _renames_announced:
+        _renames_announced.add((section, key))
+        logger.info("%s.%s is renamed %s.%s (the old name is read for one release): write %s",
+                    section, key, section, new, new)
+    return new
+
+
+def rename_keys(section: str, body: dict[str, Any], where: str, announce: bool = True) -> dict[str, Any]:
+    """``body`` (one section's keys) with renamed keys under their new names; ``where`` tags the error
+    raised when a body gives both the old and the new name."""
+    if section not in RENAMED_KEYS or not isinstance(body, dict):
+        return body
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        new = renamed_key(section, key, announce)
+        if new != key and new in body:
+            raise InputError(f"{where}: {section}.{key} is the old name of {section}.{new}; give only {new}")
+        out[new] = value
+    return out
+
+
 #: Keys that never change a stage's results (resume, logging, threads, workers): a change to one of them
 #: does not make a finished stage stale, and the done-record leaves them out.
 NON_RESULT_KEYS = frozenset({
-    "resume", "resume_from_checkpoint", "report_to", "logging_steps", "num_threads", "torch_threads",
+    "resume", "resume_from_checkpoint", "report_to", "logging_steps", "num_threads",
     "dataloader_num_workers", "constrained_n_jobs",
 })
 #: Keys naming what a stage writes (its outputs), and keys naming folders too wide to be an input.
@@ -94,8 +151,8 @@ class CommonConfig:
     )
     seed: int = dataclasses.field(default=42, metadata={"help": "Global seed; every stage derives its RNGs from it."})
     holdout_seed: int = dataclasses.field(
-        default=-1, metadata={"help": "Seed that picks the held-out valid users (sft/baselines eval_samples, "
-                              "rl validation_samples); -1 = seed.  Fix it to vary one stage's seed without "
+        default=-1, metadata={"help": "Seed that picks the held-out valid users (the eval_samples of sft, rl "
+                              "and baselines); -1 = seed.  Fix it to vary one stage's seed without "
                               "changing which users every stage holds out."})
     category: str = dataclasses.field(
         default="",
@@ -191,6 +248,7 @@ def _read_layers(path: Path, chain: tuple[Path, ...]) -> dict[str, dict[str, Any
             )
         if body is not None and not isinstance(body, dict):
             raise InputError(f"config file {path}: section {section!r} must be a mapping of keys")
+    raw = {section: rename_keys(section, body, f"config file {path}") for section, body in raw.items()}
     for section in [s for s, body in raw.items() if body is None and s in merged]:
         del merged[section], raw[section]  # ``section: null`` over a base drops the base's section
     return deep_merge(merged, {section: dict(body or {}) for section, body in raw.items()})
@@ -301,10 +359,25 @@ def _layered_sections(schema: type, config_path: str | Path | None, overrides: d
     sections.setdefault(section, {})
     defaults = {f.name: field_default(f) for f in dataclasses.fields(schema)}
     overrides = upstream.translate(section, overrides or {}, lambda key: sections[section].get(key, defaults.get(key)))
+    overrides = _rename_overrides(section, overrides)
     set_by_cli = _apply_overrides(sections, overrides, schema, section)
     if from_cli is not None:
         from_cli.update(set_by_cli)
     return sections
+
+
+def _rename_overrides(section: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Command-line overrides with :data:`RENAMED_KEYS`' old names (``--old``, ``--section.old[.sub]``) renamed."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        target, dot, rest = key.partition(".") if "." in key else (section, "", key)
+        head, sub, tail = rest.partition(".")
+        new_head = renamed_key(target, head)
+        new = key if new_head == head else (f"{target}." if dot else "") + new_head + sub + tail
+        if new != key and new in overrides:
+            raise InputError(f"--{key} (command line) is the old name of --{new}; give only --{new}")
+        out[new] = value
+    return out
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -446,7 +519,8 @@ def _resolve(context: dict[str, dict[str, Any]], section: str,
         if ref in stack:
             raise InputError(f"config: circular reference {' -> '.join(stack + (ref,))}")
         node: Any = context.get(sec)
-        for part in dotted.split("."):
+        head, dot, rest = dotted.partition(".")
+        for part in [renamed_key(sec, head), *(rest.split(".") if dot else [])]:
             if not isinstance(node, dict) or part not in node:
                 raise InputError(f"config: reference ${{{ref}}} does not name a key")
             node = node[part]

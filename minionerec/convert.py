@@ -46,7 +46,7 @@ class ConvertConfig:
 
     dataset: str = field(default="", metadata={"help": "Dataset name (file prefix of the data-stage outputs)."})
     data_dir: str = field(default=_DATA_DIR, metadata={"help": "Folder with <dataset>.{train,valid,test}.inter and .item.json."})
-    item_path: str = field(default="", metadata={"help": "Item file; empty: <data_dir>/<dataset>.item.json."})
+    item_json_path: str = field(default="", metadata={"help": "Item file; empty: <data_dir>/<dataset>.item.json."})
     index_path: str = field(default="", metadata={"help": "SID index; empty: <data_dir>/<dataset>.index.json."})
     output_dir: str = field(default="${common.workdir}/llm", metadata={"help": "Root of train/ valid/ test/ info/."})
     name: str = field(default="", metadata={"help": "Output file name (without .csv/.txt); empty: the dataset name."})
@@ -200,7 +200,7 @@ def read_inputs(cfg: ConvertConfig) -> ConvertInputs:
     if not cfg.dataset:
         raise InputError("convert.dataset is empty: set common.dataset in the config or pass --dataset NAME")
     data_dir = Path(cfg.data_dir)
-    item_path = Path(cfg.item_path or data_dir / f"{cfg.dataset}.item.json")
+    item_path = Path(cfg.item_json_path or data_dir / f"{cfg.dataset}.item.json")
     index_path = Path(cfg.index_path or data_dir / f"{cfg.dataset}.index.json")
     unknown = [s for s in cfg.splits if s not in SPLITS]
     if unknown:

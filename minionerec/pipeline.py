@@ -49,6 +49,7 @@ from minionerec.config import (
     load_config,
     parse_cli,
     read_config_file,
+    rename_keys,
     result_config,
     schema_keys,
     to_dict,
@@ -93,7 +94,7 @@ def plan(sections: dict[str, dict[str, Any]], overrides: dict[str, Any] | None =
     stages: list[Stage] = []
     if "synthetic" in sections:
         stages.append(Stage("synthetic", "synthetic", "data/synthetic.sh", "minionerec/synthetic.py",
-                            lambda c: Path(c.output_path)))
+                            lambda c: Path(c.output_dir)))
     if "data" in sections:
         if overrides and "data.source" in overrides:
             sections = {**sections, "data": {**sections["data"], "source": overrides["data.source"]}}
@@ -101,7 +102,7 @@ def plan(sections: dict[str, dict[str, Any]], overrides: dict[str, Any] | None =
         else:
             script = _data_script(sections)
         stages.append(Stage("data", "data", script, script.replace(".sh", ".py"),
-                            lambda c: Path(c.output_path) / c.dataset))
+                            lambda c: Path(c.output_dir) / c.dataset))
     if "text2emb" in sections:
         stages.append(Stage("text2emb", "text2emb", "rq/text2emb/amazon_text2emb.sh",
                             "rq/text2emb/amazon_text2emb.py", lambda c: Path(c.output_path).parent))
@@ -193,6 +194,7 @@ def stale_reason(stage: Stage, config_path: str, overrides: dict[str, Any]) -> s
     saved = (yaml.safe_load(marker.read_text(encoding="utf-8")) or {}).get(stage.section)
     if not isinstance(saved, dict):
         return f"{marker} holds no {stage.section!r} section"
+    saved = rename_keys(stage.section, saved, str(marker), announce=False)  # a run saved before a key rename
     current = to_dict(cfg)
     # a key added to the schema after the run does not make it stale while it holds its default: unset
     # (its resolved default, ${...} references included) or set to the default's value
@@ -251,7 +253,7 @@ def fetch_raw_data(stage: Stage, config_path: str, overrides: dict[str, Any]) ->
 
 #: Input paths of a stage that must exist before the pipeline starts with it (later stages' inputs are
 #: written by earlier stages).  The data stage's raw files are checked unless they are fetched (MovieLens).
-FIRST_STAGE_INPUTS = {"data": ("input_path",), "text2emb": ("item_path",), "sid": ("data_path",),
+FIRST_STAGE_INPUTS = {"data": ("input_path",), "text2emb": ("item_json_path",), "sid": ("data_path",),
                       "convert": ("data_dir",), "baselines": ("data_dir",), "sft": ("data_dir",),
                       "rl": ("model_path", "data_dir"), "evaluate": ("model_path", "test_file")}
 #: Seconds a stage has to stop after a forwarded SIGINT/SIGTERM before its process group is killed.

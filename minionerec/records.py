@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from minionerec.config import NON_RESULT_KEYS, NOT_INPUT_KEYS, OUTPUT_KEYS, result_config, to_dict
+from minionerec.config import NON_RESULT_KEYS, NOT_INPUT_KEYS, OUTPUT_KEYS, rename_keys, result_config, to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +261,10 @@ def previous_run(cfg: Any, folder: str | Path) -> str:
     if done_record_path(folder, section).is_file():
         return "finished"
     saved = read_record(attempt_record_path(folder, section))
-    if saved is None or saved.get("config") != result_config(to_dict(cfg)):
+    if saved is None or not isinstance(saved.get("config"), dict):
+        return "other"
+    before = rename_keys(section, saved["config"], "attempt record", announce=False)  # saved before a key rename
+    if before != result_config(to_dict(cfg)):
         return "other"
     return "other" if record_change({"inputs": saved.get("inputs")}) else "interrupted"
 

@@ -55,7 +55,7 @@ class SyntheticConfig:
 
     section: ClassVar[str] = "synthetic"
 
-    output_path: str = field(default="${common.workdir}/raw", metadata={"help": "Folder for the raw files."})
+    output_dir: str = field(default="${common.workdir}/raw", metadata={"help": "Folder for the raw files."})
     dataset: str = field(default="Synthetic", metadata={"help": "Name: writes <dataset>.json and meta_<dataset>.json."})
     seed: int = field(default=42, metadata={"help": "Random seed; the same seed gives byte-identical files."})
     n_users: int = field(default=300, metadata={"help": "Number of users."})
@@ -212,7 +212,7 @@ def write_synthetic(cfg: SyntheticConfig) -> tuple[Path, Path]:
     from minionerec.config import save_resolved_config
 
     reviews, meta = generate(cfg)
-    folder = Path(cfg.output_path)
+    folder = Path(cfg.output_dir)
     suffix = ".json.gz" if cfg.gzip else ".json"
     reviews_path = folder / f"{cfg.dataset}{suffix}"
     meta_path = folder / f"meta_{cfg.dataset}{suffix}"

@@ -176,7 +176,7 @@ ALIASES: dict[str, dict[str, Rule]] = {
             "upstream's --sample_train True (drop 20% of prompts when the path contains 'sft') is --rl.train_subset N "
             "here (a seeded random N prompts)")),
         "test_during_training": Convert("false has no effect (validation is off by default); true is refused", _off(
-            "upstream's --test_during_training True is --rl.validation_samples N here "
+            "upstream's --test_during_training True is --rl.eval_samples N here "
             "(validation every --eval_steps)")),
         "mask_all_zero": Convert("false has no effect; true is refused", _off(
             "upstream's --mask_all_zero True has no counterpart here; --rl.dynamic_sampling drops all-zero groups")),
@@ -199,6 +199,7 @@ ALIASES: dict[str, dict[str, Rule]] = {
         "category": Alias("name"),
     },
     "data": {
+        "output_path": Alias("output_dir"),
         "metadata_file": Rejected("put meta_<dataset>.json in --data.input_path (the raw-files folder)"),
         "reviews_file": Rejected("put <dataset>_5.json in --data.input_path (the raw-files folder)"),
     },
@@ -218,7 +219,7 @@ ALIASES: dict[str, dict[str, Rule]] = {
         "plm_name": Alias("encoder_name"),
         "plm_checkpoint": Alias("model_path"),
         "max_sent_len": Alias("max_length"),
-        "root": Rejected("upstream's --root is --text2emb.item_path (the .item.json) with --text2emb.output_path"),
+        "root": Rejected("upstream's --root is --text2emb.item_json_path (the .item.json) with --text2emb.output_path"),
         "gpu_id": Rejected("upstream's --gpu_id is --text2emb.device (cuda:N) here"),
     },
 }

@@ -47,7 +47,7 @@ def write_jsonl(path: Path, records, raw_lines=()) -> Path:
 
 
 def opts(tmp_path: Path, **kw) -> ProtocolOptions:
-    base = dict(dataset="D", output_path=str(tmp_path / "out"), user_k=0, item_k=0, st_year=0, ed_year=0)
+    base = dict(dataset="D", output_dir=str(tmp_path / "out"), user_k=0, item_k=0, st_year=0, ed_year=0)
     base.update(kw)
     return ProtocolOptions(**base)
 
@@ -288,7 +288,7 @@ def test_upstream_layout_finder(tmp_path):
 # ---------------------------------------------------------------------------------- determinism, leakage
 
 def _synthetic(tmp_path: Path, seed: int = 3, **kw) -> tuple[Path, Path]:
-    cfg = SyntheticConfig(output_path=str(tmp_path / f"raw{seed}"), dataset="Syn", seed=seed,
+    cfg = SyntheticConfig(output_dir=str(tmp_path / f"raw{seed}"), dataset="Syn", seed=seed,
                           n_users=80, n_items=40, n_clusters=4, **kw)
     return write_synthetic(cfg)
 
@@ -297,7 +297,7 @@ def test_outputs_are_deterministic_and_leak_free(tmp_path):
     reviews, meta = _synthetic(tmp_path)
     outs = []
     for run in ("a", "b"):
-        options = ProtocolOptions(dataset="Syn", output_path=str(tmp_path / run), user_k=3, item_k=3,
+        options = ProtocolOptions(dataset="Syn", output_dir=str(tmp_path / run), user_k=3, item_k=3,
                                   st_year=2015, st_month=1, ed_year=2019, ed_month=1)
         outs.append(process(read_amazon18(reviews, meta), options))
     names = sorted(p.name for p in outs[0].iterdir())
@@ -333,7 +333,7 @@ def test_synthetic_generator_is_seeded_and_learnable(tmp_path):
         best[x][y] += 1
     hits = sum(max(best[x].values()) for x in best)
     assert hits / len(pairs) > 0.5
-    gz_reviews, gz_meta = write_synthetic(SyntheticConfig(output_path=str(tmp_path / "gz"), seed=1, n_users=5,
+    gz_reviews, gz_meta = write_synthetic(SyntheticConfig(output_dir=str(tmp_path / "gz"), seed=1, n_users=5,
                                                           n_items=10, n_clusters=2, gzip=True))
     assert gz_reviews.name == "Synthetic.json.gz" and gzip.decompress(gz_reviews.read_bytes())
     with pytest.raises(InputError, match="invalid settings"):
@@ -412,7 +412,7 @@ def test_matches_an_independent_reference_implementation(tmp_path, seed, user_k,
 
     expected_users, expected_items, expected_splits = reference_protocol(
         reviews_path, meta_path, user_k, item_k, st, ed)
-    options = ProtocolOptions(dataset="Syn", output_path=str(tmp_path / "out"), user_k=user_k, item_k=item_k,
+    options = ProtocolOptions(dataset="Syn", output_dir=str(tmp_path / "out"), user_k=user_k, item_k=item_k,
                               st_year=st[0], st_month=st[1], ed_year=ed[0], ed_month=ed[1])
     out = process(read_amazon18(reviews_path, meta_path), options)
     assert read_id_map(out / "Syn.user2id") == expected_users
@@ -431,7 +431,7 @@ def test_matches_an_independent_reference_implementation(tmp_path, seed, user_k,
 @pytest.mark.slow
 def test_ml100k_from_shared_data_reproduces_the_reference_counts(tmp_path):
     folder = shared_path("movielens_100k_recbole")
-    options = ProtocolOptions(dataset="ml-100k", output_path=str(tmp_path), user_k=0, item_k=0, st_year=0, ed_year=0)
+    options = ProtocolOptions(dataset="ml-100k", output_dir=str(tmp_path), user_k=0, item_k=0, st_year=0, ed_year=0)
     out = process(read_movielens(folder, "ml-100k"), options)
     stats = json.loads((out / "ml-100k.stats.json").read_text())
     assert stats["samples"] == {"train": 79245, "valid": 9906, "test": 9906, "total": 99057}
@@ -460,7 +460,7 @@ def test_an_interrupted_write_keeps_the_previous_outputs_and_no_done_record(tmp_
     from minionerec.data import writers
 
     reviews, meta = _synthetic(tmp_path)
-    options = ProtocolOptions(dataset="Syn", output_path=str(tmp_path / "out"), user_k=3, item_k=3,
+    options = ProtocolOptions(dataset="Syn", output_dir=str(tmp_path / "out"), user_k=3, item_k=3,
                               st_year=2015, st_month=1, ed_year=2019, ed_month=1)
     out = process(read_amazon18(reviews, meta), options)
     assert (out / "Syn.stats.json").is_file() and (out / "data.done.json").is_file()

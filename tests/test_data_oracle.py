@@ -29,7 +29,7 @@ def _outputs(module, raw, options, out: Path) -> dict[str, bytes]:
 def _assert_same(reader: str, args: tuple, tmp_path: Path, **option_values) -> None:
     results = []
     for name, module in (("old", oracle), ("new", columnar)):
-        options = module.ProtocolOptions(dataset="D", output_path=str(tmp_path / name), **option_values)
+        options = module.ProtocolOptions(dataset="D", output_dir=str(tmp_path / name), **option_values)
         raw = getattr(module, reader)(*args)
         results.append(_outputs(module, raw, options, tmp_path / name / "D"))
     old, new = results
@@ -45,7 +45,7 @@ def _assert_same(reader: str, args: tuple, tmp_path: Path, **option_values) -> N
 ])
 def test_synthetic_amazon18_is_byte_identical(tmp_path, monkeypatch, gz, opts):
     monkeypatch.setattr(writers, "SLICE_ROWS", 37 if gz else 10**9)  # many slices / one slice
-    cfg = SyntheticConfig(output_path=str(tmp_path / "raw"), dataset="Syn", n_users=300, n_items=60, seed=3,
+    cfg = SyntheticConfig(output_dir=str(tmp_path / "raw"), dataset="Syn", n_users=300, n_items=60, seed=3,
                           gzip=gz)
     reviews, meta = write_synthetic(cfg)
     _assert_same("read_amazon18", (reviews, meta), tmp_path, **opts)

@@ -90,7 +90,7 @@ def test_fetch_and_process_ml100k_with_the_config(tmp_path):
 @pytest.mark.slow
 def test_lcrec_script_on_shared_scientific(tmp_path):
     folder = shared_path("amazon18_scientific_lcrec")
-    done = run("lcrec_process.sh", "--input_path", str(folder), "--dataset", "Scientific", "--output_path", "out",
+    done = run("lcrec_process.sh", "--input_path", str(folder), "--dataset", "Scientific", "--output_dir", "out",
                cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     stats = json.loads((tmp_path / "out/Scientific/Scientific.stats.json").read_text())

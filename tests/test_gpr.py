@@ -38,7 +38,7 @@ def raw_data() -> RawData:
 
 
 def options(tmp_path) -> ProtocolOptions:
-    return ProtocolOptions(input_path=str(tmp_path), dataset="T", output_path=str(tmp_path / "data"), user_k=0,
+    return ProtocolOptions(input_path=str(tmp_path), dataset="T", output_dir=str(tmp_path / "data"), user_k=0,
                            item_k=0, st_year=0, ed_year=0)
 
 
@@ -362,7 +362,7 @@ def test_amazon23_gpr_script_writes_plain_outputs_and_side_files(tmp_path):
     (raw / "meta_Tiny.jsonl").write_text("\n".join(json.dumps(m) for m in meta) + "\n")
     (raw / "Tiny.jsonl").write_text("\n".join(json.dumps(r) for r in reviews) + "\n")
     cmd = [sys.executable, str(root / "data" / "amazon23_data_process_gpr.py"), "--dataset", "Tiny", "--input_path",
-           str(raw), "--output_path", str(tmp_path / "data"), "--user_k", "0", "--item_k", "0", "--st_year", "0",
+           str(raw), "--output_dir", str(tmp_path / "data"), "--user_k", "0", "--item_k", "0", "--st_year", "0",
            "--ed_year", "0", "--gpr.context_rule", "weekday"]
     done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -399,18 +399,18 @@ def test_rl_samples_use_the_gpr_prompt_and_equal_rl_py_without_tokens(tmp_path, 
 
     written = converted(tmp_path, processed)
     cfg = rl.RLConfig(dataset="T", data_dir=str(tmp_path / "llm"), index_path=str(processed / "T.index.json"),
-                      title_history_samples=5, validation_samples=3)
+                      title_history_samples=5, eval_samples=3)
     items = llm.load_items(cfg.index_path, processed / "T.item.json")
     files = find_llm_data_files(cfg.data_dir, cfg.dataset)
     plain, plain_validation = rl.RLVariant().samples(cfg, files, items)
     off = gpr.GPRVariant(gcfg(tmp_path, use_tokens=False)).rl_variant(cfg)
     assert off.samples(cfg, files, items) == (plain, plain_validation) and len(plain_validation) > 0
-    cfg.train_on_valid, cfg.validation_samples = True, 1  # both variants add the same valid rows
+    cfg.train_on_valid, cfg.eval_samples = True, 1  # both variants add the same valid rows
     with_valid, _ = rl.RLVariant().samples(cfg, files, items)
     next_sid_count = sum(x.task == "next_sid" for x in with_valid) - sum(x.task == "next_sid" for x in plain)
     _, rest = split_valid_by_user(read_split_csv(written["valid"]), 1, cfg.seed)
     assert off.samples(cfg, files, items)[0] == with_valid and next_sid_count == len(rest)
-    cfg.train_on_valid, cfg.validation_samples = False, 3
+    cfg.train_on_valid, cfg.eval_samples = False, 3
     on, _ = gpr.GPRVariant(gcfg(tmp_path)).rl_variant(cfg).samples(cfg, files, items)
     assert [s.task for s in on] == [s.task for s in plain]
     for ours, theirs in zip(on, plain):

@@ -109,7 +109,7 @@ def test_sft_refuses_a_shared_sid_index_and_trains_on_it_when_allowed(tmp_path):
     info = shared_catalogue(tmp_path)
     write_split_csv(tmp_path / "train" / "Toy.csv", rows(4))
     base = {"common.dataset": "Toy", "sft.data_dir": str(tmp_path), "sft.index_path": str(tmp_path / "Toy.index.json"),
-            "sft.info_path": str(info), "sft.item_json_path": ""}
+            "sft.info_file": str(info), "sft.item_json_path": ""}
     with pytest.raises(InputError, match=r"Toy.index.json: 2 of 8 items share 1 SID"):
         sft.load_sft_data(load_config(sft.SFTConfig, None, base))
     loaded = sft.load_sft_data(load_config(sft.SFTConfig, None, base | {"common.allow_shared_sids": "true"}))

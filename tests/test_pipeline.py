@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def small_config(tmp_path: Path) -> str:
     body = {
         "common": {"dataset": "Tiny", "workdir": str(tmp_path / "run"), "seed": 3},
-        "synthetic": {"output_path": "${data.input_path}", "n_users": 60, "n_items": 30, "n_clusters": 3},
-        "data": {"source": "amazon18", "input_path": "${common.workdir}/raw", "output_path": "${common.workdir}/data",
+        "synthetic": {"output_dir": "${data.input_path}", "n_users": 60, "n_items": 30, "n_clusters": 3},
+        "data": {"source": "amazon18", "input_path": "${common.workdir}/raw", "output_dir": "${common.workdir}/data",
                  "user_k": 2, "item_k": 2, "st_year": 0, "ed_year": 0},
     }
     path = tmp_path / "tiny.yaml"
@@ -61,7 +61,7 @@ def test_runs_then_skips_then_redoes_from_a_stage(tmp_path, monkeypatch):
 def test_a_new_key_with_a_reference_default_keeps_the_stage_current(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     body = yaml.safe_load(Path(small_config(tmp_path)).read_text())
-    body["synthetic"]["output_path"] = str(tmp_path / "run" / "raw")
+    body["synthetic"]["output_dir"] = str(tmp_path / "run" / "raw")
     del body["data"]["input_path"]  # its default, ${common.workdir}/raw, is that same folder
     config = tmp_path / "reference_default.yaml"
     config.write_text(yaml.safe_dump(body))

@@ -15,7 +15,7 @@ from minionerec.config import read_config_file
 def config(tmp_path: Path) -> str:
     workdir = tmp_path / "run"
     body = {"common": {"dataset": "Tiny", "workdir": str(workdir)},
-            "sft": {}, "rl": {"select_best": True, "validation_samples": 4},
+            "sft": {}, "rl": {"select_best": True, "eval_samples": 4},
             "evaluate": {"name": "rl", "model_path": "${common.workdir}/rl"}}
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(body))

@@ -69,7 +69,7 @@ def as_cli(values: dict) -> list[str]:
 
 
 def test_rl_runs_saves_and_resumes(workdir):
-    cfg = load_config(RLConfig, None, overrides(workdir, "rl", validation_samples=4, validation_beams=4, eval_steps=2))
+    cfg = load_config(RLConfig, None, overrides(workdir, "rl", eval_samples=4, validation_beams=4, eval_steps=2))
     summary = main(cfg)
     out = workdir / "rl"
     assert summary["steps"] == 2 and summary["train_prompts"] == 16 + 12 + 16
@@ -100,7 +100,7 @@ def test_upstream_train_and_info_files_replace_the_data_dir_lookup(workdir):
 def test_select_best_validates_before_training_and_ends_on_the_best_checkpoint(workdir):
     # the valid rows repeat train patterns; with add_gt every group holds its target, so RL learns them and
     # lifts validation above step 0
-    cfg = load_config(RLConfig, None, overrides(workdir, "best", validation_samples=4, validation_beams=4, eval_steps=2,
+    cfg = load_config(RLConfig, None, overrides(workdir, "best", eval_samples=4, validation_beams=4, eval_steps=2,
                                                 max_steps=6, select_best=True, tasks="next_sid", learning_rate=0.01,
                                                 rewards="{rule: 1.0}", add_gt=True))
     summary = main(cfg)
@@ -118,7 +118,7 @@ def test_select_best_keeps_the_sft_policy_when_no_checkpoint_beats_step_zero(wor
     from safetensors.torch import load_file
 
     # learning rate 0: every validation ties with step 0, and ties keep the SFT policy
-    cfg = load_config(RLConfig, None, overrides(workdir, "keep", validation_samples=4, validation_beams=4, eval_steps=1,
+    cfg = load_config(RLConfig, None, overrides(workdir, "keep", eval_samples=4, validation_beams=4, eval_steps=1,
                                                 max_steps=2, select_best=True, learning_rate=0.0))
     summary = main(cfg)
     assert summary["kept_initial_policy"] and summary["best_checkpoint"] == str(workdir / "sft")
@@ -132,7 +132,7 @@ def test_select_best_keeps_the_sft_policy_when_no_checkpoint_beats_step_zero(wor
 def test_train_on_valid_adds_the_valid_rows_outside_the_validation_users(workdir):
     train = split_rows(6)
     valid = [dataclasses.replace(r, user_id=f"V{i // 2}") for i, r in enumerate(split_rows(8, offset=2))]  # 4 users
-    cfg = load_config(RLConfig, None, overrides(workdir, "tov", train_on_valid=True, validation_samples=2))
+    cfg = load_config(RLConfig, None, overrides(workdir, "tov", train_on_valid=True, eval_samples=2))
     held_out, _ = split_valid_by_user(valid, 2, cfg.seed)
     rows = rows_to_train_on(cfg, train, valid)
     assert rows == train + [r for r in valid if r not in held_out]  # file (time) order, train first
@@ -141,17 +141,17 @@ def test_train_on_valid_adds_the_valid_rows_outside_the_validation_users(workdir
     assert rows_to_train_on(cfg, train, valid) == rows[-4:]  # the newest rows are the valid rows
     cfg.train_on_valid = False
     assert rows_to_train_on(cfg, train, valid) == train[-4:]
-    cfg.train_on_valid, cfg.validation_samples = True, 0
-    with pytest.raises(InputError, match="train_on_valid needs 0 < rl.validation_samples < 8"):
+    cfg.train_on_valid, cfg.eval_samples = True, 0
+    with pytest.raises(InputError, match="train_on_valid needs 0 < rl.eval_samples < 8"):
         rows_to_train_on(cfg, train, valid)
     with pytest.raises(InputError, match="no valid CSV"):
         rows_to_train_on(cfg, train, None)
     # the whole stage: 16 train rows + the 2 valid rows of the users outside validation, then the newest 5
     summary = main(load_config(RLConfig, None, overrides(workdir, "tov", tasks="next_sid", train_on_valid=True,
-                                                         validation_samples=2, validation_beams=4, max_steps=1)))
+                                                         eval_samples=2, validation_beams=4, max_steps=1)))
     assert summary["train_prompts"] == 18
     summary = main(load_config(RLConfig, None, overrides(workdir, "tov", tasks="next_sid", train_on_valid=True,
-                                                         validation_samples=2, validation_beams=4, recent_rows=5,
+                                                         eval_samples=2, validation_beams=4, recent_rows=5,
                                                          max_steps=1)))
     assert summary["train_prompts"] == 5
 
@@ -192,7 +192,7 @@ def test_deepspeed_on_two_cpu_processes(workdir, stage):
     # select_best with a learning rate that spoils validation: the SFT weights are restored into the
     # (under ZeRO-3 partitioned) policy and saved
     cmd = ["bash", str(ROOT / "rl.sh"), *as_cli(overrides(workdir, out, train_subset=16, tasks="next_sid", max_steps=4,
-                                                            validation_samples=4, validation_beams=4, eval_steps=2,
+                                                            eval_samples=4, validation_beams=4, eval_steps=2,
                                                             select_best=True, learning_rate=0.05))]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -128,7 +128,7 @@ def test_forced_collisions_extra_level_and_reassign():
 def test_bad_embeddings_are_clear_errors(tmp_path, emb_path):
     items = {str(i): {"title": f"t{i}"} for i in range(N + 1)}
     (tmp_path / "I.item.json").write_text(json.dumps(items))
-    cfg = config(emb_path, tmp_path, item_path=str(tmp_path / "I.item.json"))
+    cfg = config(emb_path, tmp_path, item_json_path=str(tmp_path / "I.item.json"))
     with pytest.raises(InputError, match=f"has {N} rows but the item file has {N + 1} items"):
         build_sids(cfg)
     bad = np.load(emb_path)

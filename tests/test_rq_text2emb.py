@@ -63,7 +63,7 @@ def item_file(tmp_path_factory):
 
 
 def run(item_file, encoder, out, **kw):
-    cfg = Text2EmbConfig(item_path=str(item_file), output_path=str(out), model_path=str(encoder), batch_size=2,
+    cfg = Text2EmbConfig(item_json_path=str(item_file), output_path=str(out), model_path=str(encoder), batch_size=2,
                          max_length=64, device="cpu", **kw)
     return np.load(main(cfg))
 
@@ -102,7 +102,7 @@ def test_two_processes_give_the_same_file(tmp_path, tiny_encoder, item_file):
     run(item_file, tiny_encoder, tmp_path / "one.npy")
     env = cpu_ranks_env(MINIONEREC_LOG_LEVEL="WARNING")
     cmd = [*accelerate_cpu_ranks(2, 29541),
-           str(ROOT / "rq" / "text2emb" / "amazon_text2emb.py"), "--item_path", str(item_file),
+           str(ROOT / "rq" / "text2emb" / "amazon_text2emb.py"), "--item_json_path", str(item_file),
            "--output_path", str(tmp_path / "two.npy"), "--model_path", str(tiny_encoder), "--batch_size", "2",
            "--max_length", "64"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)

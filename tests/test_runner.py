@@ -44,7 +44,7 @@ pipeline.main(sys.argv[4:])
 
 def tiny_config(tmp_path: Path) -> str:
     body = {"common": {"dataset": "Tiny", "workdir": str(tmp_path / "run")},
-            "synthetic": {"output_path": str(tmp_path / "run" / "raw"), "n_users": 20, "n_items": 10}}
+            "synthetic": {"output_dir": str(tmp_path / "run" / "raw"), "n_users": 20, "n_items": 10}}
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(body))
     return str(path)
@@ -187,7 +187,7 @@ def test_dry_run_checks_every_section_and_override_before_anything_runs(tmp_path
 def test_a_bad_value_in_the_file_and_a_missing_first_input_are_found_before_running(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     body = {"common": {"dataset": "Tiny", "workdir": str(tmp_path / "run")},
-            "data": {"source": "amazon18", "input_path": str(tmp_path / "absent"), "output_path": str(tmp_path / "d")},
+            "data": {"source": "amazon18", "input_path": str(tmp_path / "absent"), "output_dir": str(tmp_path / "d")},
             "convert": {"data_dir": str(tmp_path / "d" / "Tiny"), "output_dir": str(tmp_path / "llm"),
                         "seed": "x"}}
     config = tmp_path / "bad.yaml"
@@ -213,7 +213,7 @@ def test_lcrec_process_says_what_it_wrote(tmp_path):
     (tmp_path / "in" / "T.inter.json").write_text(json.dumps(sequences))
     (tmp_path / "in" / "T.item.json").write_text(json.dumps({str(i): {"title": f"item {i}"} for i in range(6)}))
     done = script("bash", str(ROOT / "data/lcrec_process.sh"), "--input_path", "in", "--dataset", "T",
-                  "--output_path", "out", cwd=tmp_path)
+                  "--output_dir", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "T: 4 users, 6 items; train/valid/test 8/4/4 rows" in done.stderr and "out/T/T" in done.stderr
 

@@ -95,7 +95,7 @@ def test_convert_data_rq_and_text2emb_aliases() -> None:
     (evaluate.EvaluateConfig, "--temperature 1.0", "beam search"),
     (SidConfig, "--num_emb_list 256 0 64", "one codebook size >= 1 per level"),
     (SidConfig, "--uniform_typo 1", "unknown option"),
-    (Text2EmbConfig, "--root data/x", "--text2emb.item_path"),
+    (Text2EmbConfig, "--root data/x", "--text2emb.item_json_path"),
 ])
 def test_a_flag_whose_meaning_differs_is_refused_with_the_key_to_use(schema, line, message) -> None:
     with pytest.raises(InputError, match=message) as caught:

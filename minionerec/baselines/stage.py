@@ -71,7 +71,7 @@ class BaselinesConfig:
                                                            "users (as sft.train_on_valid), so baselines see the SFT data."})
     select_metric: str = field(default="NDCG@10", metadata={"help": "Valid metric used for every model selection."})
     device: str = field(default="auto", metadata={"help": "auto (CUDA when available), cpu, cuda, cuda:1, ..."})
-    torch_threads: int = field(default=0, metadata={"help": "CPU threads of torch (0 = torch's default).  These models "
+    num_threads: int = field(default=0, metadata={"help": "CPU threads of torch (0 = torch's default).  These models "
                                                      "are small: 1 is often fastest, always on a busy machine."})
     # Markov
     markov_windows: list[int] = field(default_factory=lambda: [1, 2, 3, 5, 10],
@@ -268,8 +268,8 @@ def run_baselines(cfg: BaselinesConfig) -> dict[str, dict[str, Any]]:
     """Run the selected baselines; returns ``{model: summary entry}`` (also written to summary.json)."""
     names = cfg.models()
     seed_everything(cfg.seed)
-    if cfg.torch_threads > 0:
-        torch.set_num_threads(cfg.torch_threads)
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
     splits = load_splits(cfg.data_dir, cfg.dataset, cfg.train_subdir, cfg.eval_samples, cfg.train_on_valid,
                          holdout_seed_of(cfg))
     logger.info("data: %d train, %d valid (selection), %d test rows, %d catalogue items (%s)", len(splits.train),

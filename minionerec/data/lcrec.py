@@ -4,7 +4,7 @@ LC-Rec files have no timestamps, so the global chronological 8:1:1 split is impo
 split is LC-Rec's leave-one-out (per user: last item = test, second to last = valid, earlier
 positions = train), with the same 10-item history windows.  Item ids are kept as they are, so
 ``.user2id``/``.item2id`` are identity maps.  Later stages (text2emb, SIDs, convert) then run
-unchanged on ``<output_path>/<dataset>/``.
+unchanged on ``<output_dir>/<dataset>/``.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ class LCRecConfig:
     input_path: str = field(default="${common.workdir}/raw", metadata={"help": "Folder with <dataset>.inter.json and "
                                                                      "<dataset>.item.json."})
     dataset: str = field(default="", metadata={"help": "Dataset name (file prefix), e.g. Scientific."})
-    output_path: str = field(
-        default="${common.workdir}/data", metadata={"help": "Outputs go to <output_path>/<dataset>/."}
+    output_dir: str = field(
+        default="${common.workdir}/data", metadata={"help": "Outputs go to <output_dir>/<dataset>/."}
     )
     source: str = field(default="lcrec", metadata={"help": "Raw format of this config's data (lcrec)."})
 
@@ -67,7 +67,7 @@ def run_lcrec(cfg: LCRecConfig) -> Path:
     data = read_lcrec(cfg)
     n_items = len(data.items)
     train, valid, test = leave_one_out_split(data.sequences, MAX_HISTORY)
-    out = Path(cfg.output_path) / cfg.dataset
+    out = Path(cfg.output_dir) / cfg.dataset
     prefix = out / cfg.dataset
     for name, rows in (("train", train), ("valid", valid), ("test", test)):
         write_inter(f"{prefix}.{name}.inter", rows)

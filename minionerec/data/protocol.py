@@ -87,10 +87,10 @@ class ProtocolOptions:
         metadata={"help": "Folder holding the raw files of the dataset."},
     )
     dataset: str = field(
-        default="", metadata={"help": "Dataset name; output files are <output_path>/<dataset>/<dataset>.*"}
+        default="", metadata={"help": "Dataset name; output files are <output_dir>/<dataset>/<dataset>.*"}
     )
-    output_path: str = field(
-        default="${common.workdir}/data", metadata={"help": "Outputs go to <output_path>/<dataset>/."}
+    output_dir: str = field(
+        default="${common.workdir}/data", metadata={"help": "Outputs go to <output_dir>/<dataset>/."}
     )
     user_k: int = field(default=5, metadata={"help": "k-core: users with fewer interactions are removed (0 = off)."})
     item_k: int = field(default=5, metadata={"help": "k-core: items with fewer interactions are removed (0 = off)."})

@@ -30,7 +30,7 @@ INTERACTIONS_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:flo
 
 
 def output_dir(options: ProtocolOptions) -> Path:
-    return Path(options.output_path) / options.dataset
+    return Path(options.output_dir) / options.dataset
 
 
 def write_dataset(

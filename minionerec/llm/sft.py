@@ -66,7 +66,7 @@ class SFTConfig(CommonConfig):
                             metadata={"help": "SID index {item: [tokens]}."})
     item_json_path: str = field(default="${common.workdir}/data/${common.dataset}/${common.dataset}.item.json",
                                 metadata={"help": "Item texts (title, description); empty: titles from the info file."})
-    info_path: str = field(default="", metadata={"help": "Info file, used for titles when item_json_path is empty."})
+    info_file: str = field(default="", metadata={"help": "Info file, used for titles when item_json_path is empty."})
     task_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TASK_WEIGHTS),
                                            metadata={"help": "Per-task copies in the mixture (0 = off); tasks: "
                                                      + ", ".join(TASK_NAMES)})

@@ -48,7 +48,7 @@ def resolve_csvs(cfg: SFTConfig) -> tuple[Path, Path | None]:
 
 def load_index_items(cfg: SFTConfig) -> list[ItemText]:
     """The SID index's items with their texts; InputError for shared SIDs unless ``allow_shared_sids``."""
-    items = load_items(cfg.index_path, cfg.item_json_path or None, cfg.info_path or None, cfg.description_chars)
+    items = load_items(cfg.index_path, cfg.item_json_path or None, cfg.info_file or None, cfg.description_chars)
     check_shared_sids({item.item_id: item.sid for item in items}, cfg.index_path, cfg.allow_shared_sids)
     return items
 

@@ -131,7 +131,7 @@ def derived_arguments(cfg: RLConfig, has_validation: bool) -> dict[str, Any]:
 def grpo_arguments(cfg: RLConfig, has_validation: bool) -> MiniOneRecGRPOConfig:
     """The trainer's arguments for the stage's config (``has_validation``: the run has validation rows)."""
     if cfg.select_best and not has_validation:
-        raise InputError("rl.select_best needs validation: set rl.validation_samples > 0 (and a valid CSV)")
+        raise InputError("rl.select_best needs validation: set rl.eval_samples > 0 (and a valid CSV)")
     values = {name: getattr(cfg, name) for name in passed_through_keys()}
     values.update(derived_arguments(cfg, has_validation))
     return MiniOneRecGRPOConfig(**values)

@@ -112,12 +112,12 @@ class RLConfig(GRPOSettings, CommonConfig):
     title_history_samples: int = field(default=10000, metadata={"help": "Rows sampled for title_history2sid (upstream 10000); 0 = all."})
     train_on_valid: bool = field(
         default=False, metadata={"help": "Also train on the valid rows outside the validation users (as sft.train_on_valid): "
-                                 "RL then sees exactly SFT's rows when validation_samples equals sft.eval_samples."})
+                                 "RL then sees exactly SFT's rows when eval_samples equals sft.eval_samples."})
     recent_rows: int = field(
         default=0, metadata={"help": "Keep only the N most recent rows (the split CSVs are in time order; with "
                              "train_on_valid the valid rows are the most recent); 0 = all rows."})
     train_subset: int = field(default=-1, metadata={"help": "Keep a seeded random N of the RL prompts (-1 = all)."})
-    validation_samples: int = field(
+    eval_samples: int = field(
         default=0, metadata={"help": "Valid rows for periodic HR/NDCG (0 = no validation): every row of a seeded set of users, "
                              "the same users as SFT's held-out slice when equal to sft.eval_samples (same seed)."})
     # rewards
@@ -128,7 +128,7 @@ class RLConfig(GRPOSettings, CommonConfig):
     cf_score_kind: str = field(default="logit", metadata={"help": "sasrec reward: logit (upstream), prob or log_prob."})
     # rollout decoder (the trainer's rollout_fn)
     normalization: str = field(default="full", metadata={"help": "Rollout decoder scores: full-vocabulary softmax or trie-only."})
-    # validation (its size: validation_samples; its beams: validation_beams)
+    # validation (its size: eval_samples; its beams: validation_beams)
     select_best: bool = field(
         default=False,
         metadata={"help": "With validation: checkpoint at every validation and end on the checkpoint with the best "

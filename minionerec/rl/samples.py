@@ -95,8 +95,8 @@ def rows_to_train_on(cfg: RLConfig, train_rows: list[Row], valid_rows: list[Row]
     if cfg.train_on_valid:
         if valid_rows is None:
             raise InputError(f"rl.train_on_valid is set but there is no valid CSV under {cfg.data_dir}/valid")
-        if not 0 < cfg.validation_samples < len(valid_rows):
-            raise InputError(f"rl.train_on_valid needs 0 < rl.validation_samples < {len(valid_rows)} (the valid rows): "
+        if not 0 < cfg.eval_samples < len(valid_rows):
+            raise InputError(f"rl.train_on_valid needs 0 < rl.eval_samples < {len(valid_rows)} (the valid rows): "
                              "set it to sft.eval_samples so that RL holds out the users SFT held out")
         _, rest = split_validation_users(cfg, valid_rows, plain)
         rows += rest
@@ -109,9 +109,9 @@ def rows_to_train_on(cfg: RLConfig, train_rows: list[Row], valid_rows: list[Row]
 
 def split_validation_users(cfg: RLConfig, valid_rows: list[Row],
                            plain: Callable[[Row], SplitRow] = lambda r: r) -> tuple[list[Row], list[Row]]:
-    """The valid rows of the validation users (SFT's held-out users when ``validation_samples`` equals
+    """The valid rows of the validation users (SFT's held-out users when ``eval_samples`` equals
     ``sft.eval_samples``) and the other valid rows, both in file order."""
-    held_out, _ = split_valid_by_user([plain(r) for r in valid_rows], cfg.validation_samples, holdout_seed_of(cfg))
+    held_out, _ = split_valid_by_user([plain(r) for r in valid_rows], cfg.eval_samples, holdout_seed_of(cfg))
     held = {id(r) for r in held_out}
     return [r for r in valid_rows if id(plain(r)) in held], [r for r in valid_rows if id(plain(r)) not in held]
 

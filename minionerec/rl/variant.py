@@ -40,12 +40,12 @@ class RLVariant:
 
     def samples(self, cfg: RLConfig, files: LLMDataFiles,
                 items: list[ItemText]) -> tuple[list[TaskSample], list[TaskSample]]:
-        """The RL prompts and the validation prompts (empty without ``validation_samples``); each CSV is read once."""
-        needs_valid = files.valid is not None and (cfg.train_on_valid or cfg.validation_samples > 0)
+        """The RL prompts and the validation prompts (empty without ``eval_samples``); each CSV is read once."""
+        needs_valid = files.valid is not None and (cfg.train_on_valid or cfg.eval_samples > 0)
         valid = self.checked_rows(files.valid, items) if needs_valid else None
         rows = rows_to_train_on(cfg, self.checked_rows(files.train, items), valid if cfg.train_on_valid else None,
                                 self.plain_row)
-        validation = self.validation_samples(cfg, valid) if valid is not None and cfg.validation_samples else []
+        validation = self.validation_samples(cfg, valid) if valid is not None and cfg.eval_samples else []
         return self.samples_from_rows(cfg, rows, items), validation
 
     def validation_samples(self, cfg: RLConfig, valid_rows: list[Any]) -> list[TaskSample]:

@@ -52,7 +52,7 @@ class SidConfig:
                            metadata={"help": "Item embeddings (.npy, row i = item i)."})
     output_path: str = field(default=f"{_DATA_DIR}/${{common.dataset}}.index.json",
                              metadata={"help": "SID index to write; the report goes beside it (.index.report.json/.png)."})
-    item_path: str = field(default="", metadata={"help": "Optional .item.json: its item count must equal the embedding rows."})
+    item_json_path: str = field(default="", metadata={"help": "Optional .item.json: its item count must equal the embedding rows."})
     num_levels: int = field(default=3, metadata={"help": "Code levels per SID (before collision resolution)."})
     codebook_size: int = field(default=256, metadata={"help": "Codes per level (K)."})
     codebook_sizes: list[int] = field(default_factory=list, metadata={
@@ -168,7 +168,7 @@ def load_inputs(cfg: SidConfig) -> np.ndarray:
         raise InputError(f"sid.learner must be one of {', '.join(_LEARNERS)} (any case), got {cfg.learner!r}")
     if cfg.save_limit < 0:
         raise InputError(f"sid.save_limit must be >= 0, got {cfg.save_limit}")
-    expected = len(read_item_json(cfg.item_path)) if cfg.item_path else None
+    expected = len(read_item_json(cfg.item_json_path)) if cfg.item_json_path else None
     return load_embeddings(cfg.data_path, expected, _sizes_arg(cfg))
 
 

@@ -41,7 +41,7 @@ class Text2EmbConfig:
 
     section: ClassVar[str] = "text2emb"
 
-    item_path: str = field(default=f"{_DATA_DIR}/${{common.dataset}}.item.json", metadata={"help": "Item file (.item.json)."})
+    item_json_path: str = field(default=f"{_DATA_DIR}/${{common.dataset}}.item.json", metadata={"help": "Item file (.item.json)."})
     encoder_name: str = field(default="minilm", metadata={"help": "Short encoder name used in the output file name."})
     output_path: str = field(default=f"{_DATA_DIR}/${{common.dataset}}.emb-${{text2emb.encoder_name}}.npy",
                              metadata={"help": "Output .npy; the sidecar is the same path with .json."})
@@ -61,10 +61,10 @@ class Text2EmbConfig:
 
 
 def build_texts(cfg: Text2EmbConfig) -> tuple[list[int], list[str]]:
-    items = read_item_json(cfg.item_path)
+    items = read_item_json(cfg.item_json_path)
     ids = sorted(items)
     if ids != list(range(len(ids))):
-        raise InputError(f"item file {cfg.item_path}: item ids must run 0..N-1 (row i = item i); re-run the data stage")
+        raise InputError(f"item file {cfg.item_json_path}: item ids must run 0..N-1 (row i = item i); re-run the data stage")
     budget = {"description": cfg.description_chars}
     texts = [item_text(items[i], cfg.fields, budget) for i in ids]
     if cfg.word_drop_ratio > 0:
@@ -90,7 +90,7 @@ def drop_words(text: str, ratio: float, seed: int, item: int) -> str:
 def sidecar(cfg: Text2EmbConfig, model_path: str, dims: int, count: int, seconds: float, world: int) -> dict:
     return {
         "encoder": model_path, "encoder_name": cfg.encoder_name, "pooling": cfg.pooling, "normalized": cfg.normalize,
-        "dims": dims, "num_items": count, "item_file": str(cfg.item_path), "item_file_sha256": file_sha256(cfg.item_path),
+        "dims": dims, "num_items": count, "item_file": str(cfg.item_json_path), "item_file_sha256": file_sha256(cfg.item_json_path),
         "fields": list(cfg.fields), "description_chars": cfg.description_chars, "max_length": cfg.max_length,
         "batch_size": cfg.batch_size, "dtype": cfg.dtype, "processes": world, "seconds": seconds,
         **({"word_drop_ratio": cfg.word_drop_ratio, "seed": cfg.seed} if cfg.word_drop_ratio > 0 else {}),
