@@ -111,7 +111,7 @@ def main(cfg: Text2EmbConfig, variant: Any = None) -> Path:
     start = time.perf_counter()
     ids, texts = build_texts(cfg)
     if variant is not None and variant.enabled:
-        texts = variant.embedding_texts(read_item_json(cfg.item_path), ids, texts, cfg.fields)
+        texts = variant.embedding_texts(read_item_json(cfg.item_json_path), ids, texts, cfg.fields)
     model_path = cfg.model_path or default_encoder_path()
     model, tokenizer = load_encoder(model_path, device, cfg.dtype)
     batches = plan_batches(texts, cfg.batch_size)
