@@ -23,15 +23,18 @@ killed run picks up where it stopped (SFT and RL resume from their newest checkp
 finished batches) and a changed flag reruns what it changes.  ``--test_users N`` decodes a fixed seeded subset
 of N test users (every row, baselines included, sees the same users; 0 = the full 4,533-user test).
 
-Budget (issue 16: each SmolLM2 SFT within ~90 minutes on 2 cores).  Measured on this machine (2 cores,
-AVX512-BF16, 8 jobs sharing it) with ``--smoke``: see benchmarks/README.md for the step rate.  The defaults are
-sized from it: bf16 autocast (``--bf16 auto``: 2.2-2.6x fp32 on this CPU), micro-batch 16, ``max_len`` 256
-(the title-history prompts of the mixture are the long ones; next-SID prompts are far shorter),
-``train_samples`` 3000 train rows before the mixture and one epoch, the full model trained (no
-``freeze_llm``: only the new SID rows would learn, and the paper fine-tunes everything).  Every SmolLM2 SFT
-row uses the same budget, so next-SID-only trains on fewer tokens than the mixture (the table says how many).
-RL: 150 steps of 4 prompts x 16 beams (the config's CPU shape) at lr 1e-5.  The tiny row keeps the config's
-recipe (6 epochs, early stopping).  ``--smoke`` runs the same code path at toy size in a few minutes.
+Budget (issue 16: each SmolLM2 SFT within ~90 minutes on 2 cores).  sft.py's log gives the data: with
+``train_samples`` 3000 train rows (plus the 4,031 valid rows outside the held-out users, ``train_on_valid``)
+and ``max_len`` 256, next-SID only is 7,031 samples, ~0.8M tokens per epoch; the mixture 35,496 samples, 5.32M
+tokens per epoch (the title-history prompts are the long ones).  The planning rate is issue 16's 190 tokens/s
+(SmolLM2-135M, bf16 autocast, this CPU, idle): 90 min is ~1.0M tokens, hence ``--sft_epochs_next_sid 1.0``
+(~70 min) and ``--sft_epochs_mixture 0.2`` (~93 min), micro-batch 16, lr 3e-4 (upstream's), the full model
+trained (``freeze_llm`` would teach only the new SID rows; the paper fine-tunes everything), bf16 autocast
+(``--bf16 auto``; the config's fp32 is 2.2-2.6x slower).  Measured here on 2026-12-02 with 8 jobs sharing the
+2 cores (load 3.5-9.5): 6 mixture steps of 16 samples in 243 s, ~59 tokens/s, so on a loaded machine lower the
+epoch flags; every row's ``tokens_per_s`` / ``train_tokens`` / ``train_wall_s`` say what it got.  RL: 100 steps
+of 4 prompts x 16 beams (the config's CPU shape), validation every 25.  The tiny row keeps the config's recipe
+(6 epochs, early stopping, fp32).  ``--smoke`` runs the same code path at toy size.
 
 Writes ``benchmarks/results/pretrained_vs_scratch.json`` (``--smoke``: ``<workdir>/pretrained_vs_scratch.json``)
 ``{"rows": {NAME: {"HR@K", "NDCG@K", cost fields}}, "rl_minus_sft": {"NDCG@10": {"mean", "low", "high"},
@@ -133,7 +136,8 @@ def run_stage(script: str, keys: dict[str, Any], out_dir: Path, section: str, lo
     logger.info("%s: runs (%s; log %s): %s", out_dir, why, log, shlex.join(cmd))
     t0 = time.perf_counter()
     with log.open("a", encoding="utf-8") as handle:
-        code = subprocess.run(["nice", *cmd], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT).returncode
+        code = subprocess.run(["nice", *cmd], check=False, cwd=ROOT, stdout=handle,
+                              stderr=subprocess.STDOUT).returncode
     if code != 0 or not done.is_file():
         raise SystemExit(f"{script} failed (exit {code}, no {done.name}): see {log}; rerun this command to resume")
     logger.info("%s: done in %.0f s", out_dir, time.perf_counter() - t0)
@@ -311,7 +315,7 @@ def item_level_delta(a: Path, b: Path, info_file: str, k: int = 10) -> dict[str,
 def sid_level_delta(a: Path, b: Path, log: Path) -> dict[str, Any]:
     """``python3 evaluate.py compare`` (SID level) of the two predictions files."""
     cmd = [sys.executable, "evaluate.py", "compare", "--a", str(a), "--b", str(b), "--ks", "10"]
-    proc = subprocess.run(["nice", *cmd], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(["nice", *cmd], check=False, cwd=ROOT, capture_output=True, text=True)
     log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
     if proc.returncode != 0:
         raise SystemExit(f"{shlex.join(cmd)} failed: see {log}")
@@ -361,6 +365,8 @@ def run_rl_row(args: argparse.Namespace, wd: Path, test: str) -> tuple[dict[str,
     run_stage("rl.py", rl_keys(sft_row, args, wd), row_dir / "rl", "rl", row_dir / "logs" / "rl.log")
     summary = read_json(row_dir / "rl" / "rl_summary.json")
     sft_pred = wd / sft_row / "eval" / "test" / "predictions.json"
+    if not sft_pred.is_file():
+        raise SystemExit(f"{RL_ROW} compares with {sft_row}'s test predictions: run --rows {sft_row} first")
     if summary.get("kept_initial_policy"):  # select_best kept the SFT policy: the same model, the same predictions
         eval_dir = wd / sft_row / "eval" / "test"
     else:
