@@ -10,18 +10,9 @@ section).
 from __future__ import annotations
 
 from minionerec.cli import run_stage
-from minionerec.convert import (  # noqa: F401  (re-exported: `from convert_dataset import ...` keeps working)
-    ConvertConfig,
-    catalogue,
-    convert,
-    item_sid,
-    item_title,
-    keep_longest_per_user,
-    main,
-    split_rows,
-    subsample,
-    write_outputs,
-)
+from minionerec.convert import ConvertConfig, main
+
+__all__ = ["ConvertConfig", "main"]
 
 if __name__ == "__main__":
     run_stage(ConvertConfig, main)

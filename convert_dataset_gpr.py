@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import convert_dataset
+from minionerec import convert as convert_dataset  # the plain convert stage
 from minionerec.config import save_resolved_config, to_dict
 from minionerec.errors import InputError
 from minionerec.gpr import GPRConfig, GPRVariant, run_gpr_stage

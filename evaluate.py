@@ -12,32 +12,18 @@ Writes ``<output_dir>/predictions.json`` (upstream shape: ``[{"input", "output",
 plus the target ``item_id``), ``<output_dir>/metrics.json`` (``Evaluation.as_dict()`` plus
 timing) and ``<output_dir>/evaluate.config.yaml``.  Long runs are resumable: each rank appends
 finished batches to ``<output_dir>/partial/`` and skips them on restart.  The code is
-:mod:`minionerec.eval`; the names below are re-exported for scripts that ``import evaluate``.
+:mod:`minionerec.eval`.
 """
 
 import os
 import sys
 
 from minionerec.cli import run_stage, setup_logging
-from minionerec.eval import (
-    EvaluateConfig,
-    TestSet,
-    compare_command,
-    load_checkpoint,
-    load_test_set,
-    metrics_command,
-    metrics_from_files,
-    output_dir_of,
-    resolve_device_and_dtype,
-    run_evaluation,
-    run_fingerprint,
-)
+from minionerec.eval import EvaluateConfig, compare_command, metrics_command, output_dir_of, run_evaluation
 
-main = run_evaluation  # the stage function under its old name (evaluate_gpr.py, benchmarks)
+main = run_evaluation  # the stage's run under the name of the other entry scripts (evaluate_gpr.py calls evaluate.main)
 
-__all__ = ["EvaluateConfig", "TestSet", "compare_command", "load_checkpoint", "load_test_set", "main",
-           "metrics_command", "metrics_from_files", "output_dir_of", "resolve_device_and_dtype", "run_evaluation",
-           "run_fingerprint"]
+__all__ = ["EvaluateConfig", "main", "output_dir_of"]  # output_dir_of: evaluate_gpr.py's, until it imports the package
 
 if __name__ == "__main__":
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

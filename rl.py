@@ -17,19 +17,9 @@ rewards.  Upstream's rl.py flags are accepted as aliases (``--help`` lists them)
 from __future__ import annotations
 
 from minionerec.cli import run_stage
+from minionerec.rl import RLConfig, main  # the stage's config and run (rl_gpr.py calls them as rl.X)
 
-# the stage's names, used as rl.X by rl_gpr.py, tests and benchmarks
-from minionerec.rl import (  # noqa: F401
-    SID_TASKS,
-    RLConfig,
-    RLVariant,
-    build_rl_samples,
-    grpo_arguments,
-    main,
-    rows_to_train_on,
-    split_validation_users,
-    step_zero_is_best,
-)
+__all__ = ["RLConfig", "main"]
 
 if __name__ == "__main__":
     run_stage(RLConfig, main)

@@ -18,25 +18,9 @@ collator/loss/Trainer in ``training.py``, prompts and tasks in ``prompts.py``/``
 from __future__ import annotations
 
 from minionerec.cli import run_stage
-from minionerec.llm import (  # re-exported: callers use ``sft.SFTConfig``, ``sft.main``, ``sft.build_model`` ...
-    PaddingCollator,
-    SFTConfig,
-    SFTData,
-    build_model,
-    encode_train_samples,
-    load_index_items,
-    load_sft_data,
-    main,
-    resolve_csvs,
-    response_loss,
-    response_only_trainer_class,
-    time_limit_callback,
-)
+from minionerec.llm import SFTConfig, main  # the stage's config and run (sft_gpr.py calls them as sft.X)
 
-__all__ = [
-    "PaddingCollator", "SFTConfig", "SFTData", "build_model", "encode_train_samples", "load_index_items",
-    "load_sft_data", "main", "resolve_csvs", "response_loss", "response_only_trainer_class", "time_limit_callback",
-]
+__all__ = ["SFTConfig", "main"]
 
 if __name__ == "__main__":
     run_stage(SFTConfig, main)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from minionerec.data import ProtocolOptions, amazon18_files, check_dataset_name, check_source, read_amazon18
 from minionerec.gpr import GPRConfig, process_with_features, run_gpr_stage
-from minionerec.preprocess import ProtocolOptions, amazon18_files, check_dataset_name, check_source, read_amazon18
 
 
 @dataclass

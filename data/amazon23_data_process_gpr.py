@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from minionerec.data import ProtocolOptions, amazon23_files, check_dataset_name, check_source, read_amazon23
 from minionerec.gpr import GPRConfig, process_with_features, run_gpr_stage
-from minionerec.preprocess import ProtocolOptions, amazon23_files, check_dataset_name, check_source, read_amazon23
 
 
 @dataclass

@@ -7,15 +7,17 @@ import math
 
 import pytest
 import torch
+from conftest import root_script
 
-import convert_dataset
-import convert_dataset_gpr
 from minionerec import gpr, llm
+from minionerec.convert import ConvertConfig
+from minionerec.data import Interaction, ProtocolOptions, RawData, build_dataset
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
 from minionerec.io import find_llm_data_files, read_split_csv, write_index_json
-from minionerec.preprocess import Interaction, ProtocolOptions, RawData, build_dataset
 from minionerec.sid import codes_to_sid
+
+convert_dataset_gpr = root_script("convert_dataset_gpr")  # the GPR convert stage's main lives in the script
 
 DAY = 86400
 T0 = 1_500_000_000  # a Friday, 02:40 UTC
@@ -141,7 +143,7 @@ def test_bad_side_files_are_clear_errors(tmp_path, processed):
 
 def test_missing_side_files_stop_the_converter(tmp_path, processed):
     gpr.SideFiles.of(processed, "T").users.unlink()
-    cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
+    cfg = ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
     with pytest.raises(InputError, match="amazon18_data_process_gpr"):
         convert_dataset_gpr.main(cfg, gcfg(tmp_path))
     assert not (tmp_path / "llm").exists()  # nothing written before the check
@@ -151,13 +153,13 @@ def test_misaligned_context_file_is_a_clear_error(tmp_path, processed):
     path = gpr.SideFiles.of(processed, "T").contexts["train"]
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:-1]) + "\n")
-    cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
+    cfg = ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
     with pytest.raises(InputError, match="rows but"):
         convert_dataset_gpr.main(cfg, gcfg(tmp_path))
 
 
 def test_unknown_token_in_a_gpr_csv_names_the_line(tmp_path, processed):
-    cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
+    cfg = ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
     written = convert_dataset_gpr.main(cfg, gcfg(tmp_path))
     text = written["train"].read_text().replace("[CTX_GAP_", "[CTX_NOPE_", 1)
     written["train"].write_text(text)
@@ -168,7 +170,7 @@ def test_unknown_token_in_a_gpr_csv_names_the_line(tmp_path, processed):
 # ------------------------------------------------------------------------------ converter + prompt
 
 def converted(tmp_path, processed):
-    cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
+    cfg = ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
     return convert_dataset_gpr.main(cfg, gcfg(tmp_path))
 
 
@@ -264,7 +266,7 @@ def test_vaft_weights_have_mean_one_and_are_flat_for_equal_values():
 
 
 def test_vaft_weights_reach_the_loss_by_the_expected_factor(tmp_path, processed):
-    from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, train_bpe_tokenizer
+    from minionerec.llm import TinyModelSpec, build_tiny_qwen2, train_bpe_tokenizer
 
     tokenizer = train_bpe_tokenizer(["a b c d e f g"] * 10, 280)
     model = build_tiny_qwen2(len(tokenizer), TinyModelSpec(32, 1, 2, 1, 64), tokenizer.eos_token_id, 0).eval()
@@ -479,7 +481,7 @@ def upstream_layout(processed):
 
 def test_upstream_four_column_inter_files_and_item_fields_are_converted(tmp_path, processed):
     expected, _ = upstream_layout(processed)
-    cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
+    cfg = ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
     written = convert_dataset_gpr.main(cfg, gcfg(tmp_path))
     inter_rows, _ = gpr.read_inter_with_contexts(processed / "T.train.inter")
     rows = gpr.read_gpr_csv(written["train"])

@@ -160,7 +160,8 @@ def test_sid_init_text_sets_rows_from_the_items_text_embeddings(toy: Path, tmp_p
 
 
 def test_next_item_prompt_identical_across_sft_rl_and_evaluation(toy: Path, tmp_path: Path) -> None:
-    from minionerec.io import CatalogueItem, read_info, read_split_csv, write_info
+    from minionerec.catalogue import CatalogueItem, read_info, write_info
+    from minionerec.io import read_split_csv
 
     rows = read_split_csv(toy / "llm" / "valid" / "Toy.csv")
     sft_prompts = [s.prompt for s in llm.next_sid_samples(rows)]

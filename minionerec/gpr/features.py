@@ -212,7 +212,7 @@ def dataset_features(dataset: Any, raw_items: Mapping[str, Mapping[str, Any]], c
 def process_with_features(raw: Any, options: Any, cfg: GPRConfig) -> Path:
     """The plain data protocol (same outputs as the plain scripts) plus the GPR side files."""
     from minionerec.config import save_resolved_config
-    from minionerec.preprocess import build_dataset, output_dir, write_dataset
+    from minionerec.data import build_dataset, output_dir, write_dataset
     from minionerec.records import stage_outputs
 
     dataset = build_dataset(raw, options)

@@ -21,7 +21,7 @@ from amazon_text2emb import Text2EmbConfig, main  # the plain stage; this file c
 
 from minionerec.cli import run_stage
 from minionerec.io import read_item_json
-from minionerec.item_text import clean_text
+from minionerec.sid import clean_text
 
 EMPTY_TEXT = "[EMPTY]"
 _DATA_DIR = "${common.workdir}/data/${common.dataset}"
