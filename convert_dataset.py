@@ -10,19 +10,10 @@ section).  With ``gpr: {enabled: true}`` each CSV gets the GPR columns and ``inf
 
 from __future__ import annotations
 
-from minionerec.convert import (  # noqa: F401  (re-exported: `from convert_dataset import ...` keeps working)
-    ConvertConfig,
-    catalogue,
-    convert,
-    item_sid,
-    item_title,
-    keep_longest_per_user,
-    main,
-    split_rows,
-    subsample,
-    write_outputs,
-)
+from minionerec.convert import ConvertConfig, main
 from minionerec.gpr import run_with_variant
+
+__all__ = ["ConvertConfig", "main"]
 
 if __name__ == "__main__":
     run_with_variant(ConvertConfig, main)

@@ -21,25 +21,11 @@ import os
 import sys
 
 from minionerec.cli import setup_logging
-from minionerec.eval import (
-    EvaluateConfig,
-    TestSet,
-    compare_command,
-    load_checkpoint,
-    load_test_set,
-    metrics_command,
-    metrics_from_files,
-    output_dir_of,
-    resolve_device_and_dtype,
-    run_evaluation,
-    run_fingerprint,
-)
+from minionerec.eval import EvaluateConfig, compare_command, metrics_command, run_evaluation
 
-main = run_evaluation  # the stage function under its old name (evaluate_gpr.py, benchmarks)
+main = run_evaluation  # the stage's run under the name the other entry scripts use
 
-__all__ = ["EvaluateConfig", "TestSet", "compare_command", "load_checkpoint", "load_test_set", "main",
-           "metrics_command", "metrics_from_files", "output_dir_of", "resolve_device_and_dtype", "run_evaluation",
-           "run_fingerprint"]
+__all__ = ["EvaluateConfig", "main"]
 
 if __name__ == "__main__":
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -6,5 +6,27 @@ to add one are documented there); this module keeps the name users import from::
     from rewards import build_reward_set, ranking_reward
 """
 
-from minionerec.rl.rewards import *  # the public API: minionerec.rl.rewards.__all__
-from minionerec.rl.rewards import __all__  # noqa: F401
+from minionerec.rl.rewards import (
+    REWARD_NAMES,
+    CFScorer,
+    CollaborativeReward,
+    RewardFn,
+    RewardRow,
+    RewardSet,
+    SemanticReward,
+    build_reward_set,
+    is_hit,
+    prefix_reward,
+    rank_discounts,
+    ranking_only_reward,
+    ranking_reward,
+    rule_reward,
+    shared_prefix_levels,
+    sid_to_item,
+)
+
+__all__ = [
+    "REWARD_NAMES", "CFScorer", "CollaborativeReward", "RewardFn", "RewardRow", "RewardSet", "SemanticReward",
+    "build_reward_set", "is_hit", "prefix_reward", "rank_discounts", "ranking_only_reward", "ranking_reward",
+    "rule_reward", "shared_prefix_levels", "sid_to_item",
+]

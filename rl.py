@@ -20,19 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from minionerec.gpr import run_with_variant
+from minionerec.rl import RLConfig, main  # the stage's config and run
 
-# the stage's names, used as rl.X by tests and benchmarks
-from minionerec.rl import (  # noqa: F401
-    SID_TASKS,
-    RLConfig,
-    RLVariant,
-    build_rl_samples,
-    grpo_arguments,
-    main,
-    rows_to_train_on,
-    split_validation_users,
-    step_zero_is_best,
-)
+__all__ = ["RLConfig", "main", "run"]
 
 
 def run(cfg: RLConfig, gpr: Any) -> dict[str, Any]:

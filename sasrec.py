@@ -29,7 +29,6 @@ from minionerec.baselines import (
     pad_histories,
     position_targets,
     propensity,
-    resolve_device,
     save_model,
     sequence_loss,
     split_rows_to_batch,
@@ -40,6 +39,7 @@ from minionerec.baselines import (
     train_sequential_model,
 )
 from minionerec.catalogue import Catalogue
+from minionerec.device import resolve_device
 
 __all__ = [
     "MODEL_META", "MODEL_TYPES", "MODEL_WEIGHTS", "PAD", "TRAIN_STATE", "CFScorer", "Catalogue", "GRU4Rec",

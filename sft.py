@@ -21,25 +21,9 @@ collator/loss/Trainer in ``training.py``, prompts and tasks in ``prompts.py``/``
 from __future__ import annotations
 
 from minionerec.gpr import run_with_variant
-from minionerec.llm import (  # re-exported: callers use ``sft.SFTConfig``, ``sft.main``, ``sft.build_model`` ...
-    PaddingCollator,
-    SFTConfig,
-    SFTData,
-    build_model,
-    encode_train_samples,
-    load_index_items,
-    load_sft_data,
-    main,
-    resolve_csvs,
-    response_loss,
-    response_only_trainer_class,
-    time_limit_callback,
-)
+from minionerec.llm import SFTConfig, main  # the stage's config and run
 
-__all__ = [
-    "PaddingCollator", "SFTConfig", "SFTData", "build_model", "encode_train_samples", "load_index_items",
-    "load_sft_data", "main", "resolve_csvs", "response_loss", "response_only_trainer_class", "time_limit_callback",
-]
+__all__ = ["SFTConfig", "main"]
 
 if __name__ == "__main__":
     run_with_variant(SFTConfig, main)

@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 from transformers import LogitsProcessor
 
+from minionerec.catalogue import read_info
 from minionerec.decoding import (
     SIDTrie,
     encode_prompts,
@@ -44,7 +45,7 @@ from minionerec.decoding import (
     pinned_generation_kwargs,
     sid_beam_search,
 )
-from minionerec.io import read_info, read_split_csv, write_json
+from minionerec.io import read_split_csv, write_json
 from minionerec.llm import next_item_prompt
 from minionerec.sid import add_sid_tokens, parse_sid, sid_vocabulary
 

@@ -25,13 +25,16 @@ from pathlib import Path
 
 import torch
 
+from minionerec.catalogue import read_info
 from minionerec.decoding import SIDTrie, generate_with_trie, left_pad
-from minionerec.io import find_llm_data_files, read_info, read_split_csv
-from minionerec.llm import TaskSample, format_response, next_item_prompt
-from minionerec.modeling import (
+from minionerec.io import find_llm_data_files, read_split_csv
+from minionerec.llm import (
+    TaskSample,
     TinyModelSpec,
     build_tiny_qwen2,
     extend_with_sid_tokens,
+    format_response,
+    next_item_prompt,
     qwen_tokenizer,
     train_bpe_tokenizer,
 )

@@ -63,7 +63,7 @@ def write_heldout_valid(study: Path) -> Path:
     out = study / "valid_heldout.csv"
     if out.is_file():
         return out
-    from sft import SFTConfig
+    from minionerec.llm import SFTConfig
 
     cfg = load_config(SFTConfig, CONFIG)
     valid = find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir).valid
@@ -133,7 +133,7 @@ def main() -> None:
         raise SystemExit(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
     tested = {n for n in args.test.split(",") if n}
     valid_file = write_heldout_valid(study)
-    from sft import SFTConfig
+    from minionerec.llm import SFTConfig
 
     test_file = Path(load_config(SFTConfig, CONFIG).data_dir) / "test" / "ml-100k.csv"
     lines = ["| variant | valid HR@10 | valid NDCG@10 | test HR@10 | test NDCG@10 | best valid loss | steps | epochs "

@@ -19,18 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from minionerec.catalogue import CatalogueItem, write_info
 from minionerec.errors import InputError, where
-from minionerec.io import (
-    SPLITS,
-    CatalogueItem,
-    InterRow,
-    SplitRow,
-    read_index_json,
-    read_inter,
-    read_item_json,
-    write_info,
-    write_split_csv,
-)
+from minionerec.io import SPLITS, InterRow, SplitRow, read_index_json, read_inter, read_item_json, write_split_csv
 from minionerec.records import stage_outputs
 from minionerec.sid import SID, find_collisions, sid_to_string
 

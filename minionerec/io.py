@@ -8,7 +8,8 @@ Formats (upstream-compatible, see ``../shared/reference/original-minionerec.md``
 - ``<D>.user2id`` / ``<D>.item2id``: ``original_id<TAB>index`` lines;
 - ``<D>.index.json``: ``{"<item_id>": ["<a_X>", "<b_Y>", "<c_Z>"(, "<d_W>")]}``;
 - ``train/valid/test/<name>.csv``: upstream columns, list columns as Python literals;
-- ``info/<name>.txt``: ``sid<TAB>title<TAB>item_id`` lines, the item catalogue;
+- ``info/<name>.txt``: ``sid<TAB>title<TAB>item_id`` lines, the item catalogue (read and written by
+  :mod:`minionerec.catalogue`);
 - ``<D>.inter.json``: ``{"<user>": [item, ...]}`` chronological sequences (also the LC-Rec
   layout, read with its item file by :func:`read_lcrec_dataset`, split by
   :func:`leave_one_out_split`);
@@ -298,15 +299,6 @@ def read_index_json(path: str | Path) -> dict[int, SID]:
 
 def write_index_json(path: str | Path, index: Mapping[int, Sequence[str]]) -> Path:
     return write_json(path, {str(k): list(v) for k, v in sorted(index.items())}, indent=None)
-
-
-# --------------------------------------------------------------------------------------------
-# Info file (the item catalogue)
-# --------------------------------------------------------------------------------------------
-
-# The catalogue's home is minionerec/catalogue.py (Catalogue, CatalogueItem, read_info, write_info);
-# ``from minionerec.io import CatalogueItem, read_info, write_info`` keeps working through
-# ``__getattr__`` below (lazy: minionerec.catalogue imports this module).
 
 
 # --------------------------------------------------------------------------------------------
@@ -621,14 +613,3 @@ def find_upstream_layout(data_dir: str | Path, name: str, train_subdir: str = "t
         item=optional(data_dir / "index" / f"{name}.item.json"),
     )
 
-
-_CATALOGUE_NAMES = ("CatalogueItem", "read_info", "write_info")
-
-
-def __getattr__(name: str) -> Any:
-    """Re-export the info-file API from :mod:`minionerec.catalogue` under its old import path."""
-    if name in _CATALOGUE_NAMES:
-        from minionerec import catalogue
-
-        return getattr(catalogue, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

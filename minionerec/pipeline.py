@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
+import importlib
 import json
 import logging
 import os
@@ -49,7 +49,6 @@ from minionerec.config import (
     load_config,
     parse_cli,
     read_config_file,
-    rename_keys,
     result_config,
     schema_keys,
     to_dict,
@@ -67,7 +66,7 @@ class Stage:
     name: str
     section: str
     script: str
-    schema_file: str
+    schema: str  # "module:ConfigClass", the dataclass the stage parses its section into
     marker_dir: Callable[[Any], Path]
     overrides: tuple[tuple[str, str], ...] = ()
 
@@ -80,75 +79,88 @@ def _eval_dir(cfg: Any) -> Path:
     return Path(cfg.output_dir) if cfg.output_dir else Path(cfg.workdir) / "eval" / cfg.name
 
 
-def _data_script(sections: dict[str, dict[str, Any]], origin: str = "from the config file") -> str:
-    from minionerec.preprocess import SOURCE_SCRIPTS
+#: The config dataclass of each stage, by section: the class its entry script parses the section into.
+#: ``tests/test_pipeline.py`` checks every entry against the entry script (the script imports the same class).
+STAGE_SCHEMAS = {
+    "synthetic": "minionerec.synthetic:SyntheticConfig",
+    "text2emb": "minionerec.sid.text2emb:Text2EmbConfig",
+    "sid": "minionerec.sid.build:SidConfig",
+    "convert": "minionerec.convert:ConvertConfig",
+    "baselines": "minionerec.baselines.stage:BaselinesConfig",
+    "sft": "minionerec.llm.sft:SFTConfig",
+    "rl": "minionerec.rl.config:RLConfig",
+    "evaluate": "minionerec.eval.evaluate:EvaluateConfig",
+}
+#: The ``data:`` section's dataclass, by ``data.source`` (the keys of :data:`minionerec.data.SOURCE_SCRIPTS`).
+DATA_SCHEMAS = {
+    "amazon18": "minionerec.data.amazon18:Amazon18Config",
+    "amazon23": "minionerec.data.amazon23:Amazon23Config",
+    "movielens": "minionerec.data.movielens:MovieLensConfig",
+    "lcrec": "minionerec.data.lcrec:LCRecConfig",
+}
+
+
+def _data_source(sections: dict[str, dict[str, Any]], origin: str = "from the config file") -> str:
+    from minionerec.data import SOURCE_SCRIPTS
 
     source = sections.get("data", {}).get("source", "amazon18")
     if source not in SOURCE_SCRIPTS:
         raise InputError(f"data.source must be one of {', '.join(SOURCE_SCRIPTS)}, got {source!r} ({origin})")
-    return SOURCE_SCRIPTS[source]
+    return source
 
 
 def plan(sections: dict[str, dict[str, Any]], overrides: dict[str, Any] | None = None) -> list[Stage]:
     """The stages a config runs, in order (``--data.source`` among ``overrides`` picks the data script)."""
+    from minionerec.data import SOURCE_SCRIPTS
+
     stages: list[Stage] = []
     if "synthetic" in sections:
-        stages.append(Stage("synthetic", "synthetic", "data/synthetic.sh", "minionerec/synthetic.py",
+        stages.append(Stage("synthetic", "synthetic", "data/synthetic.sh", STAGE_SCHEMAS["synthetic"],
                             lambda c: Path(c.output_dir)))
     if "data" in sections:
         if overrides and "data.source" in overrides:
             sections = {**sections, "data": {**sections["data"], "source": overrides["data.source"]}}
-            script = _data_script(sections, f"from the command line: --data.source {overrides['data.source']}")
+            source = _data_source(sections, f"from the command line: --data.source {overrides['data.source']}")
         else:
-            script = _data_script(sections)
-        stages.append(Stage("data", "data", script, script.replace(".sh", ".py"),
+            source = _data_source(sections)
+        stages.append(Stage("data", "data", SOURCE_SCRIPTS[source], DATA_SCHEMAS[source],
                             lambda c: Path(c.output_dir) / c.dataset))
     if "text2emb" in sections:
-        stages.append(Stage("text2emb", "text2emb", "rq/text2emb/amazon_text2emb.sh",
-                            "rq/text2emb/amazon_text2emb.py", lambda c: Path(c.output_path).parent))
-    if "sid" in sections:
-        stages.append(Stage("sid", "sid", "rq/build_sids.sh", "minionerec/sid_build.py",
+        stages.append(Stage("text2emb", "text2emb", "rq/text2emb/amazon_text2emb.sh", STAGE_SCHEMAS["text2emb"],
                             lambda c: Path(c.output_path).parent))
+    if "sid" in sections:
+        stages.append(Stage("sid", "sid", "rq/build_sids.sh", STAGE_SCHEMAS["sid"], lambda c: Path(c.output_path).parent))
     if "convert" in sections:
-        stages.append(Stage("convert", "convert", "convert_dataset.sh", "convert_dataset.py",
+        stages.append(Stage("convert", "convert", "convert_dataset.sh", STAGE_SCHEMAS["convert"],
                             lambda c: Path(c.output_dir)))
     if "baselines" in sections:
-        stages.append(Stage("baselines", "baselines", "baselines.sh", "baselines.py", lambda c: Path(c.output_dir)))
+        stages.append(Stage("baselines", "baselines", "baselines.sh", STAGE_SCHEMAS["baselines"],
+                            lambda c: Path(c.output_dir)))
     for trained in ("sft", "rl"):
         if trained not in sections:
             continue
-        stages.append(Stage(trained, trained, f"{trained}.sh", f"{trained}.py", lambda c: Path(c.output_dir)))
+        stages.append(Stage(trained, trained, f"{trained}.sh", STAGE_SCHEMAS[trained], lambda c: Path(c.output_dir)))
         if "evaluate" in sections:
             checkpoint = sections[trained].get("output_dir", f"${{common.workdir}}/{trained}")
-            stages.append(Stage(f"eval_{trained}", "evaluate", "evaluate.sh", "evaluate.py", _eval_dir,
+            stages.append(Stage(f"eval_{trained}", "evaluate", "evaluate.sh", STAGE_SCHEMAS["evaluate"], _eval_dir,
                                 (("name", trained), ("model_path", checkpoint))))
     return stages
 
 
 def schema_of(stage: Stage) -> type:
-    """The config dataclass a stage runs with: the one its entry script declares or imports for its section.
-
-    The entry script is the one place that says which class a stage parses its section into, so the pipeline
-    reads it there (loaded once per file) rather than keeping a second table that could drift from it.
-    """
-    return _schema_in(stage.schema_file, stage.section)
+    """The config dataclass a stage runs with (``stage.schema``, from :data:`STAGE_SCHEMAS` / :data:`DATA_SCHEMAS`)."""
+    return import_schema(stage.schema, stage.section)
 
 
 @functools.lru_cache(maxsize=None)
-def _schema_in(schema_file: str, section: str) -> type:
-    path = ROOT / schema_file
-    spec = importlib.util.spec_from_file_location(f"_pipeline_{section}_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise InputError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    candidates = [value for value in vars(module).values() if dataclasses.is_dataclass(value)
-                  and isinstance(value, type) and getattr(value, "section", None) == section]
-    own = [value for value in candidates if value.__module__ == module.__name__]
-    if own or candidates:  # a class of the script's own first, else one it imports (e.g. from the package)
-        return (own or candidates)[0]
-    raise InputError(f"{path} declares no config dataclass for section {section!r}")
+def import_schema(reference: str, section: str) -> type:
+    """The class named by ``"module:ClassName"``, checked to be a config dataclass of ``section``."""
+    module_name, _, class_name = reference.partition(":")
+    schema = getattr(importlib.import_module(module_name), class_name, None)
+    if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)
+            and getattr(schema, "section", None) == section):
+        raise InputError(f"{reference} is not a config dataclass of section {section!r}")
+    return schema
 
 
 _schema_of = schema_of  # the name minionerec.report uses
@@ -194,7 +206,6 @@ def stale_reason(stage: Stage, config_path: str, overrides: dict[str, Any]) -> s
     saved = (yaml.safe_load(marker.read_text(encoding="utf-8")) or {}).get(stage.section)
     if not isinstance(saved, dict):
         return f"{marker} holds no {stage.section!r} section"
-    saved = rename_keys(stage.section, saved, str(marker), announce=False)  # a run saved before a key rename
     current = to_dict(cfg)
     # a key added to the schema after the run does not make it stale while it holds its default: unset
     # (its resolved default, ${...} references included) or set to the default's value
@@ -207,11 +218,6 @@ def stale_reason(stage: Stage, config_path: str, overrides: dict[str, Any]) -> s
     if changed:
         return "config " + ", ".join(f"{stage.section}.{k} changed ({before.get(k, 'unset')!r} -> "
                                      f"{now.get(k, 'unset')!r})" for k in changed[:3])
-    from minionerec.gpr import gpr_stale_reason  # the gpr: section switches the plain stages
-
-    gpr_reason = gpr_stale_reason(stage.section, folder, config_path, merged)
-    if gpr_reason:
-        return gpr_reason
     record = records.read_record(records.done_record_path(folder, stage.section))
     if record is None:
         return f"no done-record {records.done_record_path(folder, stage.section)} (interrupted, or an older version)"
@@ -253,7 +259,7 @@ def fetch_raw_data(stage: Stage, config_path: str, overrides: dict[str, Any]) ->
 
 #: Input paths of a stage that must exist before the pipeline starts with it (later stages' inputs are
 #: written by earlier stages).  The data stage's raw files are checked unless they are fetched (MovieLens).
-FIRST_STAGE_INPUTS = {"data": ("input_path",), "text2emb": ("item_json_path",), "sid": ("data_path",),
+FIRST_STAGE_INPUTS = {"data": ("input_path",), "text2emb": ("item_path",), "sid": ("data_path",),
                       "convert": ("data_dir",), "baselines": ("data_dir",), "sft": ("data_dir",),
                       "rl": ("model_path", "data_dir"), "evaluate": ("model_path", "test_file")}
 #: Seconds a stage has to stop after a forwarded SIGINT/SIGTERM before its process group is killed.
@@ -277,14 +283,7 @@ def check_overrides(overrides: dict[str, Any], stages: list[Stage], sections: di
         if "." in key:
             section, _, rest = key.partition(".")
             top = rest.split(".")[0]
-            if section == "gpr" and section in sections:  # read by the plain stages (minionerec.gpr)
-                from minionerec.gpr import GPRConfig
-
-                keys = schema_keys(GPRConfig)
-                if top not in keys:
-                    problems.append(f"--{key} (command line): section 'gpr' has no key {top!r}"
-                                    f"{did_you_mean(top, keys, section)}")
-            elif section == "common" or section in schemas:
+            if section == "common" or section in schemas:
                 keys = common if section == "common" else schema_keys(schemas[section])
                 if top not in keys:
                     problems.append(f"--{key} (command line): section {section!r} has no key {top!r}"

@@ -1,18 +1,22 @@
-"""Shared test fixtures: paths to ../shared/data and small helpers."""
+"""Shared test fixtures: paths to ../shared/data and small helpers.
+
+Tests import the package (``minionerec``), never a root script as a module: a test of a root entry point itself
+runs it (``subprocess``) or loads it from its file with :func:`root_script`.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from minionerec.sid import codes_to_sid, sid_to_string
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 SHARED_DATA = Path(os.environ.get("MINIONEREC_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
@@ -27,6 +31,21 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not found at {path} (set MINIONEREC_SHARED_DATA or place ../shared/data)")
     return path
+
+
+def root_script(name: str) -> ModuleType:
+    """The root script ``<name>.py`` loaded from its file (tests never rely on the repository root being on sys.path).
+
+    For the tests of an entry point or facade itself ("the root script re-exports its stage config"); it runs the
+    module body, never its ``__main__`` block.
+    """
+    path = ROOT / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_root_script_{name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture
@@ -51,7 +70,7 @@ TOY_SIDS = [sid_to_string(codes_to_sid((i // 4, i % 4, i % 3))) for i in range(1
 
 def toy_next_sid_rows(n: int) -> list:
     """``n`` next-SID rows over :data:`TOY_SIDS`: three history items, the following item as target."""
-    from data import TaskSample, format_response, next_item_prompt
+    from minionerec.llm import TaskSample, format_response, next_item_prompt
 
     rows = []
     for r in range(n):

@@ -1,4 +1,4 @@
-"""TEST ORACLE ONLY: the row-by-row implementation the columnar minionerec.preprocess replaced (kept to check byte identity).
+"""TEST ORACLE ONLY: the row-by-row implementation the columnar minionerec.data replaced (kept to check byte identity).
 
 One implementation, shared by ``data/amazon18_data_process.py``, ``data/amazon23_data_process.py``
 and ``data/movielens_process.py``.  It follows upstream's ``data/amazon18_data_process.py``

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import root_script
 
 from minionerec.baselines import (
     BaselinesConfig,
@@ -226,10 +227,8 @@ def test_the_package_imports_no_root_module_and_the_root_names_are_the_packages(
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
-    import baselines as root_baselines
-    import sasrec
-
     from minionerec import baselines as package
 
+    root_baselines, sasrec = root_script("baselines"), root_script("sasrec")
     assert root_baselines.BaselinesConfig is package.BaselinesConfig and sasrec.CFScorer is package.CFScorer
     assert sasrec.Catalogue is Catalogue and package.BaselinesConfig.__module__ == "minionerec.baselines.stage"

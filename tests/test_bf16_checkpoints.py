@@ -10,8 +10,8 @@ import pytest
 import torch
 from test_sft import config, make_dataset
 
-import evaluate
 from minionerec import device, hub, llm
+from minionerec.eval import resolve_device_and_dtype
 from minionerec.errors import InputError
 
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty")
@@ -23,7 +23,7 @@ def test_auto_bf16_follows_native_cpu_bf16(monkeypatch: pytest.MonkeyPatch) -> N
         monkeypatch.setattr(device, "cpu_has_native_bf16", lambda native=native: native)
         assert device.use_bf16("auto", "sft.bf16") is native
         expected = torch.bfloat16 if native else torch.float32
-        assert evaluate.resolve_device_and_dtype("cpu", "auto", None) == (torch.device("cpu"), expected)
+        assert resolve_device_and_dtype("cpu", "auto", None) == (torch.device("cpu"), expected)
     assert device.use_bf16("false", "sft.bf16") is False
     with pytest.raises(InputError, match="sft.bf16"):
         device.use_bf16("maybe", "sft.bf16")
@@ -55,7 +55,7 @@ def test_unfetchable_hub_id_fails_fast_with_cache_path_and_local_folder_hint(
     assert time.monotonic() - start < 10
     assert ("offline" if offline else "unreachable") in message
     assert hub.hub_cache_dir() in message and "local model folder" in message
-    from minionerec.text_embed import load_encoder
+    from minionerec.sid import load_encoder
 
     with pytest.raises(InputError, match="text2emb.model_path 'nobody-here/no-such-model-xyz' is a hub id"):
         load_encoder("nobody-here/no-such-model-xyz", "cpu")
@@ -95,7 +95,7 @@ def test_rl_saves_the_policy_in_the_sft_checkpoints_dtype(tmp_path: Path) -> Non
     from transformers import AutoModelForCausalLM
 
     from minionerec.config import load_config
-    from rl import RLConfig, main
+    from minionerec.rl import RLConfig, main
 
     root = workdir.__wrapped__(_Factory(tmp_path))  # the RL test's tiny data and SFT checkpoint, built afresh
     sft_dir = root / "sft"

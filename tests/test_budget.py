@@ -7,11 +7,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from minionerec.budget import WALL_CLOCK_CAP, cap_note, wall_clock_cap
-from minionerec.report import markdown_table
-from sasrec import TrainConfig, stop_reason, train_sequential_model
-from sft import time_limit_callback
 from test_baselines_sasrec import make_catalogue, planted, tiny
+
+from minionerec.baselines import TrainConfig, stop_reason, train_sequential_model
+from minionerec.budget import WALL_CLOCK_CAP, cap_note, wall_clock_cap
+from minionerec.llm import time_limit_callback
+from minionerec.report import markdown_table
 
 METRICS = {"sid_level": {f"{m}@{k}": 0.1 for m in ("HR", "NDCG") for k in (3, 5, 10)}}
 

@@ -44,8 +44,3 @@ def test_reading_a_file_refuses_repeated_item_ids(tmp_path):
         Catalogue.read(path)
     assert Catalogue.from_info(read_info(path)).sid_rows == [[0], [1, 3], [2]]  # rows: decoding needs no unique ids
 
-
-def test_the_old_import_path_still_works():
-    from minionerec import io
-
-    assert io.CatalogueItem is CatalogueItem and io.read_info is read_info and io.write_info is write_info

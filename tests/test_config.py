@@ -98,18 +98,18 @@ def test_resolved_config_is_saved(tmp_path):
 
 
 def test_help_lists_the_keys_and_exits_zero(capsys):
-    import rl
     from minionerec.cli import run_stage
     from minionerec.gpr import run_gpr_stage
+    from minionerec.rl import RLConfig
 
     with pytest.raises(SystemExit) as stop:
-        run_stage(rl.RLConfig, lambda cfg: pytest.fail("--help must not run the stage"), ["configs/x.yaml", "--help"])
+        run_stage(RLConfig, lambda cfg: pytest.fail("--help must not run the stage"), ["configs/x.yaml", "--help"])
     assert stop.value.code == 0
     out = capsys.readouterr().out
     assert "keys of the 'rl' section" in out and "--learning_rate (float, default 1e-05)" in out
     assert "GRPO on an SFT checkpoint" in out  # the schema's docstring
     with pytest.raises(SystemExit) as stop:
-        run_gpr_stage(rl.RLConfig, lambda cfg, gpr: pytest.fail("ran"), ["-h"])
+        run_gpr_stage(RLConfig, lambda cfg, gpr: pytest.fail("ran"), ["-h"])
     assert stop.value.code == 0 and "keys of the 'gpr' section" in capsys.readouterr().out
 
 

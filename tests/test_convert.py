@@ -7,17 +7,10 @@ import json
 import pytest
 
 from conftest import shared_path
+from minionerec.catalogue import read_info
 from minionerec.convert import ConvertConfig, convert, main
 from minionerec.errors import InputError
-from minionerec.io import (
-    InterRow,
-    read_index_json,
-    read_info,
-    read_item_json,
-    read_split_csv,
-    write_index_json,
-    write_inter,
-)
+from minionerec.io import InterRow, read_index_json, read_item_json, read_split_csv, write_index_json, write_inter
 
 ITEMS = {
     "0": {"title": "Tape, 3/4 in", "description": "['a']"},

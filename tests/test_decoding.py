@@ -379,8 +379,8 @@ def test_empty_prompt_is_an_input_error(setup):
 
 
 def test_catalogue_groups_colliding_rows_and_maps_decoded_items(setup):
+    from minionerec.catalogue import CatalogueItem
     from minionerec.decoding import Catalogue, Decoded
-    from minionerec.io import CatalogueItem
 
     items = [CatalogueItem(parse_sid(s), f"t{i}", 100 + i) for i, s in enumerate(HAND_MADE[:3] + [HAND_MADE[1]])]
     catalogue = Catalogue.from_info(items)

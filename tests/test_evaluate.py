@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import build_model, build_tokenizer, cpu_ranks_env
+from conftest import build_model, build_tokenizer, cpu_ranks_env, root_script
 
 from minionerec.catalogue import CatalogueItem, write_info
 from minionerec.config import load_config
@@ -220,7 +220,7 @@ def test_industrial_catalogue_decodes_valid_distinct_items(tmp_path):
 
     info = shared_path("minionerec_amazon", "info", "Industrial_and_Scientific_5_2016-10-2018-11.txt")
     test = shared_path("minionerec_amazon", "test", "Industrial_and_Scientific_5_2016-10-2018-11.csv")
-    from minionerec.io import read_info
+    from minionerec.catalogue import read_info
 
     sids = [i.sid_string for i in read_info(info)]
     tokenizer = build_tokenizer(sid_vocabulary([parse_sid(s) for s in sids]))
@@ -238,7 +238,7 @@ def test_industrial_catalogue_decodes_valid_distinct_items(tmp_path):
 
 
 def test_the_stage_config_lives_in_the_package_and_the_root_script_reexports_it():
-    import evaluate
+    evaluate = root_script("evaluate")
 
     assert EvaluateConfig.__module__ == "minionerec.eval.evaluate"
     assert evaluate.EvaluateConfig is EvaluateConfig and evaluate.main is run_evaluation

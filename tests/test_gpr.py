@@ -7,14 +7,18 @@ import math
 
 import pytest
 import torch
+from conftest import root_script
 
-import convert_dataset
+from minionerec import convert as convert_dataset
 from minionerec import gpr, llm
+from minionerec.convert import ConvertConfig
 from minionerec.data import Interaction, ProtocolOptions, RawData, build_dataset, process
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
 from minionerec.io import find_llm_data_files, read_split_csv, write_index_json
 from minionerec.sid import codes_to_sid
+
+convert_dataset_gpr = root_script("convert_dataset_gpr")  # the GPR convert stage's main lives in the script
 
 DAY = 86400
 T0 = 1_500_000_000  # a Friday, 02:40 UTC
@@ -140,7 +144,7 @@ def test_bad_side_files_are_clear_errors(tmp_path, processed):
 
 def test_missing_side_files_stop_the_converter(tmp_path, processed):
     gpr.SideFiles.of(processed, "T").users.unlink()
-    cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
+    cfg = ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
     with pytest.raises(InputError, match="amazon18_data_process_gpr"):
         convert_dataset.main(cfg, gpr.GPRVariant(gcfg(tmp_path)))
     assert not (tmp_path / "llm").exists()  # nothing written before the check
@@ -150,7 +154,7 @@ def test_misaligned_context_file_is_a_clear_error(tmp_path, processed):
     path = gpr.SideFiles.of(processed, "T").contexts["train"]
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:-1]) + "\n")
-    cfg = convert_dataset.ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
+    cfg = ConvertConfig(dataset="T", data_dir=str(processed), output_dir=str(tmp_path / "llm"))
     with pytest.raises(InputError, match="rows but"):
         convert_dataset.main(cfg, gpr.GPRVariant(gcfg(tmp_path)))
 
@@ -263,7 +267,7 @@ def test_vaft_weights_have_mean_one_and_are_flat_for_equal_values():
 
 
 def test_vaft_weights_reach_the_loss_by_the_expected_factor(tmp_path, processed):
-    from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, train_bpe_tokenizer
+    from minionerec.llm import TinyModelSpec, build_tiny_qwen2, train_bpe_tokenizer
 
     tokenizer = train_bpe_tokenizer(["a b c d e f g"] * 10, 280)
     model = build_tiny_qwen2(len(tokenizer), TinyModelSpec(32, 1, 2, 1, 64), tokenizer.eos_token_id, 0).eval()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from minionerec.catalogue import CatalogueItem, read_info, write_info
 from minionerec.checkpoints import (
     load_safetensors_file,
     load_torch_file,
@@ -20,18 +21,8 @@ from minionerec.checkpoints import (
 )
 from minionerec.config import load_config
 from minionerec.errors import InputError
-from minionerec.io import (
-    CatalogueItem,
-    InterRow,
-    SplitRow,
-    read_info,
-    read_split_csv,
-    write_index_json,
-    write_info,
-    write_split_csv,
-)
-from minionerec.sid import check_shared_sids, codes_to_sid, sid_to_string
-from minionerec.sid_index import load_embeddings
+from minionerec.io import InterRow, SplitRow, read_split_csv, write_index_json, write_split_csv
+from minionerec.sid import check_shared_sids, codes_to_sid, load_embeddings, sid_to_string
 
 SIDS = [codes_to_sid((i // 4, i % 4, 0)) for i in range(8)]
 
@@ -69,9 +60,9 @@ def test_check_shared_sids_refuses_names_the_file_and_allows_on_request(caplog):
 
 
 def test_allow_shared_sids_is_a_common_key_every_llm_stage_reads(tmp_path):
-    from evaluate import EvaluateConfig
-    from rl import RLConfig
-    from sft import SFTConfig
+    from minionerec.eval import EvaluateConfig
+    from minionerec.llm import SFTConfig
+    from minionerec.rl import RLConfig
 
     config = tmp_path / "c.yaml"
     config.write_text("common:\n  allow_shared_sids: true\n")
@@ -81,29 +72,29 @@ def test_allow_shared_sids_is_a_common_key_every_llm_stage_reads(tmp_path):
 
 
 def test_evaluate_refuses_shared_sids_before_loading_a_model(tmp_path):
-    import evaluate
+    from minionerec.eval import EvaluateConfig, run_evaluation
 
     info = shared_catalogue(tmp_path)
     write_split_csv(tmp_path / "test.csv", rows(3))
-    cfg = load_config(evaluate.EvaluateConfig, None, {"info_file": str(info), "test_file": str(tmp_path / "test.csv"),
-                                                      "model_path": str(tmp_path / "no_model"), "device": "cpu"})
+    cfg = load_config(EvaluateConfig, None, {"info_file": str(info), "test_file": str(tmp_path / "test.csv"),
+                                             "model_path": str(tmp_path / "no_model"), "device": "cpu"})
     with pytest.raises(InputError, match=r"Toy.txt: 2 of 8 items share 1 SID.*allow_shared_sids"):
-        evaluate.main(cfg)
+        run_evaluation(cfg)
 
 
 def test_rl_refuses_shared_sids(tmp_path):
-    import rl
+    from minionerec.rl import RLConfig, main
 
     shared_catalogue(tmp_path)
     write_split_csv(tmp_path / "train" / "Toy.csv", rows(4))
-    cfg = load_config(rl.RLConfig, None, {"common.dataset": "Toy", "rl.data_dir": str(tmp_path),
-                                          "rl.output_dir": str(tmp_path / "rl"), "rl.model_path": str(tmp_path / "x")})
+    cfg = load_config(RLConfig, None, {"common.dataset": "Toy", "rl.data_dir": str(tmp_path),
+                                       "rl.output_dir": str(tmp_path / "rl"), "rl.model_path": str(tmp_path / "x")})
     with pytest.raises(InputError, match=r"Toy.txt: 2 of 8 items share 1 SID"):
-        rl.main(cfg)
+        main(cfg)
 
 
 def test_sft_refuses_a_shared_sid_index_and_trains_on_it_when_allowed(tmp_path):
-    import sft
+    from minionerec.llm import SFTConfig, load_sft_data
 
     write_index_json(tmp_path / "Toy.index.json", {i: SIDS[min(i, 6)] for i in range(8)})
     info = shared_catalogue(tmp_path)
@@ -111,8 +102,8 @@ def test_sft_refuses_a_shared_sid_index_and_trains_on_it_when_allowed(tmp_path):
     base = {"common.dataset": "Toy", "sft.data_dir": str(tmp_path), "sft.index_path": str(tmp_path / "Toy.index.json"),
             "sft.info_file": str(info), "sft.item_json_path": ""}
     with pytest.raises(InputError, match=r"Toy.index.json: 2 of 8 items share 1 SID"):
-        sft.load_sft_data(load_config(sft.SFTConfig, None, base))
-    loaded = sft.load_sft_data(load_config(sft.SFTConfig, None, base | {"common.allow_shared_sids": "true"}))
+        load_sft_data(load_config(SFTConfig, None, base))
+    loaded = load_sft_data(load_config(SFTConfig, None, base | {"common.allow_shared_sids": "true"}))
     assert len(loaded.items) == 8
 
 
@@ -155,7 +146,7 @@ def test_a_few_duplicate_embedding_rows_pass(tmp_path):
 
 
 def test_sid_stage_refuses_degenerate_embeddings_before_clustering(tmp_path):
-    from minionerec.sid_build import SidConfig, run_kmeans_method
+    from minionerec.sid import SidConfig, run_kmeans_method
 
     np.save(tmp_path / "emb.npy", np.ones((20, 6), dtype=np.float32))
     cfg = load_config(SidConfig, None, {"data_path": str(tmp_path / "emb.npy"), "codebook_size": "4",
@@ -166,7 +157,7 @@ def test_sid_stage_refuses_degenerate_embeddings_before_clustering(tmp_path):
 
 
 def test_faiss_kmeans_prints_no_training_points_warning(capfd):
-    from minionerec.quantize import faiss_kmeans
+    from minionerec.sid import faiss_kmeans
 
     faiss_kmeans(np.random.RandomState(0).rand(40, 4).astype(np.float32), 4, 2, 0)
     assert "training points" not in capfd.readouterr().err
@@ -210,11 +201,11 @@ def test_ref_model_and_train_state_files_go_through_the_loader(tmp_path):
 
 
 def test_train_state_error_names_the_file_and_the_fix(tmp_path):
-    import sasrec
+    from minionerec.baselines import TRAIN_STATE
 
-    (tmp_path / sasrec.TRAIN_STATE).write_bytes(b"\x80garbage")
+    (tmp_path / TRAIN_STATE).write_bytes(b"\x80garbage")
     with pytest.raises(InputError, match=r"baseline training state .*train_state.pt.*delete it"):
-        load_torch_file(tmp_path / sasrec.TRAIN_STATE, "baseline training state", "delete it to train from scratch")
+        load_torch_file(tmp_path / TRAIN_STATE, "baseline training state", "delete it to train from scratch")
 
 
 def test_resume_errors_names_the_checkpoint_only_for_hf_loader_failures(tmp_path):
@@ -266,17 +257,17 @@ def test_hf_trainer_resume_with_a_corrupt_rng_state_is_an_input_error(tmp_path):
 
 
 def test_unreadable_model_folder_in_evaluate_is_named(tmp_path):
-    import evaluate
+    from minionerec.eval import load_checkpoint
 
     folder = tmp_path / "ckpt"
     folder.mkdir()
     (folder / "config.json").write_text("{not json")
     with pytest.raises(InputError, match=r"model folder .*ckpt cannot be loaded.*re-run the stage"):
-        evaluate.load_checkpoint(folder, torch.device("cpu"), torch.float32)
+        load_checkpoint(folder, torch.device("cpu"), torch.float32)
 
 
 def test_tied_head_is_not_a_missing_key_but_a_real_one_is():
-    from minionerec.modeling import TinyModelSpec, build_tiny_qwen2
+    from minionerec.llm import TinyModelSpec, build_tiny_qwen2
 
     model = build_tiny_qwen2(50, TinyModelSpec(hidden_size=16, num_layers=1, num_heads=2, num_kv_heads=1,
                                                intermediate_size=32), 1, 0)
@@ -312,7 +303,7 @@ def test_csv_and_info_with_a_utf8_bom_read(tmp_path):
 
 
 def test_convert_drops_empty_history_rows_with_one_warning(tmp_path, caplog):
-    from convert_dataset import split_rows
+    from minionerec.convert import split_rows
 
     index = {i: SIDS[i] for i in range(4)}
     items = {i: {"title": f"title {i}"} for i in range(4)}
@@ -328,7 +319,7 @@ def test_convert_drops_empty_history_rows_with_one_warning(tmp_path, caplog):
 
 
 def test_rl_beam_count_error_names_rl_keys(tmp_path):
-    from LogitProcessor import check_num_beams
+    from minionerec.decoding import check_num_beams
 
     class Trie:
         num_sids = 5
@@ -343,7 +334,7 @@ def test_trainer_loading_the_best_tied_model_warns_only_without_the_mixin(tmp_pa
     from transformers.utils import logging as hf_logging
 
     from minionerec.checkpoints import TiedWeightsLoadMixin
-    from minionerec.modeling import TinyModelSpec, build_tiny_qwen2
+    from minionerec.llm import TinyModelSpec, build_tiny_qwen2
 
     messages: list[str] = []
 
@@ -373,7 +364,7 @@ def test_trainer_loading_the_best_tied_model_warns_only_without_the_mixin(tmp_pa
 
 
 def test_gpr_converter_keeps_its_side_columns_aligned_when_empty_histories_are_dropped(tmp_path):
-    from convert_dataset import split_rows
+    from minionerec.convert import split_rows
     from minionerec.gpr import gpr_rows
 
     index = {i: SIDS[i] for i in range(3)}

@@ -4,10 +4,17 @@ import json
 
 import pytest
 
+from minionerec.catalogue import CatalogueItem, read_info, write_info
 from minionerec.errors import InputError
 from minionerec.io import (
-    CatalogueItem, InterRow, SplitRow, atomic_path, read_index_json, read_info, read_inter, read_split_csv,
-    write_info, write_inter, write_split_csv,
+    InterRow,
+    SplitRow,
+    atomic_path,
+    read_index_json,
+    read_inter,
+    read_split_csv,
+    write_inter,
+    write_split_csv,
 )
 from minionerec.sid import codes_to_sid, find_collisions, parse_sid, sid_vocabulary
 

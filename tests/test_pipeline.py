@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import math
 from pathlib import Path
@@ -9,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from minionerec import pipeline
+from minionerec.data import SOURCE_SCRIPTS, ProtocolOptions
 from minionerec.errors import InputError
 from minionerec.pipeline import plan, run
-from minionerec.preprocess import ProtocolOptions
 from minionerec.report import markdown_table, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +37,35 @@ def test_plan_follows_sections():
     assert names == ["baselines", "sft", "eval_sft", "rl", "eval_rl"]
     names = [s.name for s in plan(yaml.safe_load((ROOT / "configs/synthetic.yaml").read_text()))]
     assert names[:5] == ["synthetic", "data", "text2emb", "sid", "convert"]
+
+
+def imported_class(script: Path, name: str) -> object:
+    """The object an entry script binds to ``name`` with ``from MODULE import name`` (read, not run)."""
+    for node in ast.walk(ast.parse(script.read_text(), filename=str(script))):
+        if isinstance(node, ast.ImportFrom) and node.module and any(a.name == name for a in node.names):
+            return getattr(importlib.import_module(node.module), name)
+    raise AssertionError(f"{script} imports no {name}")
+
+
+def every_stage() -> list[pipeline.Stage]:
+    sections = {section: {} for section in pipeline.STAGE_SCHEMAS}
+    data = [plan({"data": {"source": source}})[0] for source in SOURCE_SCRIPTS]
+    return [*plan(sections), *data]
+
+
+@pytest.mark.parametrize("stage", every_stage(), ids=lambda s: f"{s.name}:{s.schema}")
+def test_the_schema_table_names_the_class_each_entry_script_runs(stage):
+    """The pipeline imports each stage's config class from its table; the stage's own script must parse the same one."""
+    schema = pipeline.schema_of(stage)
+    assert schema.section == stage.section
+    script = ROOT / stage.script.replace(".sh", ".py")
+    assert imported_class(script, schema.__name__) is schema
+
+
+def test_every_data_source_has_a_schema():
+    assert set(pipeline.DATA_SCHEMAS) == set(SOURCE_SCRIPTS)
+    with pytest.raises(InputError, match="data.source must be one of"):
+        plan({"data": {"source": "nope"}})
 
 
 def test_runs_then_skips_then_redoes_from_a_stage(tmp_path, monkeypatch):

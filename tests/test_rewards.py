@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from minionerec.catalogue import CatalogueItem
 from minionerec.errors import InputError
-from minionerec.io import CatalogueItem
 from minionerec.llm import TaskSample
 from minionerec.rl import (
     CollaborativeReward,

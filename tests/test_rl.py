@@ -10,8 +10,14 @@ from conftest import TOY_SIDS, toy_next_sid_rows
 
 from minionerec.decoding import SIDTrie
 from minionerec.errors import InputError
-from minionerec.llm import TaskSample, format_response
-from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
+from minionerec.llm import (
+    TaskSample,
+    TinyModelSpec,
+    build_tiny_qwen2,
+    extend_with_sid_tokens,
+    format_response,
+    train_bpe_tokenizer,
+)
 from minionerec.rl import (
     MiniOneRecGRPOConfig,
     MiniOneRecGRPOTrainer,

@@ -11,11 +11,12 @@ import pytest
 import torch
 from conftest import cpu_ranks_env
 
+from minionerec.catalogue import CatalogueItem, write_info
 from minionerec.config import load_config
 from minionerec.errors import InputError
 from minionerec.holdout import split_valid_by_user
-from minionerec.io import CatalogueItem, SplitRow, write_info, write_split_csv
-from minionerec.modeling import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
+from minionerec.io import SplitRow, write_split_csv
+from minionerec.llm import TinyModelSpec, build_tiny_qwen2, extend_with_sid_tokens, train_bpe_tokenizer
 from minionerec.rl import RLConfig, main, rows_to_train_on, step_zero_is_best
 from minionerec.sid import codes_to_sid, sid_to_string, sid_vocabulary
 

@@ -160,24 +160,24 @@ def test_sid_init_text_sets_rows_from_the_items_text_embeddings(toy: Path, tmp_p
 
 
 def test_next_item_prompt_identical_across_sft_rl_and_evaluation(toy: Path, tmp_path: Path) -> None:
-    from minionerec.io import CatalogueItem, read_info, read_split_csv, write_info
+    from minionerec.catalogue import Catalogue, CatalogueItem, read_info, write_info
+    from minionerec.eval import load_test_set
+    from minionerec.io import read_split_csv
+    from minionerec.rl import RLConfig, build_rl_samples
 
     rows = read_split_csv(toy / "llm" / "valid" / "Toy.csv")
     sft_prompts = [s.prompt for s in llm.next_sid_samples(rows)]
     assert sft_prompts == [llm.next_item_prompt(list(r.history_item_sid)) for r in rows]
     items = llm.load_items(toy / "Toy.index.json", toy / "Toy.item.json")
 
-    evaluate = pytest.importorskip("evaluate", reason="evaluate.py not present")
-    logit_processor = pytest.importorskip("LogitProcessor", reason="LogitProcessor.py not present")
     info = tmp_path / "Toy.txt"
     write_info(info, [CatalogueItem(tuple(f"<{x}" for x in i.sid.split("<")[1:]), i.title, i.item_id) for i in items])
-    catalogue = logit_processor.Catalogue.from_info(read_info(info))
-    eval_prompts = evaluate.load_test_set(toy / "llm" / "valid" / "Toy.csv", catalogue).prompts
+    catalogue = Catalogue.from_info(read_info(info))
+    eval_prompts = load_test_set(toy / "llm" / "valid" / "Toy.csv", catalogue).prompts
     assert eval_prompts == sft_prompts
 
-    rl = pytest.importorskip("rl", reason="rl.py not present")
-    rl_cfg = load_config(rl.RLConfig, None, {"tasks": "[next_sid]", "dataset": "Toy"})
-    rl_prompts = [s.prompt for s in rl.build_rl_samples(rl_cfg, rows, items)]
+    rl_cfg = load_config(RLConfig, None, {"tasks": "[next_sid]", "dataset": "Toy"})
+    rl_prompts = [s.prompt for s in build_rl_samples(rl_cfg, rows, items)]
     assert rl_prompts == sft_prompts
 
 

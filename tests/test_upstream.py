@@ -11,20 +11,18 @@ from pathlib import Path
 import pytest
 from test_sft import N_ITEMS, config, make_dataset
 
-import data
-import evaluate
-import rl
-import sft
-from convert_dataset import ConvertConfig
-from minionerec import upstream
+from minionerec import llm, upstream
+from minionerec.catalogue import CatalogueItem, write_info
 from minionerec.config import CommonConfig, parse_cli
 from minionerec.config import load_config as _load_config
+from minionerec.convert import ConvertConfig
+from minionerec.data import ProtocolOptions
 from minionerec.errors import InputError
-from minionerec.preprocess import ProtocolOptions
-from minionerec.io import CatalogueItem, read_index_json, read_item_json, read_split_csv, write_info, write_split_csv
-from minionerec.sid_build import SidConfig
+from minionerec.eval import EvaluateConfig
+from minionerec.io import read_index_json, read_item_json, read_split_csv, write_split_csv
+from minionerec.rl import RLConfig
+from minionerec.sid import SidConfig, Text2EmbConfig
 from minionerec.text import category_phrase
-from rq.text2emb.amazon_text2emb import Text2EmbConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,18 +35,18 @@ def test_sft_aliases_and_total_batch_as_upstream_derives_it(caplog, monkeypatch)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     upstream._announced.clear()
     with caplog.at_level(logging.INFO, logger="minionerec.upstream"):
-        cfg = load(sft.SFTConfig, "--eval_file V.csv --sid_index_path I.json --item_meta_path I.item.json "
+        cfg = load(llm.SFTConfig, "--eval_file V.csv --sid_index_path I.json --item_meta_path I.item.json "
                    "--freeze_LLM True --batch_size 64 --micro_batch_size 8 --cutoff_len 256 --num_epochs 3 --sample 5")
-        load(sft.SFTConfig, "--cutoff_len 128")
+        load(llm.SFTConfig, "--cutoff_len 128")
     assert (cfg.valid_file, cfg.index_path, cfg.item_json_path) == ("V.csv", "I.json", "I.item.json")
     assert cfg.freeze_llm and cfg.per_device_train_batch_size == 8 and cfg.gradient_accumulation_steps == 8
     assert (cfg.max_len, cfg.num_train_epochs, cfg.train_samples) == (256, 3.0, 5)
     assert sum("upstream's --cutoff_len is --sft.max_len here" in m for m in caplog.messages) == 1  # once
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert load(sft.SFTConfig, "--micro_batch_size 4 --batch_size 64").gradient_accumulation_steps == 8
+    assert load(llm.SFTConfig, "--micro_batch_size 4 --batch_size 64").gradient_accumulation_steps == 8
     with pytest.raises(InputError, match="multiple of micro_batch_size"):
-        load(sft.SFTConfig, "--micro_batch_size 8 --batch_size 12")
-    assert load(sft.SFTConfig, "--sft.micro_batch_size 2").per_device_train_batch_size == 2  # qualified form
+        load(llm.SFTConfig, "--micro_batch_size 8 --batch_size 12")
+    assert load(llm.SFTConfig, "--sft.micro_batch_size 2").per_device_train_batch_size == 2  # qualified form
 
 
 def test_rl_aliases_and_rl_sh_knobs_with_a_config(tmp_path: Path, monkeypatch) -> None:
@@ -59,20 +57,20 @@ def test_rl_aliases_and_rl_sh_knobs_with_a_config(tmp_path: Path, monkeypatch) -
              "--num_generations 16 --mask_all_zero False --dynamic_sampling False --sync_ref_model True --beam_search "
              "True --test_during_training False --temperature 1.0 --learning_rate 1e-5 --add_gt False --beta 1e-3 "
              "--dapo False --output_dir o --wandb_run_name run1 --sid_index_path I.json --item_meta_path I.item.json")
-    cfg = _load_config(rl.RLConfig, *parse_cli([str(tmp_path / "c.yaml"), *knobs.split()]))
+    cfg = _load_config(RLConfig, *parse_cli([str(tmp_path / "c.yaml"), *knobs.split()]))
     assert (cfg.data_dir, cfg.model_path, cfg.per_device_train_batch_size) == ("d", "m", 64)
     assert cfg.rollout_mode == "beam_search"
     assert __import__("os").environ["WANDB_NAME"] == "run1"
-    cfg = load(rl.RLConfig, "--train_batch_size 32 --eval_step 0.0999 --reward_type rule --beam_search False "
+    cfg = load(RLConfig, "--train_batch_size 32 --eval_step 0.0999 --reward_type rule --beam_search False "
                "--dapo True --test_beam 10 --sid_index_path I.json --item_meta_path I.item.json")
     assert (cfg.per_device_train_batch_size, cfg.eval_steps, cfg.rewards) == (32, 0.0999, {"rule": 1.0})
     assert (cfg.rollout_mode, cfg.loss_type, cfg.validation_beams) == ("sample", "dapo", 10)
     assert (cfg.index_path, cfg.item_json_path) == ("I.json", "I.item.json")
-    assert load(rl.RLConfig, "--beam_search True --gspo False").rollout_mode == "beam_search"
+    assert load(RLConfig, "--beam_search True --gspo False").rollout_mode == "beam_search"
 
 
 def test_evaluate_aliases_and_knobs_that_change_nothing() -> None:
-    cfg = load(evaluate.EvaluateConfig, "--base_model O --test_data_path T.csv --result_json_data R.json "
+    cfg = load(EvaluateConfig, "--base_model O --test_data_path T.csv --result_json_data R.json "
                "--exp_name x --max_new_tokens 256 --length_penalty 0.0 --batch_size 4 --num_beams 5")
     assert (cfg.model_path, cfg.test_file, cfg.result_json, cfg.name) == ("O", "T.csv", "R.json", "x")
     assert (cfg.batch_size, cfg.num_beams) == (4, 5)
@@ -90,9 +88,9 @@ def test_convert_data_rq_and_text2emb_aliases() -> None:
 
 
 @pytest.mark.parametrize(("schema", "line", "message"), [
-    (rl.RLConfig, "--sample_train True", "--rl.train_subset N"),
+    (RLConfig, "--sample_train True", "--rl.train_subset N"),
     (ProtocolOptions, "--metadata_file m.json", "--data.input_path"),
-    (evaluate.EvaluateConfig, "--temperature 1.0", "beam search"),
+    (EvaluateConfig, "--temperature 1.0", "beam search"),
     (SidConfig, "--num_emb_list 256 0 64", "one codebook size >= 1 per level"),
     (SidConfig, "--uniform_typo 1", "unknown option"),
     (Text2EmbConfig, "--root data/x", "--text2emb.item_json_path"),
@@ -108,9 +106,9 @@ def test_category_maps_upstream_names_and_keeps_a_free_phrase() -> None:
     assert category_phrase("Sports") == "sports and outdoors"
     assert category_phrase("Office_Products") == "office products"
     assert category_phrase("office products") == "office products"  # a phrase maps to itself
-    assert data.category_phrase("Industrial_and_Scientific", "Toy") == "industrial and scientific items"
-    assert data.category_phrase("", "Toys_and_Games") == "toys and games"
-    assert data.category_phrase("Sports", "x", "sporting goods") == "sporting goods"
+    assert llm.category_phrase("Industrial_and_Scientific", "Toy") == "industrial and scientific items"
+    assert llm.category_phrase("", "Toys_and_Games") == "toys and games"
+    assert llm.category_phrase("Sports", "x", "sporting goods") == "sporting goods"
     common = load(CommonConfig, "--common.category_phrase gadgets")
     assert common.category_phrase == "gadgets"
 
@@ -123,7 +121,7 @@ def test_help_prints_the_stage_alias_table() -> None:
 
 def test_upstream_sft_and_evaluate_command_lines_run_unchanged(tmp_path: Path) -> None:
     root = make_dataset(tmp_path)
-    sft.main(config(root, output_dir=root / "M", max_steps=1, eval_steps=1))  # a local tiny Qwen2 + tokenizer
+    llm.main(config(root, output_dir=root / "M", max_steps=1, eval_steps=1))  # a local tiny Qwen2 + tokenizer
     index = read_index_json(root / "Toy.index.json")
     titles = {i: r["title"] for i, r in read_item_json(root / "Toy.item.json").items()}
     write_info(root / "F.txt", [CatalogueItem(index[i], titles[i], i) for i in range(N_ITEMS)])
@@ -160,10 +158,10 @@ def test_readme_table_is_the_alias_table() -> None:
 @pytest.mark.parametrize("name", ["industrial", "office"])
 def test_paper_configs_train_upstreams_task_mixture(name: str) -> None:
     path = ROOT / "configs" / f"{name}.yaml"
-    weights = _load_config(sft.SFTConfig, path).task_weights
+    weights = _load_config(llm.SFTConfig, path).task_weights
     assert {t for t, w in weights.items() if w > 0} == {"next_sid", "sid2title", "title2sid", "sid_history2title",
                                                         "title_history2title", "title_history2sid"}
     assert {w for w in weights.values() if w > 0} == {1.0}  # upstream concatenates each dataset once
-    cfg = _load_config(rl.RLConfig, path)
+    cfg = _load_config(RLConfig, path)
     assert set(cfg.tasks) == {"next_sid", "title2sid", "description2sid", "title_history2sid"}
     assert cfg.item_json_path.endswith(".item.json")  # descriptions for description2sid

@@ -43,15 +43,13 @@ from minionerec.baselines.train import (
     train_one_epoch,
     train_sequential_model,
 )
-from minionerec.catalogue import Catalogue
-from minionerec.device import resolve_device
 
 __all__ = [
     "MODELS", "MODEL_META", "MODEL_TYPES", "MODEL_WEIGHTS", "PAD", "TRAIN_STATE", "TRANSITION_SOURCES",
-    "BaselinesConfig", "CFScorer", "Catalogue", "GRU4Rec", "Markov", "MarkovSettings", "ModelConfig", "Popularity",
+    "BaselinesConfig", "CFScorer", "GRU4Rec", "Markov", "MarkovSettings", "ModelConfig", "Popularity",
     "SASRec", "SequenceBatch", "SequentialRecommender", "Splits", "TrainConfig", "TrainResult",
     "build_model", "check_items", "dro_loss", "load_model", "load_splits", "pad_histories", "position_targets",
-    "propensity", "ranked_evaluation", "resolve_device", "run_baselines", "save_model", "sequence_loss",
+    "propensity", "ranked_evaluation", "run_baselines", "save_model", "sequence_loss",
     "split_rows_to_batch", "stop_reason", "target_rank_with_prior", "target_ranks", "top_items",
     "top_k_with_prior", "train_one_epoch", "train_sequential_model",
 ]

@@ -114,8 +114,6 @@ from minionerec.llm.sft import (
     SFTConfig,
     main,
 )
-from minionerec.device import bf16_available, cpu_has_native_bf16, use_bf16
-from minionerec.hub import hub_cache_dir, resolve_model_source
 
 __all__ = [
     "ALIGN_INSTRUCTION", "DEFAULT_TASK_WEIGHTS", "DESCRIPTION2SID_INPUT", "EOS_TOKEN", "ItemText", "NEXT_ITEM_INPUT",
@@ -125,15 +123,15 @@ __all__ = [
     "TINY_QWEN2", "TITLE2SID_INPUT", "TITLE_HISTORY2SID_INPUT", "TITLE_HISTORY2SID_INSTRUCTION",
     "TITLE_HISTORY2SID_RL_INPUT", "TITLE_HISTORY2TITLE_INPUT", "TITLE_HISTORY2TITLE_INSTRUCTION", "TaskPrompt",
     "TaskSample", "TinyModelSpec", "UPSTREAM_CATEGORY_PHRASES", "attention_implementation", "base_dtype",
-    "bf16_available", "build_model", "build_task_mixture", "build_task_samples", "build_tiny_qwen2", "category_phrase",
-    "check_rows_against_index", "clean_description", "cpu_has_native_bf16", "decoding_generation_config",
+    "build_model", "build_task_mixture", "build_task_samples", "build_tiny_qwen2", "category_phrase",
+    "check_rows_against_index", "clean_description", "decoding_generation_config",
     "description_to_sid_samples", "encode_prompts", "encode_train_samples", "extend_with_sid_tokens", "find_leaks",
-    "format_prompt", "format_response", "freeze_llm", "history_sid_labels", "hub_cache_dir", "init_sid_rows_from_text",
+    "format_prompt", "format_response", "freeze_llm", "history_sid_labels", "init_sid_rows_from_text",
     "load_index_items", "load_items", "load_pretrained", "load_sft_data", "main", "next_item_prompt",
     "next_sid_samples", "prepare_tokenizer", "prompt_template_pieces", "quoted_titles", "qwen_tokenizer",
-    "replicate_by_weight", "resolve_base_model", "resolve_csvs", "resolve_model_source", "response_loss",
+    "replicate_by_weight", "resolve_base_model", "resolve_csvs", "response_loss",
     "response_only_trainer_class", "sample_rows", "save_dtype_of", "save_in_dtype", "sid_history_to_title_samples",
     "sid_to_title_samples", "sid_tokens_of", "smollm2_dir", "time_limit_callback", "tiny_spec",
     "title_history_to_sid_samples", "title_history_to_title_samples", "title_to_sid_samples", "to_dataset",
-    "tokenize_samples", "tokenizer_corpus", "train_bpe_tokenizer", "training_arguments", "use_bf16",
+    "tokenize_samples", "tokenizer_corpus", "train_bpe_tokenizer", "training_arguments",
 ]

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from minionerec.catalogue import read_info
 from minionerec.errors import InputError
-from minionerec.io import SplitRow, read_index_json, read_info, read_item_json
+from minionerec.io import SplitRow, read_index_json, read_item_json
 from minionerec.sid import sid_to_string
 
 __all__ = ["ItemText", "check_rows_against_index", "clean_description", "load_items"]

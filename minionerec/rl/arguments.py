@@ -19,8 +19,8 @@ import torch
 from transformers import TrainingArguments
 from transformers.training_args import OptimizerNames
 
+from minionerec.device import use_bf16
 from minionerec.errors import InputError
-from minionerec.llm import use_bf16
 from minionerec.metrics import DEFAULT_KS
 from minionerec.rl.config import LOSS_TYPES, ROLLOUT_MODES, GRPOSettings, RLConfig
 

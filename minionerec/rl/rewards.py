@@ -43,8 +43,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from minionerec.catalogue import CatalogueItem
 from minionerec.errors import InputError
-from minionerec.io import CatalogueItem, load_npy
+from minionerec.io import load_npy
 from minionerec.metrics import normalise_prediction
 from minionerec.sid import try_parse_sid
 

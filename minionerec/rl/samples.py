@@ -16,9 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from minionerec.catalogue import CatalogueItem
 from minionerec.errors import InputError
 from minionerec.holdout import holdout_seed_of, split_valid_by_user
-from minionerec.io import CatalogueItem, LLMDataFiles, SplitRow, find_llm_data_files, require_file
+from minionerec.io import LLMDataFiles, SplitRow, find_llm_data_files, require_file
 from minionerec.llm import ItemText, TaskSample, build_task_samples, category_phrase, load_items
 from minionerec.rl.config import SID_TASKS, RLConfig
 from minionerec.sid import try_parse_sid

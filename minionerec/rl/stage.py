@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from minionerec.catalogue import CatalogueItem, read_info
 from minionerec.checkpoints import (
     from_pretrained_checked,
     read_model_weights,
@@ -30,7 +31,7 @@ from minionerec.config import save_resolved_config
 from minionerec.decoding import check_num_beams, pad_token_id_of
 from minionerec.device import resolve_device
 from minionerec.errors import InputError
-from minionerec.io import CatalogueItem, read_info, require_file, write_json
+from minionerec.io import require_file, write_json
 from minionerec.llm import save_dtype_of, save_in_dtype
 from minionerec.records import begin_stage, previous_run
 from minionerec.rl.arguments import grpo_arguments, selection_metric

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from minionerec.catalogue import CatalogueItem
 from minionerec.decoding import SIDTrie
-from minionerec.io import CatalogueItem, LLMDataFiles, SplitRow, read_split_csv
+from minionerec.io import LLMDataFiles, SplitRow, read_split_csv
 from minionerec.llm import ItemText, TaskSample, check_rows_against_index, next_sid_samples
 from minionerec.rl.config import RLConfig
 from minionerec.rl.samples import build_rl_samples, rows_to_train_on, split_validation_users
