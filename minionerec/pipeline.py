@@ -49,6 +49,7 @@ from minionerec.config import (
     load_config,
     parse_cli,
     read_config_file,
+    rename_keys,
     result_config,
     schema_keys,
     to_dict,
@@ -206,6 +207,7 @@ def stale_reason(stage: Stage, config_path: str, overrides: dict[str, Any]) -> s
     saved = (yaml.safe_load(marker.read_text(encoding="utf-8")) or {}).get(stage.section)
     if not isinstance(saved, dict):
         return f"{marker} holds no {stage.section!r} section"
+    saved = rename_keys(stage.section, saved, str(marker), announce=False)  # a run saved before a key rename
     current = to_dict(cfg)
     # a key added to the schema after the run does not make it stale while it holds its default: unset
     # (its resolved default, ${...} references included) or set to the default's value
@@ -218,6 +220,11 @@ def stale_reason(stage: Stage, config_path: str, overrides: dict[str, Any]) -> s
     if changed:
         return "config " + ", ".join(f"{stage.section}.{k} changed ({before.get(k, 'unset')!r} -> "
                                      f"{now.get(k, 'unset')!r})" for k in changed[:3])
+    from minionerec.gpr import gpr_stale_reason  # the gpr: section switches the plain stages
+
+    gpr_reason = gpr_stale_reason(stage.section, folder, config_path, merged)
+    if gpr_reason:
+        return gpr_reason
     record = records.read_record(records.done_record_path(folder, stage.section))
     if record is None:
         return f"no done-record {records.done_record_path(folder, stage.section)} (interrupted, or an older version)"
@@ -259,7 +266,7 @@ def fetch_raw_data(stage: Stage, config_path: str, overrides: dict[str, Any]) ->
 
 #: Input paths of a stage that must exist before the pipeline starts with it (later stages' inputs are
 #: written by earlier stages).  The data stage's raw files are checked unless they are fetched (MovieLens).
-FIRST_STAGE_INPUTS = {"data": ("input_path",), "text2emb": ("item_path",), "sid": ("data_path",),
+FIRST_STAGE_INPUTS = {"data": ("input_path",), "text2emb": ("item_json_path",), "sid": ("data_path",),
                       "convert": ("data_dir",), "baselines": ("data_dir",), "sft": ("data_dir",),
                       "rl": ("model_path", "data_dir"), "evaluate": ("model_path", "test_file")}
 #: Seconds a stage has to stop after a forwarded SIGINT/SIGTERM before its process group is killed.
@@ -283,7 +290,14 @@ def check_overrides(overrides: dict[str, Any], stages: list[Stage], sections: di
         if "." in key:
             section, _, rest = key.partition(".")
             top = rest.split(".")[0]
-            if section == "common" or section in schemas:
+            if section == "gpr" and section in sections:  # read by the plain stages (minionerec.gpr)
+                from minionerec.gpr import GPRConfig
+
+                keys = schema_keys(GPRConfig)
+                if top not in keys:
+                    problems.append(f"--{key} (command line): section 'gpr' has no key {top!r}"
+                                    f"{did_you_mean(top, keys, section)}")
+            elif section == "common" or section in schemas:
                 keys = common if section == "common" else schema_keys(schemas[section])
                 if top not in keys:
                     problems.append(f"--{key} (command line): section {section!r} has no key {top!r}"

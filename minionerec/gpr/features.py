@@ -164,7 +164,7 @@ class GPRFeatures:
 
 
 def extract_features(ds: Any, records: Mapping[int, Mapping[str, Any]], cfg: GPRConfig) -> GPRFeatures:
-    """All GPR features of a processed dataset (``minionerec.preprocess.ProcessedDataset``)."""
+    """All GPR features of a processed dataset (``minionerec.data.ProcessedDataset``)."""
     cfg.check()
     per_user: dict[int, int] = {}
     for s in ds.train:
@@ -203,7 +203,7 @@ def _counts(values: Any) -> dict[str, int]:
 
 def dataset_features(dataset: Any, raw_items: Mapping[str, Mapping[str, Any]], cfg: GPRConfig) -> GPRFeatures:
     """Data-stage hook, before anything is written: the features of a built dataset
-    (``minionerec.preprocess.ProcessedDataset``) whose raw item records are ``raw_items``."""
+    (``minionerec.data.ProcessedDataset``) whose raw item records are ``raw_items``."""
     cfg.check()
     id2item = {index: item for item, index in dataset.item2id.items()}
     records = {i: raw_items[id2item[i]] for i in range(len(id2item))}
