@@ -50,6 +50,7 @@ from minionerec.config import (
     parse_cli,
     read_config_file,
     rename_keys,
+    renamed_key,
     result_config,
     schema_keys,
     to_dict,
@@ -289,7 +290,7 @@ def check_overrides(overrides: dict[str, Any], stages: list[Stage], sections: di
     for key in overrides:
         if "." in key:
             section, _, rest = key.partition(".")
-            top = rest.split(".")[0]
+            top = renamed_key(section, rest.split(".")[0], announce=False)  # an old name is still read
             if section == "gpr" and section in sections:  # read by the plain stages (minionerec.gpr)
                 from minionerec.gpr import GPRConfig
 
@@ -307,6 +308,8 @@ def check_overrides(overrides: dict[str, Any], stages: list[Stage], sections: di
                 hint = did_you_mean(section, known) if section not in KNOWN_SECTIONS else ""
                 problems.append(f"--{key} (command line): this config runs no stage of section {section!r}{hint}; "
                                 f"its sections: {', '.join(known)}")
+        elif any(renamed_key(section, key, announce=False) != key for section in schemas):
+            continue  # the old name of a renamed key: the stages that have it read it under its new name
         elif key not in common:
             owners = [section for section, schema in schemas.items() if key in schema_keys(schema)]
             if owners and len(owners) == len(schemas):

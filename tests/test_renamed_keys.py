@@ -111,3 +111,11 @@ def test_a_run_saved_under_old_names_is_not_stale(tmp_path: Path) -> None:
     marker.write_text(marker.read_text().replace("output_dir:", "output_path:"))
     assert "output_path:" in marker.read_text()
     assert pipeline.stale_reason(stage, str(config), {}) is None
+
+
+def test_run_all_accepts_old_names_on_the_command_line() -> None:
+    """run_all checks every option before a stage runs: an old key name is not an unknown option."""
+    sections = pipeline.read_config_file(Path(__file__).resolve().parents[1] / "configs" / "synthetic.yaml")
+    stages = pipeline.plan(sections)
+    assert pipeline.check_overrides({"rl.validation_samples": "3", "torch_threads": "1"}, stages, sections) == []
+    assert pipeline.check_overrides({"rl.validation_samplez": "3"}, stages, sections)

@@ -24,7 +24,7 @@ SMALL = {
     "sft.max_steps": 4, "sft.eval_steps": 4, "sft.hidden_size": 32, "sft.intermediate_size": 64,
     "sft.bpe_vocab_size": 400, "sft.per_device_train_batch_size": 16,
     "rl.max_steps": 2, "rl.train_subset": 8, "rl.num_generations": 4, "rl.per_device_train_batch_size": 8,
-    "rl.validation_samples": 0, "rl.save_steps": 2,
+    "rl.eval_samples": 0, "rl.save_steps": 2,
     "evaluate.max_samples": 12, "evaluate.num_beams": 4, "evaluate.batch_size": 12,
     "gpr.vaft": "true", "gpr.hepo": "true", "gpr.target_type_prefix": "true",
 }
