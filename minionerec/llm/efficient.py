@@ -49,7 +49,7 @@ def apply_lora(model: Any, sid_ids: Sequence[int], r: int, alpha: float, dropout
         raise InputError("sft.lora_r: the catalogue has no SID tokens to train")
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, bias="none", task_type="CAUSAL_LM",
                         target_modules=lora_target_modules(target_modules),
-                        trainable_token_indices=sorted(set(int(i) for i in sid_ids)))
+                        trainable_token_indices=sorted({int(i) for i in sid_ids}))
     peft_model = get_peft_model(model, config)
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in peft_model.parameters())
@@ -108,7 +108,7 @@ def freeze_lower_layers(model: Any, n: int, sid_ids: Sequence[int]) -> int:
             frozen += parameter.numel()
     embedding = model.get_input_embeddings().weight
     mask = torch.zeros(embedding.shape[0], 1)
-    mask[torch.tensor(sorted(set(int(i) for i in sid_ids)), dtype=torch.long)] = 1.0
+    mask[torch.tensor(sorted({int(i) for i in sid_ids}), dtype=torch.long)] = 1.0
     embedding.requires_grad_(True)
     embedding.register_hook(_row_mask_hook(mask))
     frozen += embedding.numel() - embedding.shape[1] * int(mask.sum())
