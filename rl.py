@@ -17,19 +17,11 @@ rewards.  Upstream's rl.py flags are accepted as aliases (``--help`` lists them)
 
 from __future__ import annotations
 
-from typing import Any
-
 from minionerec.gpr import run_with_variant
+from minionerec.gpr.rl import run_rl_stage
 from minionerec.rl import RLConfig, main  # the stage's config and run
 
-__all__ = ["RLConfig", "main", "run"]
-
-
-def run(cfg: RLConfig, gpr: Any) -> dict[str, Any]:
-    """The stage with the ``gpr:`` section's hooks (``gpr.enabled``: GPR prompts, ``gpr.hepo``); off: plain RL."""
-    gpr.check_checkpoint(cfg.model_path)  # switched on: the SFT checkpoint learned the prompt RL samples from
-    return main(cfg, gpr.rl_variant(cfg))
-
+__all__ = ["RLConfig", "main"]
 
 if __name__ == "__main__":
-    run_with_variant(RLConfig, run)
+    run_with_variant(RLConfig, run_rl_stage)

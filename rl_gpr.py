@@ -11,8 +11,8 @@ with ``gpr.target_type_prefix``, and with ``gpr.hepo`` the HEPO trainer (one adv
 from __future__ import annotations
 
 from minionerec.gpr import run_with_variant
+from minionerec.gpr.rl import run_rl_stage
 from minionerec.rl import RLConfig
-from rl import run
 
 if __name__ == "__main__":
-    run_with_variant(RLConfig, run, force_on=True)
+    run_with_variant(RLConfig, run_rl_stage, force_on=True)

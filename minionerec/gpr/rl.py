@@ -58,3 +58,11 @@ class GPRRLVariant(RLVariant):
 
     def save_outputs(self, output_dir: Path) -> None:
         self.variant.save_config(output_dir)
+
+
+def run_rl_stage(cfg: Any, gpr: GPRVariant) -> dict[str, Any]:
+    """The RL stage with the ``gpr:`` section's hooks (``gpr.enabled``: GPR prompts, ``gpr.hepo``); off: plain RL."""
+    from minionerec.rl import main
+
+    gpr.check_checkpoint(cfg.model_path)  # switched on: the SFT checkpoint learned the prompt RL samples from
+    return main(cfg, gpr.rl_variant(cfg))
