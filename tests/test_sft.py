@@ -138,6 +138,69 @@ def test_sequence_loss_run_trains_and_lowers_the_loss(toy: Path) -> None:
     assert summary["global_step"] == 24 and losses[-1] < losses[0] * 0.8, losses
 
 
+def tiny_model_and_batch(n_vocab: int = 200):
+    from minionerec.llm import TinyModelSpec, build_tiny_qwen2
+
+    model = build_tiny_qwen2(n_vocab, TinyModelSpec(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1,
+                                                    intermediate_size=64), 0, seed=0)
+    g = torch.Generator().manual_seed(1)
+    features = []
+    for n in (6, 11):
+        ids = torch.randint(1, n_vocab, (n,), generator=g).tolist()
+        features.append({"input_ids": ids, "labels": [-100] * (n - 4) + ids[-4:]})
+    return model, llm.PaddingCollator(0, "left")(features)
+
+
+def test_label_smoothing_matches_its_definition_and_leaves_the_validation_loss_plain() -> None:
+    model, batch = tiny_model_and_batch()
+    model.eval()
+    plain, out = llm.response_loss(model, batch)
+    smooth, _ = llm.response_loss(model, batch, label_smoothing=0.2)
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   position_ids=batch["position_ids"]).logits[:, :-1].float()
+    targets = batch["labels"][:, 1:]
+    logp = torch.log_softmax(logits[targets != -100], dim=-1)
+    uniform = -logp.mean(dim=-1).mean()
+    assert torch.allclose(smooth, 0.8 * plain + 0.2 * uniform, atol=1e-5)
+    assert smooth > plain  # random logits: the uniform part costs more than the target's share saves
+
+    trainer_class = llm.response_only_trainer_class()
+    trainer = trainer_class.__new__(trainer_class)  # compute_loss reads only label_smoothing
+    trainer.label_smoothing = 0.2
+    model.train()
+    assert torch.allclose(trainer.compute_loss(model, batch), smooth, atol=1e-5)
+    model.eval()
+    assert torch.allclose(trainer.compute_loss(model, batch), plain, atol=1e-5)
+    with pytest.raises(InputError, match="label_smoothing"):
+        llm.check_label_smoothing(1.0)
+
+
+def test_attention_dropout_acts_in_training_only_and_minus_one_keeps_the_model() -> None:
+    model, batch = tiny_model_and_batch()
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids")}
+    assert llm.set_attention_dropout(model, -1.0) == 0
+    model.eval()
+    reference = model(**inputs).logits
+    assert llm.set_attention_dropout(model, 0.5) == 2 and model.config.attention_dropout == 0.5
+    assert torch.equal(model(**inputs).logits, reference)  # eval: no dropout
+    model.train()
+    torch.manual_seed(0)
+    assert not torch.allclose(model(**inputs).logits, reference)
+    with pytest.raises(InputError, match="attention_dropout"):
+        llm.set_attention_dropout(model, 1.0)
+    with pytest.raises(InputError, match="attention_dropout"):
+        llm.set_attention_dropout(torch.nn.Linear(2, 2), 0.1)
+
+
+def test_regularised_run_trains_and_records_its_keys(toy: Path) -> None:
+    cfg = config(toy, output_dir=toy / "run_reg", label_smoothing=0.1, attention_dropout=0.1, weight_decay=0.1,
+                 max_steps=12, eval_steps=6)
+    summary = llm.main(cfg)
+    resolved = (Path(cfg.output_dir) / "sft.config.yaml").read_text()
+    assert summary["global_step"] == 12 and math.isfinite(summary["best_eval_loss"])
+    assert "label_smoothing: 0.1" in resolved and "attention_dropout: 0.1" in resolved
+
+
 def test_sid_init_text_sets_rows_from_the_items_text_embeddings(toy: Path, tmp_path: Path) -> None:
     import numpy as np
 

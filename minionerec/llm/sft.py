@@ -39,8 +39,10 @@ from minionerec.llm.tasks import DEFAULT_TASK_WEIGHTS, TASK_NAMES
 from minionerec.llm.tokenization import tokenize_samples
 from minionerec.llm.training import (
     PaddingCollator,
+    check_label_smoothing,
     encode_train_samples,
     response_only_trainer_class,
+    set_attention_dropout,
     time_limit_callback,
     to_dataset,
     training_arguments,
@@ -118,6 +120,10 @@ class SFTConfig(CommonConfig):
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Micro-batches per optimizer step."})
     learning_rate: float = field(default=3e-4, metadata={"help": "Peak learning rate."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (forced to 0 with freeze_llm)."})
+    label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of the training loss (0 = off, "
+                                   "upstream); the validation loss stays the plain cross-entropy."})
+    attention_dropout: float = field(default=-1.0, metadata={"help": "Dropout on the attention weights while "
+                                     "training; -1 = the base model's own (0 for Qwen2, SmolLM2 and the tiny model)."})
     num_train_epochs: float = field(default=10.0, metadata={"help": "Epochs over the mixture."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1 = epochs decide)."})
     warmup_steps: int = field(default=20, metadata={"help": "Linear warm-up steps."})
@@ -163,6 +169,7 @@ def main(cfg: SFTConfig, variant: Any = None) -> dict[str, Any]:
         extra_pieces = variant.template_pieces()
     model, tokenizer, sid_ids = build_model(cfg, sft_data.items, extra_tokens, extra_pieces)
     model = apply_efficiency_keys(cfg, model, sid_ids)
+    set_attention_dropout(model, cfg.attention_dropout)
     train_encoded = encode_train_samples(cfg, tokenizer, sft_data.train, set(sid_ids))
     if sft_data.train_weights is not None:
         train_encoded["sample_weight"] = list(sft_data.train_weights)
@@ -178,7 +185,9 @@ def main(cfg: SFTConfig, variant: Any = None) -> dict[str, Any]:
     time_limit = time_limit_callback(cfg.max_train_minutes) if cfg.max_train_minutes > 0 else None
     if time_limit is not None:
         callbacks.append(time_limit)
-    trainer = response_only_trainer_class()(
+    trainer_class = response_only_trainer_class()
+    trainer_class.label_smoothing = check_label_smoothing(cfg.label_smoothing)
+    trainer = trainer_class(
         model=model,
         args=training_arguments(cfg, eval_set is not None),
         train_dataset=train_set,

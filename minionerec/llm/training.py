@@ -1,5 +1,5 @@
-"""SFT training pieces: the padding collator, the response-only loss and Trainer, the wall-clock safety
-valve, the encoding of the mixture and the Trainer's arguments."""
+"""SFT training pieces: the padding collator, the response-only loss and Trainer, the regularisation keys,
+the wall-clock safety valve, the encoding of the mixture and the Trainer's arguments."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import torch
 from minionerec.budget import wall_clock_cap
 from minionerec.checkpoints import TiedWeightsLoadMixin
 from minionerec.device import use_bf16
+from minionerec.errors import InputError
 from minionerec.llm.tasks import TaskSample
 from minionerec.llm.tokenization import tokenize_samples
 
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
     from minionerec.llm.sft import SFTConfig
 
 __all__ = [
-    "PaddingCollator", "encode_train_samples", "response_loss", "response_only_trainer_class",
-    "time_limit_callback", "to_dataset", "training_arguments",
+    "PaddingCollator", "check_label_smoothing", "encode_train_samples", "response_loss",
+    "response_only_trainer_class", "set_attention_dropout", "time_limit_callback", "to_dataset", "training_arguments",
 ]
 
 logger = logging.getLogger("minionerec.sft")
@@ -61,7 +62,7 @@ class PaddingCollator:
         return batch
 
 
-def response_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Any]:
+def response_loss(model: Any, batch: dict[str, torch.Tensor], label_smoothing: float = 0.0) -> tuple[torch.Tensor, Any]:
     """Mean cross-entropy over the response tokens, with the LM head applied only where it is needed.
 
     Prompt positions carry no loss, so computing their logits (a vocabulary-wide matmul per
@@ -70,6 +71,7 @@ def response_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Ten
 
     With ``batch["sample_weight"]`` (B,) each response token's cross-entropy is multiplied by its
     sample's weight before the same token mean (VAFT); weights of 1 give the unweighted loss.
+    ``label_smoothing`` spreads that share of each target over the whole vocabulary (torch's definition).
     """
     labels = batch["labels"]
     width = labels.shape[1]
@@ -83,27 +85,64 @@ def response_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Ten
     weights = batch.get("sample_weight")
     if weights is None:
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                                 ignore_index=-100)
+                                                 ignore_index=-100, label_smoothing=label_smoothing)
         return loss, outputs
     per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                                  ignore_index=-100, reduction="none").view(targets.shape)
+                                                  ignore_index=-100, reduction="none",
+                                                  label_smoothing=label_smoothing).view(targets.shape)
     labelled = targets != -100
     weighted = per_token * weights.to(per_token.dtype).unsqueeze(1) * labelled
     return weighted.sum() / labelled.sum().clamp(min=1), outputs
 
 
 def response_only_trainer_class() -> type:
-    """HF Trainer whose loss is :func:`response_loss` (a per-batch mean; the Trainer scales it for accumulation)."""
+    """HF Trainer whose loss is :func:`response_loss` (a per-batch mean; the Trainer scales it for accumulation).
+
+    ``label_smoothing`` (a class attribute, set by the SFT stage) applies to the training loss only, so the
+    validation loss that early stopping and checkpoint selection read stays the plain cross-entropy."""
     from transformers import Trainer
 
     class ResponseOnlyTrainer(TiedWeightsLoadMixin, Trainer):
         loss_is_scaled_for_ga = False
+        label_smoothing = 0.0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
-            loss, outputs = response_loss(model, inputs)
+            loss, outputs = response_loss(model, inputs, self.label_smoothing if model.training else 0.0)
             return (loss, outputs) if return_outputs else loss
 
     return ResponseOnlyTrainer
+
+
+def check_label_smoothing(value: float) -> float:
+    """``sft.label_smoothing``, checked: a share in [0, 1)."""
+    if not 0.0 <= value < 1.0:
+        raise InputError(f"sft.label_smoothing must be in [0, 1), got {value}")
+    return value
+
+
+def set_attention_dropout(model: Any, rate: float) -> int:
+    """Set the attention-weight dropout of every attention module of ``model`` (and its config) to ``rate``;
+    a negative rate keeps the model's own.  Returns how many modules were changed.
+
+    HF attention modules read ``self.attention_dropout`` at each forward and apply it only in training mode,
+    so evaluation and decoding are unaffected."""
+    if rate < 0:
+        return 0
+    if rate >= 1:
+        raise InputError(f"sft.attention_dropout must be < 1 (or -1 for the model's own), got {rate}")
+    changed = 0
+    for module in model.modules():
+        if isinstance(getattr(module, "attention_dropout", None), (int, float)):
+            module.attention_dropout = float(rate)
+            changed += 1
+    if changed == 0:
+        raise InputError(f"sft.attention_dropout {rate}: {type(model).__name__} has no attention module with an "
+                         "attention_dropout attribute; leave the key at -1")
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "attention_dropout"):
+        config.attention_dropout = float(rate)
+    logger.info("attention dropout %g on %d attention modules", rate, changed)
+    return changed
 
 
 def time_limit_callback(minutes: float) -> Any:
