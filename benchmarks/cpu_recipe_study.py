@@ -20,7 +20,8 @@ then text2emb, sid, convert; industrial_partial reads upstream's prepared files)
 same seed as sft.py), written once to ``<study>/valid_heldout.csv`` and decoded with 50 constrained beams
 like the test split.  Each variant trains with ``sft.max_train_minutes 0`` (step/epoch budgets only) into
 ``<study>/<variant>/sft`` and is evaluated into ``<study>/<variant>/<eval>``; a step whose output
-exists is skipped, so an interrupted study resumes.  ``--test`` names the variants also decoded on the
+exists is skipped, so an interrupted study resumes.  The stage scripts take the config's workdir lock, so do not run a
+study beside ``run_all.sh`` of the same config (the study's stage fails with the lock's message; rerun it after).  ``--test`` names the variants also decoded on the
 full test split (selection uses validation only).  Prints one table: validation and test HR@10 /
 NDCG@10, optimizer steps, epochs, training wall time and steps/s (wall times depend on the load of the
 machine; steps and epochs do not).
@@ -65,6 +66,7 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "seq_wd": ([*SEQ, "--weight_decay", "0.1"], []),
     # training longer, regularisation, width and depth (each on top of base or seq)
     "e12": ([*PLAIN, "--num_train_epochs", "12"], []),
+    "tov": ([*PLAIN, "--train_on_valid", "true"], []),  # + the valid rows outside the held-out users
     "wd": ([*PLAIN, "--weight_decay", "0.1"], []),
     "ls": ([*PLAIN, "--label_smoothing", "0.1"], []),
     "drop": ([*PLAIN, "--attention_dropout", "0.1"], []),
