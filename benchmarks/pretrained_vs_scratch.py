@@ -36,6 +36,11 @@ epoch flags; every row's ``tokens_per_s`` / ``train_tokens`` / ``train_wall_s`` 
 of 4 prompts x 16 beams (the config's CPU shape), validation every 25.  The tiny row keeps the config's recipe
 (6 epochs, early stopping, fp32).  ``--smoke`` runs the same code path at toy size.
 
+Rows accumulate: a run keeps the rows of the existing json that it did not redo when both decoded the same
+test users (each row has its ``measured`` date), so the benchmark can be run a row or two per session
+(``--rows smollm2_next_sid --test_users 1000``); the RL row needs its SFT row's checkpoint and test
+predictions in the same ``--workdir``.
+
 Writes ``benchmarks/results/pretrained_vs_scratch.json`` (``--smoke``: ``<workdir>/pretrained_vs_scratch.json``)
 ``{"rows": {NAME: {"HR@K", "NDCG@K", cost fields}}, "rl_minus_sft": {"NDCG@10": {"mean", "low", "high"},
 "HR@10": {...}}}`` (item level; the SID-level interval of ``evaluate.py compare`` is kept beside it) and prints a
@@ -397,6 +402,28 @@ def run_baselines(args: argparse.Namespace, wd: Path) -> dict[str, dict[str, Any
     return rows
 
 
+def merge_earlier_rows(path: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """Keep the rows of an earlier run in ``path`` that this run did not redo, when both decoded the same test
+    users, so that a benchmark longer than one session can be run a row at a time (each row says when it was
+    measured).  A different test-user setting replaces the file."""
+    if not path.is_file():
+        return result
+    earlier = read_json(path)
+    same_users = (earlier.get("setup") or {}).get("test_users") == result["setup"]["test_users"]
+    if not same_users:
+        logger.info("%s decoded other test users (%s): replaced", path, (earlier.get("setup") or {}).get("test_users"))
+        return result
+    kept = {name: row for name, row in (earlier.get("rows") or {}).items() if name not in result["rows"]}
+    if kept:
+        logger.info("kept the earlier rows %s from %s", ", ".join(kept), path)
+    merged = {**result, "rows": {**kept, **result["rows"]}}
+    if "rl_minus_sft" not in result and "rl_minus_sft" in earlier and RL_ROW in kept:
+        merged["rl_minus_sft"] = earlier["rl_minus_sft"]
+    merged["setup"] = {**result["setup"], "earlier_commands": [
+        *(earlier.get("setup") or {}).get("earlier_commands", []), (earlier.get("setup") or {}).get("command")]}
+    return merged
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -413,14 +440,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows[RL_ROW], result["rl_minus_sft"] = run_rl_row(args, wd, test)
     if any(b in args.rows for b in BASELINES):
         rows.update({n: r for n, r in run_baselines(args, wd).items() if n in args.rows})
+    measured = time.strftime("%Y-%m-%d", time.gmtime())
+    for row in rows.values():
+        row.setdefault("measured", measured)
     result["setup"] = {"config": CONFIG, "test_file": test, "test_users": args.test_users or "all",
                        "command": shlex.join([sys.executable, *sys.argv]), "smoke": args.smoke,
                        "metrics": "item level, 50 constrained beams"}
     path = Path(args.results) if args.results else (
         wd / "pretrained_vs_scratch.json" if args.smoke else ROOT / "benchmarks" / "results" / "pretrained_vs_scratch.json")
+    result = merge_earlier_rows(path, result)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(table(rows))
+    print(table(result["rows"]))
     if "rl_minus_sft" in result:
         d = result["rl_minus_sft"]
         print("\nRL minus SFT (item level, paired bootstrap 95%): "
