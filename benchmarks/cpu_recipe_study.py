@@ -16,13 +16,14 @@ The same levers on the other CPU configs (the config's epochs and early stopping
         --study runs/cpu_recipe/scientific --variants base,seq --test base,seq
 
 Needs the SFT inputs of the config (for ml-100k: ``bash run_all.sh configs/ml-100k.yaml --only data``,
-then text2emb, sid, convert; industrial_partial reads upstream's prepared files).  Validation = SFT's held-out valid users (``sft.eval_samples`` whole users, the
-same seed as sft.py), written once to ``<study>/valid_heldout.csv`` and decoded with 50 constrained beams
-like the test split.  Each variant trains with ``sft.max_train_minutes 0`` (step/epoch budgets only) into
-``<study>/<variant>/sft`` and is evaluated into ``<study>/<variant>/<eval>``; a step whose output
-exists is skipped, so an interrupted study resumes.  The stage scripts take the config's workdir lock, so do not run a
-study beside ``run_all.sh`` of the same config (the study's stage fails with the lock's message; rerun it after).  ``--test`` names the variants also decoded on the
-full test split (selection uses validation only).  Prints one table: validation and test HR@10 /
+then text2emb, sid, convert; industrial_partial reads upstream's prepared files).  Validation = SFT's
+held-out valid users (``sft.eval_samples`` whole users, the same seed as sft.py), written once to
+``<study>/valid_heldout.csv`` and decoded with 50 constrained beams like the test split.  Each variant
+trains with ``sft.max_train_minutes 0`` (step/epoch budgets only) into ``<study>/<variant>/sft`` and is
+evaluated into ``<study>/<variant>/<eval>``; a step whose output exists is skipped, so an interrupted
+study resumes.  The stage scripts take the config's workdir lock: do not run a study beside
+``run_all.sh`` of the same config (the study's stage fails with the lock's message; rerun it after).
+``--test`` names the variants also decoded on the full test split (selection uses validation only).  Prints one table: validation and test HR@10 /
 NDCG@10, optimizer steps, epochs, training wall time and steps/s (wall times depend on the load of the
 machine; steps and epochs do not).
 """
@@ -119,11 +120,11 @@ def train(study: Path, config: str, name: str, threads: int, budget: list[str]) 
     return sft_dir
 
 
-def evaluate(study: Path, config: str, name: str, sft_dir: Path, split: str, valid_file: Path, threads: int) -> dict:
-    """Decode ``split`` (valid: the held-out users; test: the config's evaluate.test_file) with ``sft_dir``."""
+def evaluate(study: Path, config: str, name: str, sft_dir: Path, split: str, rows: Path | None, threads: int) -> dict:
+    """Decode ``rows`` (None: the config's evaluate.test_file) with ``sft_dir`` into ``<study>/<name>/<split>``."""
     out = study / name / split
     if not (out / "metrics.json").is_file():
-        test_file = ["--test_file", str(valid_file)] if split == "valid" else []
+        test_file = ["--test_file", str(rows)] if rows is not None else []
         run(["evaluate.py", config, "--model_path", str(sft_dir), *test_file, "--output_dir",
              str(out), "--device", "cpu", "--num_threads", str(threads), *VARIANTS[name][1]],
             study / name / f"{split}.log", threads)
@@ -177,7 +178,7 @@ def main() -> None:
             sft_dir = train(study, args.config, name, args.threads, budget)
         valid = evaluate(study, args.config, name, sft_dir, "valid", valid_file, args.threads)
         has_test = (study / name / "test" / "metrics.json").is_file()
-        test = (evaluate(study, args.config, name, sft_dir, "test", valid_file, args.threads)
+        test = (evaluate(study, args.config, name, sft_dir, "test", None, args.threads)
                 if name in tested or has_test else None)
         summary = json.loads((sft_dir / "sft.summary.json").read_text())
         lines.append(row(name, summary, valid, test))

@@ -409,9 +409,9 @@ def merge_earlier_rows(path: Path, result: dict[str, Any]) -> dict[str, Any]:
     if not path.is_file():
         return result
     earlier = read_json(path)
-    same_users = (earlier.get("setup") or {}).get("test_users") == result["setup"]["test_users"]
-    if not same_users:
-        logger.info("%s decoded other test users (%s): replaced", path, (earlier.get("setup") or {}).get("test_users"))
+    earlier_setup = earlier.get("setup") or {}
+    if earlier_setup.get("test_users") != result["setup"]["test_users"]:
+        logger.info("%s decoded other test users (%s): replaced", path, earlier_setup.get("test_users"))
         return result
     kept = {name: row for name, row in (earlier.get("rows") or {}).items() if name not in result["rows"]}
     if kept:
@@ -419,8 +419,8 @@ def merge_earlier_rows(path: Path, result: dict[str, Any]) -> dict[str, Any]:
     merged = {**result, "rows": {**kept, **result["rows"]}}
     if "rl_minus_sft" not in result and "rl_minus_sft" in earlier and RL_ROW in kept:
         merged["rl_minus_sft"] = earlier["rl_minus_sft"]
-    merged["setup"] = {**result["setup"], "earlier_commands": [
-        *(earlier.get("setup") or {}).get("earlier_commands", []), (earlier.get("setup") or {}).get("command")]}
+    merged["setup"] = {**result["setup"],
+                       "earlier_commands": [*earlier_setup.get("earlier_commands", []), earlier_setup.get("command")]}
     return merged
 
 
