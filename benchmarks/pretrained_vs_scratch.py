@@ -23,18 +23,19 @@ killed run picks up where it stopped (SFT and RL resume from their newest checkp
 finished batches) and a changed flag reruns what it changes.  ``--test_users N`` decodes a fixed seeded subset
 of N test users (every row, baselines included, sees the same users; 0 = the full 4,533-user test).
 
-Budget (issue 16: each SmolLM2 SFT within ~90 minutes on 2 cores).  sft.py's log gives the data: with
-``train_samples`` 3000 train rows (plus the 4,031 valid rows outside the held-out users, ``train_on_valid``)
-and ``max_len`` 256, next-SID only is 7,031 samples, ~0.8M tokens per epoch; the mixture 35,496 samples, 5.32M
-tokens per epoch (the title-history prompts are the long ones).  The planning rate is issue 16's 190 tokens/s
-(SmolLM2-135M, bf16 autocast, this CPU, idle): 90 min is ~1.0M tokens, hence ``--sft_epochs_next_sid 1.0``
-(~70 min) and ``--sft_epochs_mixture 0.2`` (~93 min), micro-batch 16, lr 3e-4 (upstream's), the full model
-trained (``freeze_llm`` would teach only the new SID rows; the paper fine-tunes everything), bf16 autocast
-(``--bf16 auto``; the config's fp32 is 2.2-2.6x slower).  Measured here on 2026-12-02 with 8 jobs sharing the
-2 cores (load 3.5-9.5): 6 mixture steps of 16 samples in 243 s, ~59 tokens/s, so on a loaded machine lower the
-epoch flags; every row's ``tokens_per_s`` / ``train_tokens`` / ``train_wall_s`` say what it got.  RL: 100 steps
-of 4 prompts x 16 beams (the config's CPU shape), validation every 25.  The tiny row keeps the config's recipe
-(6 epochs, early stopping, fp32).  ``--smoke`` runs the same code path at toy size.
+Budget (issue 16: each SmolLM2 SFT within ~90 minutes on 2 cores).  sft.py's log gives the data: every train
+row (``--sft_train_samples -1``: the 8,350 partial-train rows plus the 4,031 valid rows outside the held-out users,
+``train_on_valid``, as the tiny row) at ``max_len`` 256: next-SID only is 12,381 samples, 1.28M tokens per epoch;
+the mixture 56,896 samples, 8.54M tokens per epoch (the title-history prompts are the long ones).  Measured on
+2026-12-02 on 2 idle cores: SmolLM2-135M SFT (bf16 autocast, micro-batch 16, ``group_by_length``) ran at 437
+tokens/s, so one next-SID epoch took 49 min (``--sft_epochs_next_sid 1.0``) and 90 min is ~2.3M tokens, hence
+``--sft_epochs_mixture 0.25`` (~2.1M tokens); lr 3e-4 (upstream's), the full model trained (``freeze_llm`` would
+teach only the new SID rows; the paper fine-tunes everything), bf16 autocast (``--bf16 auto``; the config's fp32 is
+2.2-2.6x slower).  On a loaded machine lower the epoch flags; every row's ``tokens_per_s`` / ``train_tokens`` /
+``train_wall_s`` say what it got.  Decoding the trained SmolLM2 with 50 constrained beams ran at 3.4 users/s
+(bf16, batch 16), so the full 4,533-user test is ~23 min.  RL: 100 steps of 4 prompts x 16 beams (the config's CPU
+shape), validation every 25.  The tiny row keeps the config's recipe (6 epochs, early stopping, fp32).
+``--smoke`` runs the same code path at toy size.
 
 Rows accumulate: a run keeps the rows of the existing json that it did not redo when both decoded the same
 test users (each row has its ``measured`` date), so the benchmark can be run a row or two per session
@@ -87,11 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data_dir", default="../shared/data/minionerec_amazon", help="upstream's prepared files")
     p.add_argument("--test_users", type=int, default=0, help="a seeded subset of N test users; 0 = the full test")
     p.add_argument("--seed", type=int, default=42, help="the config's seed (held-out users, test subset)")
-    p.add_argument("--sft_train_samples", type=int, default=3000, help="SmolLM2 rows: train CSV rows kept")
+    p.add_argument("--sft_train_samples", type=int, default=-1,
+                   help="SmolLM2 rows: train CSV rows kept (-1 = all, as the tiny row)")
     p.add_argument("--sft_epochs_next_sid", type=float, default=1.0,
-                   help="smollm2_next_sid: epochs (7,031 rows x ~115 tokens = ~0.8M tokens per epoch)")
-    p.add_argument("--sft_epochs_mixture", type=float, default=0.2,
-                   help="mixture rows: epochs (35,496 samples, 5.32M tokens per epoch at max_len 256)")
+                   help="smollm2_next_sid: epochs (12,381 samples, 1.28M tokens per epoch; ~49 min on 2 idle cores)")
+    p.add_argument("--sft_epochs_mixture", type=float, default=0.25,
+                   help="mixture rows: epochs (56,896 samples, 8.54M tokens per epoch at max_len 256)")
     p.add_argument("--sft_max_len", type=int, default=256, help="SmolLM2 rows: max tokens per sample")
     p.add_argument("--sft_batch", type=int, default=16, help="SmolLM2 rows: micro-batch")
     p.add_argument("--sft_lr", type=float, default=3e-4, help="SmolLM2 rows: peak lr (upstream's 3e-4)")
@@ -107,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.rows) - set(ALL_ROWS))
     if unknown:
         p.error(f"unknown rows {unknown}; rows: {', '.join(ALL_ROWS)}")
-    # SFT's eval_samples = RL's validation_samples = baselines' eval_samples: one set of held-out valid users
+    # SFT's eval_samples = RL's eval_samples = baselines' eval_samples: one set of held-out valid users
     args.heldout = 20 if args.smoke else 500
     if args.smoke:
         args.test_users = args.test_users or 20
@@ -244,7 +246,7 @@ def rl_keys(sft_row: str, args: argparse.Namespace, wd: Path) -> dict[str, Any]:
         "data_dir": paths["data_dir"], "index_path": paths["index_path"], "item_json_path": paths["item_json_path"],
         "tasks": "next_sid" if sft_row == "smollm2_next_sid" else RL_MIXTURE_TASKS, "rl.rewards.ranking": 1.0,
         "num_generations": 16, "beta": 1e-3, "learning_rate": 1e-5, "select_best": "true", "bf16": args.bf16,
-        "max_steps": args.rl_max_steps, "eval_steps": args.rl_eval_steps, "validation_samples": args.heldout}
+        "max_steps": args.rl_max_steps, "eval_steps": args.rl_eval_steps, "eval_samples": args.heldout}
     if args.smoke:
         keys.update({"max_steps": 1, "eval_steps": 1, "recent_rows": 8, "per_device_train_batch_size": 16,
                      "validation_beams": 10})

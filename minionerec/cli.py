@@ -18,6 +18,7 @@ import os
 import random
 import signal
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,6 +45,8 @@ def setup_logging(level: str | int | None = None) -> None:
     )
     for noisy in ("faiss", "faiss.loader", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # TRL's generation unwrapper reads transformers' renamed attribute every GRPO step; nothing for the user to do
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     deepspeed_logger = logging.getLogger("DeepSpeed")  # deepspeed's own logger (prints to stdout, no propagation)
     if not any(isinstance(f, _CpuAcceleratorNotice) for f in deepspeed_logger.filters):
         deepspeed_logger.addFilter(_CpuAcceleratorNotice())

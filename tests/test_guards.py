@@ -289,6 +289,19 @@ def test_deepspeed_cpu_notice_is_filtered_without_cuda():
     assert ds.filter(other)
 
 
+def test_trl_gradient_checkpointing_deprecation_is_silenced_and_other_future_warnings_are_not():
+    import warnings
+
+    from minionerec.cli import setup_logging
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        setup_logging()
+        warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning)
+        warnings.warn("something else is deprecated", FutureWarning)
+    assert [str(w.message) for w in caught] == ["something else is deprecated"]
+
+
 # --------------------------------------------------------------------------------------------
 # Smaller items
 # --------------------------------------------------------------------------------------------
