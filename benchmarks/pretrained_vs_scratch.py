@@ -265,6 +265,15 @@ def baseline_keys(args: argparse.Namespace, wd: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- results
 
 
+def portable(path: str | Path, args: argparse.Namespace, wd: Path) -> str:
+    """``path`` with the workdir and data folder written as ``<workdir>`` / ``<data_dir>``: the json names no machine."""
+    text = str(path)
+    for root, name in ((str(wd), "<workdir>"), (args.data_dir, "<data_dir>")):
+        if text.startswith(root):
+            return name + text[len(root):]
+    return text
+
+
 def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
@@ -388,6 +397,8 @@ def run_rl_row(args: argparse.Namespace, wd: Path, test: str) -> tuple[dict[str,
     delta = item_level_delta(sft_pred, eval_dir / "predictions.json", data_paths(args)["info_file"])
     delta["sid_level_evaluate_compare"] = sid_level_delta(sft_pred, eval_dir / "predictions.json",
                                                           row_dir / "logs" / "compare.log")
+    compare = delta["sid_level_evaluate_compare"]
+    compare["a"], compare["b"] = (portable(compare[k], args, wd) for k in ("a", "b"))
     delta["a"], delta["b"] = f"{sft_row} (SFT)", RL_ROW
     return row, delta
 
@@ -445,8 +456,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     measured = time.strftime("%Y-%m-%d", time.gmtime())
     for row in rows.values():
         row.setdefault("measured", measured)
-    result["setup"] = {"config": CONFIG, "test_file": test, "test_users": args.test_users or "all",
-                       "command": shlex.join([sys.executable, *sys.argv]), "smoke": args.smoke,
+    result["setup"] = {"config": CONFIG, "test_file": portable(test, args, wd), "test_users": args.test_users or "all",
+                       "command": shlex.join(["python3", *sys.argv]), "smoke": args.smoke,
                        "metrics": "item level, 50 constrained beams"}
     path = Path(args.results) if args.results else (
         wd / "pretrained_vs_scratch.json" if args.smoke else ROOT / "benchmarks" / "results" / "pretrained_vs_scratch.json")
