@@ -77,6 +77,10 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "seq_drop": ([*SEQ, "--attention_dropout", "0.1"], []),
     "seq_wide": ([*SEQ, *WIDE], []),
     "seq_deep": ([*SEQ, *DEEP], []),
+    # how an item enters the model: one position per history item (item_tokens) instead of 3 SID tokens
+    "items": ([*PLAIN, "--item_tokens", "true"], []),
+    "seq_items": ([*SEQ, "--item_tokens", "true"], []),
+    "seq_items_text_init": ([*SEQ, "--item_tokens", "true", "--sid_init", "text"], []),
 }
 # Variants that only change evaluation reuse another variant's SFT model.
 SHARES_MODEL = {"allowed": "base", "seq_allowed": "seq"}

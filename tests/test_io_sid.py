@@ -84,3 +84,15 @@ def test_reads_upstream_shipped_files():
     assert len(info) == 3686
     index = read_index_json(base / "index" / "Industrial_and_Scientific.index.json")
     assert len(index) == 3686 and len(find_collisions(index)) == 15
+
+
+def test_item_token_round_trips_and_is_not_a_sid_token() -> None:
+    from minionerec.sid import TOKEN_RE, item_token, item_token_sid
+
+    assert item_token("<a_12><b_3><c_200>") == "<item_12_3_200>"
+    assert item_token(("<a_1>", "<b_2>", "<c_3>", "<d_0>")) == "<item_1_2_3_0>"
+    assert item_token_sid("<item_12_3_200>") == ("<a_12>", "<b_3>", "<c_200>")
+    assert item_token_sid("<a_12>") is None and item_token_sid("<item_>") is None
+    assert not TOKEN_RE.fullmatch(item_token("<a_1><b_2>"))  # never read as a SID level token
+    with pytest.raises(ValueError):
+        item_token("<b_1><a_2>")

@@ -222,6 +222,49 @@ def test_sid_init_text_sets_rows_from_the_items_text_embeddings(toy: Path, tmp_p
                         llm.load_sft_data(cfg).items)
 
 
+def test_item_tokens_give_each_history_item_one_position_in_sft_and_its_checkpoint(toy: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from minionerec.decoding import SIDTrie, pad_token_id_of, sid_beam_search
+    from minionerec.sid import item_token
+
+    cfg = config(toy, item_tokens="true", text_embedding_path=tmp_path / "absent.npy", output_dir=tmp_path / "items")
+    items = llm.load_sft_data(cfg).items
+    model, tokenizer, ids = llm.build_model(cfg, items)
+    vocab = tokenizer.get_vocab()
+    assert all(item_token(i.sid) in vocab for i in items) and len(ids) == len(set(ids)) == 4 + 3 + N_ITEMS + N_ITEMS
+    weight = model.get_input_embeddings().weight.detach()
+    mean = weight[:min(ids[4 + 3 + N_ITEMS:])].mean(dim=0)  # the rows the tokenizer had before the item tokens
+    levels = [vocab[t] for t in ("<a_1>", "<b_1>", "<c_5>")]
+    expected = mean + (weight[levels] - mean).sum(dim=0) / 3 ** 0.5
+    assert torch.allclose(weight[vocab["<item_1_1_5>"]], expected, atol=1e-5)  # item 5 is <a_1><b_1><c_5>
+
+    history = [items[3].sid, items[4].sid]
+    plain = llm.next_item_prompt(history)
+    (encoded,) = llm.encode_prompts(tokenizer, [plain])
+    assert [vocab[item_token(s)] for s in history] == [t for t in encoded if t in set(ids[4 + 3 + N_ITEMS:])]
+    assert not set(encoded) & {vocab[t] for t in ("<a_3>", "<b_0>", "<c_3>")}  # no SID level token left in the prompt
+    sample = llm.TaskSample("next_sid", plain, llm.format_response(items[5].sid), items[5].sid, 5, (3, 4),
+                            tuple(history))
+    labels = [t for t in llm.tokenize_samples(tokenizer, [sample], 512)["labels"][0] if t != -100]
+    assert tokenizer.convert_ids_to_tokens(labels[:3]) == ["<a_1>", "<b_1>", "<c_5>"]  # the answer stays SID tokens
+    seq = llm.tokenize_samples(tokenizer, [sample], 512, history_label_ids=set(ids))["labels"][0]
+    assert vocab[item_token(history[1])] in seq and vocab[item_token(history[0])] not in seq
+
+    np.save(tmp_path / "emb.npy", np.random.default_rng(0).normal(size=(N_ITEMS, 8)).astype(np.float32))
+    with_text, _, _ = llm.build_model(config(toy, item_tokens="true", text_embedding_path=tmp_path / "emb.npy"), items)
+    assert not torch.allclose(with_text.get_input_embeddings().weight[vocab["<item_1_1_5>"]], expected)
+
+    llm.main(cfg)
+    saved = AutoTokenizer.from_pretrained(cfg.output_dir)
+    assert llm.encode_prompts(saved, [plain]) == [encoded]  # RL and evaluation rebuild the same prompt ids
+    trained = AutoModelForCausalLM.from_pretrained(cfg.output_dir)
+    trie = SIDTrie.from_sids([i.sid for i in items], saved)
+    decoded = sid_beam_search(trained, trie, [encoded], num_beams=5, pad_token_id=pad_token_id_of(saved))
+    assert len(set(decoded.sid_strings(trie)[0])) == 5 and set(decoded.sid_strings(trie)[0]) <= {i.sid for i in items}
+
+
 def test_next_item_prompt_identical_across_sft_rl_and_evaluation(toy: Path, tmp_path: Path) -> None:
     from minionerec.catalogue import Catalogue, CatalogueItem, read_info, write_info
     from minionerec.eval import load_test_set

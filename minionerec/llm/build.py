@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from minionerec.errors import InputError
@@ -13,6 +14,7 @@ from minionerec.io import SplitRow, load_npy
 from minionerec.llm.items import ItemText
 from minionerec.llm.modeling import (
     TINY_QWEN2,
+    add_item_tokens,
     TinyModelSpec,
     build_tiny_qwen2,
     decoding_generation_config,
@@ -36,6 +38,11 @@ logger = logging.getLogger("minionerec.sft")
 SID_STRING = re.compile(r"(?:<[a-h]_\d+>)+")
 
 
+def text_vectors(path: str) -> Any:
+    """text2emb's item embeddings (row i = item i), with the fix named when the file is missing."""
+    return load_npy(path, "text embedding file", "run the text2emb stage or set sft.text_embedding_path")
+
+
 def tokenizer_corpus(items: list[ItemText]) -> list[str]:
     """Texts the embedded BPE is trained on: every prompt template once, then the item texts."""
     sid = items[0].sid
@@ -54,7 +61,8 @@ def tiny_spec(cfg: SFTConfig) -> TinyModelSpec:
 
 def build_model(cfg: SFTConfig, items: list[ItemText], extra_special_tokens: Sequence[str] = (),
                 extra_template_pieces: Sequence[str] = ()) -> tuple[Any, Any, list[int]]:
-    """``(model, tokenizer, SID token ids)`` with the catalogue's SID tokens added.
+    """``(model, tokenizer, catalogue token ids)`` with the catalogue's SID tokens added: the SID token ids,
+    then (``item_tokens``) the item token ids.
 
     ``extra_special_tokens`` (e.g. the GPR U/E/I/O tokens) are added before the SIDs, initialised
     like them, trained with them under ``freeze_llm``, and marked special (skipped when decoding).
@@ -79,16 +87,23 @@ def build_model(cfg: SFTConfig, items: list[ItemText], extra_special_tokens: Seq
         tokenizer.add_tokens(list(extra_special_tokens), special_tokens=True)
     known = set(tokenizer.get_vocab())
     sid_ids = extend_with_sid_tokens(model, tokenizer, sid_tokens, cfg.seed)
+    item_sids = {item.item_id: item.sid for item in items}
     if cfg.sid_init == "text" and not known.issuperset(sid_tokens):  # a checkpoint's trained rows are kept
-        vectors = load_npy(cfg.text_embedding_path, "text embedding file", "run the text2emb stage or set "
-                           "sft.text_embedding_path")
-        init_sid_rows_from_text(model, tokenizer, {item.item_id: item.sid for item in items}, vectors)
+        init_sid_rows_from_text(model, tokenizer, item_sids, text_vectors(cfg.text_embedding_path))
+    if cfg.item_tokens:
+        vectors = text_vectors(cfg.text_embedding_path) if Path(cfg.text_embedding_path).is_file() else None
+        if vectors is None:
+            logger.info("item_tokens: no text embeddings at %s; item rows start from their SID rows only",
+                        cfg.text_embedding_path)
+        sid_ids += add_item_tokens(model, tokenizer, item_sids, vectors)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.config.eos_token_id = tokenizer.eos_token_id
     decoding_generation_config(model, tokenizer)
     if cfg.freeze_llm:
-        freeze_llm(model, tokenizer, [*extra_special_tokens, *sid_tokens])
+        freeze_llm(model, tokenizer, [*extra_special_tokens, *sid_tokens,
+                                      *tokenizer.convert_ids_to_tokens(sid_ids[len(sid_tokens):])])
     n_params = sum(p.numel() for p in model.parameters())
-    logger.info("model %s: %.2fM parameters, vocabulary %d (%d SID tokens)", type(model).__name__, n_params / 1e6,
-                len(tokenizer), len(sid_ids))
+    logger.info("model %s: %.2fM parameters, vocabulary %d (%d SID tokens%s)", type(model).__name__,
+                n_params / 1e6, len(tokenizer), len(sid_tokens),
+                f", {len(sid_ids) - len(sid_tokens)} item tokens" if cfg.item_tokens else "")
     return model, tokenizer, sid_ids

@@ -37,7 +37,7 @@ import torch
 from minionerec.device import dtype_name
 from minionerec.errors import InputError
 from minionerec.hub import looks_like_hub_id, require_fetchable
-from minionerec.sid import check_sid_tokens, parse_sid, sid_vocabulary
+from minionerec.sid import check_sid_tokens, item_token, parse_sid, sid_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -351,6 +351,22 @@ def extend_with_sid_tokens(model: Any, tokenizer: Any, sid_tokens: Sequence[str]
     return ids
 
 
+def _text_coordinates(vectors: Any, width: int) -> Any:
+    """Rows of ``vectors`` on their leading principal components (up to ``width``), each standardised;
+    columns beyond the rank are 0 (they start at the mean)."""
+    import numpy as np
+
+    centred = np.asarray(vectors, dtype=np.float64)
+    centred = centred - centred.mean(axis=0)
+    u, singular, _ = np.linalg.svd(centred, full_matrices=False)
+    rank = int((singular > 1e-6 * singular.max()).sum()) if singular.size and singular.max() > 0 else 0
+    coords = u[:, :min(width, rank)] * singular[:min(width, rank)]
+    coords = coords / coords.std(axis=0)
+    if coords.shape[1] < width:
+        coords = np.pad(coords, ((0, 0), (0, width - coords.shape[1])))
+    return coords
+
+
 def init_sid_rows_from_text(model: Any, tokenizer: Any, item_sids: dict[int, str], vectors: Any) -> int:
     """Set each SID token's input row from the text embeddings of the items whose SID holds it; returns rows set.
 
@@ -372,15 +388,8 @@ def init_sid_rows_from_text(model: Any, tokenizer: Any, item_sids: dict[int, str
             members.setdefault(token, []).append(item)
     tokens = sorted(members)
     means = np.stack([matrix[members[t]].mean(axis=0) for t in tokens])
-    centred = means - means.mean(axis=0)
     weight = model.get_input_embeddings().weight
-    width = weight.shape[1]
-    u, singular, _ = np.linalg.svd(centred, full_matrices=False)
-    rank = int((singular > 1e-6 * singular.max()).sum()) if singular.size and singular.max() > 0 else 0
-    coords = u[:, :min(width, rank)] * singular[:min(width, rank)]
-    coords = coords / coords.std(axis=0)
-    if coords.shape[1] < width:  # fewer directions than the hidden size: the remaining columns start at the mean
-        coords = np.pad(coords, ((0, 0), (0, width - coords.shape[1])))
+    coords = _text_coordinates(means, weight.shape[1])
     ids = check_sid_tokens(tokenizer, tokens)
     sid_set = set(ids)
     others = torch.tensor([i for i in range(min(len(tokenizer), weight.shape[0])) if i not in sid_set])
@@ -390,6 +399,59 @@ def init_sid_rows_from_text(model: Any, tokenizer: Any, item_sids: dict[int, str
         weight[torch.tensor(ids, dtype=torch.long)] = rows.to(weight.dtype)
     logger.info("initialised %d SID token rows from the text embeddings of %d items", len(ids), len(item_sids))
     return len(ids)
+
+
+def add_item_tokens(model: Any, tokenizer: Any, item_sids: dict[int, str], vectors: Any = None) -> list[int]:
+    """Add one ``<item_...>`` token per catalogue SID (``sft.item_tokens``; items that share a SID share it);
+    return their ids.
+
+    A new item row starts at the sum of its SID level rows, scaled by 1/sqrt(levels) so it keeps the
+    rows' spread; with ``vectors`` (text2emb's .npy, row i = item i) half of it comes from the item's
+    own text embedding, projected like :func:`init_sid_rows_from_text`.  Rows are free parameters from
+    then on (like a sequential recommender's item embeddings).  Items whose token the tokenizer
+    already has (a checkpoint saved by sft.py) keep their trained rows.  An untied LM head's new rows
+    are drawn like its existing rows; the decoder never generates item tokens.
+    """
+    import numpy as np
+
+    if not item_sids:
+        raise InputError("sft.item_tokens: the catalogue has no items")
+    members: dict[str, list[int]] = {}
+    for item, sid in sorted(item_sids.items()):
+        members.setdefault(sid, []).append(item)
+    tokens = [item_token(sid) for sid in members]
+    vocab = tokenizer.get_vocab()
+    new = [(items, sid, token) for (sid, items), token in zip(members.items(), tokens) if token not in vocab]
+    if new:
+        known_before = len(tokenizer)
+        tokenizer.add_tokens([token for _, _, token in new])
+        if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        weight = model.get_input_embeddings().weight
+        new_ids = check_sid_tokens(tokenizer, [token for _, _, token in new], source="sft.item_tokens: the tokenizer")
+        level_ids = [check_sid_tokens(tokenizer, list(parse_sid(sid))) for _, sid, _ in new]
+        with torch.no_grad():
+            reference = weight[:min(known_before, weight.shape[0])].float()
+            mean, std = reference.mean(dim=0), reference.std(dim=0)
+            levels = torch.stack([(weight[torch.tensor(ids)].float() - mean).sum(dim=0) / len(ids) ** 0.5
+                                  for ids in level_ids])
+            if vectors is not None:
+                matrix = np.asarray(vectors)
+                if matrix.ndim != 2 or matrix.shape[0] <= max(item_sids):
+                    raise InputError(f"text embeddings of shape {matrix.shape} do not cover item ids up to "
+                                     f"{max(item_sids)}: pass the .npy written by text2emb for this catalogue")
+                per_token = np.stack([matrix[items].mean(axis=0) for items, _, _ in new])  # shared SIDs: their mean
+                coords = _text_coordinates(per_token, weight.shape[1])
+                levels = (levels + torch.as_tensor(coords, dtype=torch.float32) * std) / 2 ** 0.5
+            weight[torch.tensor(new_ids, dtype=torch.long)] = (mean + levels).to(weight.dtype)
+        head = model.get_output_embeddings()
+        if head is not None and head.weight is not weight:
+            _fill_rows_like_existing(head.weight, new_ids, min(known_before, head.weight.shape[0]),
+                                     torch.Generator().manual_seed(0))
+        model.config.vocab_size = weight.shape[0]
+        logger.info("added %d item tokens (rows from their SID level rows%s)", len(new),
+                    " and text embeddings" if vectors is not None else "")
+    return check_sid_tokens(tokenizer, tokens, source="sft.item_tokens: the tokenizer")
 
 
 def _row_mask_hook(mask: torch.Tensor):

@@ -102,9 +102,15 @@ class SFTConfig(CommonConfig):
                           "help": "New SID token rows: random (drawn like the existing rows) or text (each token "
                           "from the mean text embedding of its items, projected: "
                           "minionerec.llm.modeling.init_sid_rows_from_text)."})
+    item_tokens: bool = field(default=False, metadata={"help": "History items enter prompts as one token each "
+                              "(<item_12_3_200>, one per catalogue item; its row starts at the scaled sum of its SID "
+                              "level rows, half from its projected text embedding when text_embedding_path exists); "
+                              "responses stay SID tokens.  The saved tokenizer carries the tokens, so RL and "
+                              "evaluation build the same prompts.  With sequence_loss the history item tokens are "
+                              "its labels."})
     text_embedding_path: str = field(
         default="${common.workdir}/data/${common.dataset}/${common.dataset}.emb-minilm.npy",
-        metadata={"help": "Item text embeddings (.npy from text2emb) used by sid_init=text."})
+        metadata={"help": "Item text embeddings (.npy from text2emb) used by sid_init=text and item_tokens."})
     freeze_llm: bool = field(default=False, metadata={"help": "Train only the SID rows of embeddings / untied head."})
     freeze_layers: int = field(default=0, metadata={"help": "Freeze the first N decoder layers and the non-SID embedding "
                                "rows (weight decay forced to 0); 0 = off."})

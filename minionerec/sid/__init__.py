@@ -31,6 +31,8 @@ from minionerec.sid.vocab import (
     check_sid_tokens,
     codes_to_sid,
     find_collisions,
+    item_token,
+    item_token_sid,
     level_token,
     parse_sid,
     parse_token,
@@ -59,7 +61,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "LEVEL_LETTERS", "SID", "TOKEN_RE", "add_sid_tokens", "check_shared_sids", "check_sid_tokens", "codes_to_sid",
-    "find_collisions", "level_token", "parse_sid", "parse_token", "sid_to_string", "sid_vocabulary",
+    "find_collisions", "item_token", "item_token_sid", "level_token", "parse_sid", "parse_token", "sid_to_string", "sid_vocabulary",
     "try_parse_sid", "validate_sid", *_LAZY,
 ]
 

@@ -18,6 +18,7 @@ from minionerec.errors import InputError
 LEVEL_LETTERS = "abcdefgh"
 TOKEN_RE = re.compile(r"<([a-h])_(\d+)>")
 _SID_STRING_RE = re.compile(r"(?:<[a-h]_\d+>)+")
+ITEM_TOKEN_RE = re.compile(r"<item_(\d+(?:_\d+)*)>")
 
 SID = tuple[str, ...]
 
@@ -84,6 +85,22 @@ def try_parse_sid(text: str) -> SID | None:
         return parse_sid(text)
     except ValueError:
         return None
+
+
+def item_token(sid: str | Sequence[str]) -> str:
+    """The one-token form of an item (``sft.item_tokens``): ``"<a_12><b_3><c_200>" -> "<item_12_3_200>"``."""
+    tokens = parse_sid(sid) if isinstance(sid, str) else tuple(sid)
+    validate_sid(tokens)
+    return "<item_" + "_".join(str(parse_token(t)[1]) for t in tokens) + ">"
+
+
+def item_token_sid(token: str) -> SID | None:
+    """The SID an item token stands for (``"<item_12_3>" -> ("<a_12>", "<b_3>")``); None for any other token."""
+    m = ITEM_TOKEN_RE.fullmatch(token)
+    if not m:
+        return None
+    codes = [int(c) for c in m.group(1).split("_")]
+    return codes_to_sid(codes) if len(codes) <= len(LEVEL_LETTERS) else None
 
 
 def sid_vocabulary(sids: Iterable[Sequence[str]]) -> list[str]:
