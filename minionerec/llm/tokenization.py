@@ -32,8 +32,11 @@ def item_token_runs(tokenizer: Any) -> tuple[dict[tuple[int, ...], int], frozens
     A tokenizer that ``sft.item_tokens`` extended holds one ``<item_...>`` token per catalogue item;
     any other tokenizer gives ``({}, frozenset())``.  Cached per tokenizer and vocabulary size.
     """
+    if not hasattr(tokenizer, "get_vocab"):  # a bare encoder (no vocabulary to hold item tokens)
+        return {}, frozenset()
+    size = len(tokenizer)
     cached = _ITEM_RUNS.get(tokenizer)
-    if cached is not None and cached[0] == len(tokenizer):
+    if cached is not None and cached[0] == size:
         return cached[1], cached[2]
     vocab = tokenizer.get_vocab()
     runs: dict[tuple[int, ...], int] = {}
@@ -43,7 +46,7 @@ def item_token_runs(tokenizer: Any) -> tuple[dict[tuple[int, ...], int], frozens
             if sid is not None and all(t in vocab for t in sid):
                 runs[tuple(vocab[t] for t in sid)] = token_id
     levels = frozenset(i for run in runs for i in run)
-    _ITEM_RUNS[tokenizer] = (len(tokenizer), runs, levels)
+    _ITEM_RUNS[tokenizer] = (size, runs, levels)
     return runs, levels
 
 
