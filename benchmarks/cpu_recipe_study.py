@@ -65,6 +65,9 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "seq_text_init": ([*SEQ, "--sid_init", "text"], []),
     "seq_bf16": ([*SEQ, "--bf16", "true"], []),
     "seq_wd": ([*SEQ, "--weight_decay", "0.1"], []),
+    # the sequence objective with its history labels down-weighted against the row's own target
+    "seq_hw02": ([*SEQ, "--history_label_weight", "0.2"], []),
+    "seq_hw05": ([*SEQ, "--history_label_weight", "0.5"], []),
     # training longer, regularisation, width and depth (each on top of base or seq)
     "e12": ([*PLAIN, "--num_train_epochs", "12"], []),
     "tov": ([*PLAIN, "--train_on_valid", "true"], []),  # + the valid rows outside the held-out users

@@ -138,6 +138,34 @@ def test_sequence_loss_run_trains_and_lowers_the_loss(toy: Path) -> None:
     assert summary["global_step"] == 24 and losses[-1] < losses[0] * 0.8, losses
 
 
+def test_history_label_weight_interpolates_between_next_sid_and_every_next_item(toy: Path) -> None:
+    cfg = config(toy, sequence_loss=True)
+    loaded = llm.load_sft_data(cfg)
+    model, tokenizer, sid_ids = llm.build_model(cfg, loaded.items)
+    model.eval()
+    samples = [s for s in loaded.train if len(s.history) >= 3][:3] + llm.title_to_sid_samples(loaded.items[:2])
+    encoded = llm.encode_train_samples(cfg, tokenizer, samples, set(sid_ids))
+    plain = llm.tokenize_samples(tokenizer, samples, cfg.max_len)
+    features = [{k: encoded[k][i] for k in encoded} for i in range(len(samples))]
+    plain_features = [{k: plain[k][i] for k in plain} for i in range(len(samples))]
+    assert [f["response_len"] for f in features] == [sum(1 for t in f["labels"] if t != -100) for f in plain_features]
+
+    def loss(padding_side: str, weight: float, rows: list[dict]) -> torch.Tensor:
+        return llm.response_loss(model, llm.PaddingCollator(tokenizer.pad_token_id, padding_side)(rows),
+                                 history_label_weight=weight)[0]
+
+    everything, target_only = loss("left", 1.0, features), loss("left", 1.0, plain_features)
+    assert torch.allclose(loss("left", 0.0, features), target_only, atol=1e-5)  # 0: next-SID only
+    assert torch.allclose(loss("right", 0.3, features), loss("left", 0.3, features), atol=1e-5)
+    n_target = sum(f["response_len"] for f in features)
+    n_all = sum(sum(1 for t in f["labels"] if t != -100) for f in features)
+    history_mean = (everything * n_all - target_only * n_target) / (n_all - n_target)
+    expected = (target_only * n_target + 0.3 * history_mean * (n_all - n_target)) / (n_target + 0.3 * (n_all - n_target))
+    assert n_all > n_target and torch.allclose(loss("left", 0.3, features), expected, atol=1e-5)
+    with pytest.raises(InputError, match="history_label_weight"):
+        llm.check_history_label_weight(-0.5)
+
+
 def tiny_model_and_batch(n_vocab: int = 200):
     from minionerec.llm import TinyModelSpec, build_tiny_qwen2
 

@@ -103,6 +103,7 @@ from minionerec.llm.build import (
 )
 from minionerec.llm.training import (
     PaddingCollator,
+    check_history_label_weight,
     check_label_smoothing,
     encode_train_samples,
     response_loss,
@@ -126,7 +127,7 @@ __all__ = [
     "TITLE_HISTORY2SID_RL_INPUT", "TITLE_HISTORY2TITLE_INPUT", "TITLE_HISTORY2TITLE_INSTRUCTION", "TaskPrompt",
     "TaskSample", "TinyModelSpec", "UPSTREAM_CATEGORY_PHRASES", "attention_implementation", "base_dtype",
     "build_model", "build_task_mixture", "build_task_samples", "build_tiny_qwen2", "category_phrase",
-    "check_label_smoothing", "check_rows_against_index", "clean_description", "decoding_generation_config",
+    "check_history_label_weight", "check_label_smoothing", "check_rows_against_index", "clean_description", "decoding_generation_config",
     "description_to_sid_samples", "encode_prompts", "encode_train_samples", "extend_with_sid_tokens", "find_leaks",
     "format_prompt", "format_response", "freeze_llm", "history_sid_labels", "init_sid_rows_from_text",
     "load_index_items", "load_items", "load_pretrained", "load_sft_data", "main", "next_item_prompt",

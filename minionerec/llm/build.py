@@ -28,6 +28,7 @@ from minionerec.llm.modeling import (
 )
 from minionerec.llm.prompts import category_phrase
 from minionerec.llm.tasks import TASK_NAMES, build_task_samples, prompt_template_pieces
+from minionerec.sid.vocab import item_token
 
 if TYPE_CHECKING:
     from minionerec.llm.sft import SFTConfig
@@ -100,8 +101,8 @@ def build_model(cfg: SFTConfig, items: list[ItemText], extra_special_tokens: Seq
     model.config.eos_token_id = tokenizer.eos_token_id
     decoding_generation_config(model, tokenizer)
     if cfg.freeze_llm:
-        freeze_llm(model, tokenizer, [*extra_special_tokens, *sid_tokens,
-                                      *tokenizer.convert_ids_to_tokens(sid_ids[len(sid_tokens):])])
+        item_tokens = sorted({item_token(item.sid) for item in items}) if cfg.item_tokens else []
+        freeze_llm(model, tokenizer, [*extra_special_tokens, *sid_tokens, *item_tokens])
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("model %s: %.2fM parameters, vocabulary %d (%d SID tokens%s)", type(model).__name__,
                 n_params / 1e6, len(tokenizer), len(sid_tokens),

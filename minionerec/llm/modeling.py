@@ -367,6 +367,17 @@ def _text_coordinates(vectors: Any, width: int) -> Any:
     return coords
 
 
+def _item_text_matrix(vectors: Any, item_sids: dict[int, str]) -> Any:
+    """``vectors`` as a float64 matrix with a row for every catalogue item id (text2emb: row i = item i)."""
+    import numpy as np
+
+    matrix = np.asarray(vectors, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] <= max(item_sids):
+        raise InputError(f"text embeddings of shape {matrix.shape} do not cover item ids up to {max(item_sids)}: "
+                         "pass the .npy written by text2emb for this catalogue")
+    return matrix
+
+
 def init_sid_rows_from_text(model: Any, tokenizer: Any, item_sids: dict[int, str], vectors: Any) -> int:
     """Set each SID token's input row from the text embeddings of the items whose SID holds it; returns rows set.
 
@@ -378,10 +389,7 @@ def init_sid_rows_from_text(model: Any, tokenizer: Any, item_sids: dict[int, str
     """
     import numpy as np
 
-    matrix = np.asarray(vectors, dtype=np.float64)
-    if matrix.ndim != 2 or matrix.shape[0] <= max(item_sids):
-        raise InputError(f"text embeddings of shape {matrix.shape} do not cover item ids up to {max(item_sids)}: "
-                         "pass the .npy written by text2emb for this catalogue")
+    matrix = _item_text_matrix(vectors, item_sids)
     members: dict[str, list[int]] = {}
     for item, sid in item_sids.items():
         for token in parse_sid(sid):
@@ -436,10 +444,7 @@ def add_item_tokens(model: Any, tokenizer: Any, item_sids: dict[int, str], vecto
             levels = torch.stack([(weight[torch.tensor(ids)].float() - mean).sum(dim=0) / len(ids) ** 0.5
                                   for ids in level_ids])
             if vectors is not None:
-                matrix = np.asarray(vectors)
-                if matrix.ndim != 2 or matrix.shape[0] <= max(item_sids):
-                    raise InputError(f"text embeddings of shape {matrix.shape} do not cover item ids up to "
-                                     f"{max(item_sids)}: pass the .npy written by text2emb for this catalogue")
+                matrix = _item_text_matrix(vectors, item_sids)
                 per_token = np.stack([matrix[items].mean(axis=0) for items, _, _ in new])  # shared SIDs: their mean
                 coords = _text_coordinates(per_token, weight.shape[1])
                 levels = (levels + torch.as_tensor(coords, dtype=torch.float32) * std) / 2 ** 0.5

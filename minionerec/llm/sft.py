@@ -39,6 +39,7 @@ from minionerec.llm.tasks import DEFAULT_TASK_WEIGHTS, TASK_NAMES
 from minionerec.llm.tokenization import tokenize_samples
 from minionerec.llm.training import (
     PaddingCollator,
+    check_history_label_weight,
     check_label_smoothing,
     encode_train_samples,
     response_only_trainer_class,
@@ -84,6 +85,9 @@ class SFTConfig(CommonConfig):
                                 "on "
                                 "the SID tokens of every history item after the first (every next item of the row in "
                                 "one causal pass); the validation loss stays on the response only."})
+    history_label_weight: float = field(default=1.0, metadata={"help": "With sequence_loss: the training weight of "
+                                        "each history label against the row's own target (1 = every next item "
+                                        "alike; 0.2 = the target leads; 0 = next-SID only)."})
     # model
     output_dir: str = field(default="${common.workdir}/sft", metadata={"help": "Where the model is saved."})
     base_model: str = field(default=TINY_QWEN2, metadata={"help": "tiny-qwen2 (embedded default), smollm2, a local folder or a hub id."})
@@ -193,6 +197,7 @@ def main(cfg: SFTConfig, variant: Any = None) -> dict[str, Any]:
         callbacks.append(time_limit)
     trainer_class = response_only_trainer_class()
     trainer_class.label_smoothing = check_label_smoothing(cfg.label_smoothing)
+    trainer_class.history_label_weight = check_history_label_weight(cfg.history_label_weight)
     trainer = trainer_class(
         model=model,
         args=training_arguments(cfg, eval_set is not None),

@@ -120,14 +120,15 @@ def tokenize_samples(tokenizer: Any, samples: Sequence[TaskSample], max_len: int
     sequences longer than ``max_len`` keep their last ``max_len`` tokens (left truncation).
     With ``history_label_ids`` (the SID token ids: the sequence objective) the prompt's history
     SIDs after the first are labelled too (:func:`history_sid_labels`), so one causal pass trains
-    the prediction of every next item of the row.
+    the prediction of every next item of the row, and ``"response_len"`` gives each row's count of
+    response labels (completion + EOS, the row's own target) so the loss can weight the two apart.
     """
     if tokenizer.eos_token_id is None:
         raise InputError("the tokenizer has no EOS token; set one before training")
     eos = tokenizer.eos_token_id
     prompt_ids = encode_prompts(tokenizer, [s.prompt for s in samples], batch_size)
     completion_ids = _encode_batched(tokenizer, [s.completion for s in samples], batch_size)
-    input_ids, labels = [], []
+    input_ids, labels, response_len = [], [], []
     truncated = 0
     for p, c in zip(prompt_ids, completion_ids):
         ids = p + c + [eos]
@@ -137,7 +138,10 @@ def tokenize_samples(tokenizer: Any, samples: Sequence[TaskSample], max_len: int
             ids, lab = ids[-max_len:], lab[-max_len:]
         input_ids.append(ids)
         labels.append(lab)
+        response_len.append(min(len(c) + 1, len(ids)))
     if truncated:
         logger.warning("%d of %d samples were longer than max_len=%d and lost their first tokens",
                        truncated, len(samples), max_len)
+    if history_label_ids:
+        return {"input_ids": input_ids, "labels": labels, "response_len": response_len}
     return {"input_ids": input_ids, "labels": labels}

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from minionerec.llm.sft import SFTConfig
 
 __all__ = [
-    "PaddingCollator", "check_label_smoothing", "encode_train_samples", "response_loss",
+    "PaddingCollator", "check_history_label_weight", "check_label_smoothing", "encode_train_samples", "response_loss",
     "response_only_trainer_class", "set_attention_dropout", "time_limit_callback", "to_dataset", "training_arguments",
 ]
 
@@ -59,10 +59,17 @@ class PaddingCollator:
         batch = {"input_ids": input_ids, "attention_mask": attention, "position_ids": position_ids, "labels": labels}
         if "sample_weight" in features[0]:
             batch["sample_weight"] = torch.tensor([float(f["sample_weight"]) for f in features], dtype=torch.float32)
+        if "response_len" in features[0]:  # the sequence objective: which labels are the row's own target
+            response = torch.zeros((len(features), width), dtype=torch.bool)
+            for row, f in enumerate(features):
+                end = width if self.padding_side == "left" else len(f["input_ids"])
+                response[row, end - int(f["response_len"]):end] = True
+            batch["response_mask"] = response
         return batch
 
 
-def response_loss(model: Any, batch: dict[str, torch.Tensor], label_smoothing: float = 0.0) -> tuple[torch.Tensor, Any]:
+def response_loss(model: Any, batch: dict[str, torch.Tensor], label_smoothing: float = 0.0,
+                  history_label_weight: float = 1.0) -> tuple[torch.Tensor, Any]:
     """Mean cross-entropy over the response tokens, with the LM head applied only where it is needed.
 
     Prompt positions carry no loss, so computing their logits (a vocabulary-wide matmul per
@@ -72,6 +79,9 @@ def response_loss(model: Any, batch: dict[str, torch.Tensor], label_smoothing: f
     With ``batch["sample_weight"]`` (B,) each response token's cross-entropy is multiplied by its
     sample's weight before the same token mean (VAFT); weights of 1 give the unweighted loss.
     ``label_smoothing`` spreads that share of each target over the whole vocabulary (torch's definition).
+    With ``batch["response_mask"]`` (the sequence objective) the history labels outside it count
+    ``history_label_weight`` each and the row's own target 1, in a weighted mean (0 = next-SID only,
+    1 = every next item alike).
     """
     labels = batch["labels"]
     width = labels.shape[1]
@@ -83,16 +93,23 @@ def response_loss(model: Any, batch: dict[str, torch.Tensor], label_smoothing: f
     logits = outputs.logits[:, :-1].float()
     targets = labels[:, width - keep + 1:]
     weights = batch.get("sample_weight")
-    if weights is None:
+    response = batch.get("response_mask")
+    weigh_history = response is not None and history_label_weight != 1.0
+    if weights is None and not weigh_history:
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                                  ignore_index=-100, label_smoothing=label_smoothing)
         return loss, outputs
     per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                                   ignore_index=-100, reduction="none",
                                                   label_smoothing=label_smoothing).view(targets.shape)
-    labelled = targets != -100
-    weighted = per_token * weights.to(per_token.dtype).unsqueeze(1) * labelled
-    return weighted.sum() / labelled.sum().clamp(min=1), outputs
+    counted = (targets != -100).to(per_token.dtype)
+    if weigh_history:
+        on_response = response[:, width - keep + 1:].to(per_token.dtype)
+        counted = counted * (on_response + (1 - on_response) * history_label_weight)
+    weighted = per_token * counted
+    if weights is not None:
+        weighted = weighted * weights.to(per_token.dtype).unsqueeze(1)
+    return weighted.sum() / counted.sum().clamp(min=1e-8), outputs
 
 
 def response_only_trainer_class() -> type:
@@ -105,12 +122,21 @@ def response_only_trainer_class() -> type:
     class ResponseOnlyTrainer(TiedWeightsLoadMixin, Trainer):
         loss_is_scaled_for_ga = False
         label_smoothing = 0.0
+        history_label_weight = 1.0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
-            loss, outputs = response_loss(model, inputs, self.label_smoothing if model.training else 0.0)
+            loss, outputs = response_loss(model, inputs, self.label_smoothing if model.training else 0.0,
+                                          self.history_label_weight)
             return (loss, outputs) if return_outputs else loss
 
     return ResponseOnlyTrainer
+
+
+def check_history_label_weight(value: float) -> float:
+    """``sft.history_label_weight``, checked: a weight >= 0."""
+    if not value >= 0:
+        raise InputError(f"sft.history_label_weight must be >= 0, got {value}")
+    return float(value)
 
 
 def check_label_smoothing(value: float) -> float:
@@ -184,11 +210,14 @@ def encode_train_samples(cfg: SFTConfig, tokenizer: Any, samples: Sequence[TaskS
     parts = [(sequence, tokenize_samples(tokenizer, [samples[i] for i in sequence], cfg.max_len,
                                               history_label_ids=sid_ids)),
              (other, tokenize_samples(tokenizer, [samples[i] for i in other], cfg.max_len))]
-    encoded: dict[str, list[list[int]]] = {"input_ids": [[]] * len(samples), "labels": [[]] * len(samples)}
+    encoded: dict[str, list[Any]] = {"input_ids": [[]] * len(samples), "labels": [[]] * len(samples),
+                                     "response_len": [0] * len(samples)}
     for indices, part in parts:
         for j, i in enumerate(indices):
             encoded["input_ids"][i] = part["input_ids"][j]
             encoded["labels"][i] = part["labels"][j]
+            encoded["response_len"][i] = part["response_len"][j] if "response_len" in part else sum(
+                1 for label in part["labels"][j] if label != -100)  # no history labels: every label is the response's
     return encoded
 
 
