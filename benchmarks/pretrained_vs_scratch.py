@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for row in rows.values():
         row.setdefault("measured", measured)
     result["setup"] = {"config": CONFIG, "test_file": portable(test, args, wd), "test_users": args.test_users or "all",
-                       "command": shlex.join(["python3", *sys.argv]), "smoke": args.smoke,
+                       "command": shlex.join(["python3", *(portable(a, args, wd) for a in sys.argv)]), "smoke": args.smoke,
                        "metrics": "item level, 50 constrained beams"}
     path = Path(args.results) if args.results else (
         wd / "pretrained_vs_scratch.json" if args.smoke else ROOT / "benchmarks" / "results" / "pretrained_vs_scratch.json")
